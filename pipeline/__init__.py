@@ -1,0 +1,65 @@
+"""Brushwork's headless engine: requests, samplers, model loading, generation, metadata.
+
+Importing this package is cheap and never imports torch or diffusers: the GUI shows its window
+first and loads the heavy parts on its worker thread. `Engine`, `StepUpdate` and `GeneratedImage`
+are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+from .errors import (
+    BrushworkError,
+    Cancelled,
+    ImageInputError,
+    ModelError,
+    OutputError,
+    RequestError,
+)
+from .metadata import read_image_info
+from .models import ModelSource, SourceKind, bundled_model_dir, parse_model_source
+from .outputs import default_output_dir
+from .request import GenerationRequest, Mode, item_seed
+from .samplers import DEFAULT_SAMPLER, SAMPLERS, Sampler, get_sampler
+
+if TYPE_CHECKING:
+    from .engine import Engine, GeneratedImage, StepUpdate
+
+_LAZY = {"Engine", "GeneratedImage", "StepUpdate"}
+
+__all__ = [
+    "DEFAULT_SAMPLER",
+    "SAMPLERS",
+    "BrushworkError",
+    "Cancelled",
+    "Engine",
+    "GeneratedImage",
+    "GenerationRequest",
+    "ImageInputError",
+    "Mode",
+    "ModelError",
+    "ModelSource",
+    "OutputError",
+    "RequestError",
+    "Sampler",
+    "SourceKind",
+    "StepUpdate",
+    "__version__",
+    "bundled_model_dir",
+    "default_output_dir",
+    "get_sampler",
+    "item_seed",
+    "parse_model_source",
+    "read_image_info",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -1,0 +1,183 @@
+"""The engine: loads a model once and runs txt2img, img2img and inpaint on the same weights."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import __version__
+from .errors import BrushworkError, Cancelled
+from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
+from .models import ModelSource, choose_device, choose_dtype, load_text2image, parse_model_source
+from .outputs import image_stem, write_png
+from .preview import LatentRGB, latent_rgb_for, track_x0
+from .request import GenerationRequest, Mode, item_seed
+from .samplers import make_scheduler
+
+
+@dataclass(frozen=True)
+class StepUpdate:
+    """Sent after every denoising step. `preview` is the first batch item's x0, h×w×3 uint8."""
+
+    step: int
+    total: int
+    elapsed: float
+    preview: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """A finished image; `path` already exists on disk when the caller receives this."""
+
+    path: Path
+    image: np.ndarray
+    seed: int
+    request: GenerationRequest
+
+
+StepCallback = Callable[[StepUpdate], None]
+
+
+class LoadedModel:
+    """One model's weights and the pipelines derived from them with `from_pipe` (no copies)."""
+
+    def __init__(self, source: ModelSource, text2image: Any) -> None:
+        self.source = source
+        self.pipelines: dict[Mode, Any] = {Mode.TXT2IMG: text2image}
+        # Keep the original config: each run builds its sampler from it (see make_scheduler).
+        self.scheduler_config = text2image.scheduler.config
+        is_sdxl = "XL" in type(text2image).__name__
+        folder = Path(source.location) if source.kind.value == "folder" else None
+        self.latent_rgb: LatentRGB = latent_rgb_for(folder, is_sdxl)
+
+    def pipeline(self, mode: Mode) -> Any:
+        if mode not in self.pipelines:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+            auto = AutoPipelineForImage2Image if mode is Mode.IMG2IMG else AutoPipelineForInpainting
+            derived = auto.from_pipe(self.pipelines[Mode.TXT2IMG])
+            derived.set_progress_bar_config(disable=True)  # not carried over by from_pipe
+            self.pipelines[mode] = derived
+        return self.pipelines[mode]
+
+
+class Engine:
+    """Runs generation requests. Not thread-safe: one caller (the GUI's worker thread) at a time.
+
+    Every finished image is written to `output_dir` before `run` returns it.
+    """
+
+    def __init__(self, output_dir: Path, device: str = "auto", precision: str = "auto") -> None:
+        self.output_dir = Path(output_dir)
+        self.device = choose_device(device)
+        self.dtype = choose_dtype(self.device, precision)
+        self.model: LoadedModel | None = None
+
+    def load(self, model: str | None = None) -> LoadedModel:
+        """Loads `model` (None: the bundled one) unless it is the one already loaded."""
+        source = parse_model_source(model)
+        if self.model is None or self.model.source != source:
+            self.model = None  # drop the old weights before loading new ones
+            self.model = LoadedModel(source, load_text2image(source, self.device, self.dtype))
+        return self.model
+
+    def run(
+        self,
+        request: GenerationRequest,
+        on_step: StepCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[GeneratedImage]:
+        """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set."""
+        request = request.with_resolved_seed()
+        model = self.load(request.model)
+        pipe = model.pipeline(request.mode)
+        scheduler = make_scheduler(request.sampler, model.scheduler_config)
+        read_x0 = track_x0(scheduler)
+        pipe.scheduler = scheduler  # from_pipe shares one scheduler object: set it every run
+        started = time.perf_counter()
+
+        def step_end(pipe_: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()  # stops at once; interrupting would still run the VAE decode
+            if on_step is not None:
+                x0 = read_x0()
+                latents = x0 if x0 is not None else tensors["latents"]
+                preview = model.latent_rgb.project(latents[0])
+                elapsed = time.perf_counter() - started
+                on_step(StepUpdate(index + 1, pipe_._num_timesteps, elapsed, preview))
+            return tensors
+
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        arrays = self._call(pipe, request, step_end)
+        return [self._save(request, k, array, model) for k, array in enumerate(arrays)]
+
+    def _call(self, pipe: Any, request: GenerationRequest, step_end: Callable) -> np.ndarray:
+        generators = [
+            torch.Generator("cpu").manual_seed(item_seed(request.seed, k))
+            for k in range(request.batch_size)
+        ]
+        kwargs: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt or None,
+            "num_inference_steps": request.steps,
+            "guidance_scale": request.guidance,
+            "num_images_per_prompt": request.batch_size,
+            "generator": generators,
+            "callback_on_step_end": step_end,
+            "output_type": "np",
+        }
+        size = (request.width, request.height)
+        if request.mode is Mode.TXT2IMG:
+            kwargs.update(width=request.width, height=request.height)
+        else:
+            kwargs.update(image=_pil(request.init_image, size), strength=request.strength)
+            kwargs["num_inference_steps"] = _steps_for_strength(request.steps, request.strength)
+        if request.mode is Mode.INPAINT:
+            kwargs.update(
+                mask_image=_pil(request.mask, size),
+                width=request.width,
+                height=request.height,
+            )
+        try:
+            with torch.inference_mode():
+                images = pipe(**kwargs).images
+        except torch.OutOfMemoryError as exc:
+            raise BrushworkError(
+                f"Out of memory on {self.device} at {request.width}×{request.height}, batch "
+                f"{request.batch_size}. Try a smaller size or batch."
+            ) from exc
+        return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+    def _save(
+        self, request: GenerationRequest, index: int, image: np.ndarray, model: LoadedModel
+    ) -> GeneratedImage:
+        seed = item_seed(request.seed, index)
+        # Each file records the parameters that re-make it alone: its own seed, batch size 1.
+        meta = {**request.to_metadata(), "seed": seed, "batch_size": 1}
+        chunks = {
+            PARAMETERS_KEY: format_parameters(meta, model.source.name),
+            JSON_KEY: json_chunk(meta, model.source.name, __version__),
+        }
+        path = write_png(image, self.output_dir, image_stem(seed), chunks)
+        return GeneratedImage(path, image, seed, request)
+
+
+def _steps_for_strength(steps: int, strength: float) -> int:
+    """diffusers runs int(steps × strength) steps and crashes on zero: always run at least one."""
+    return steps if int(steps * strength) >= 1 else math.ceil(1 / strength)
+
+
+def _pil(array: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """A PIL image at the request size (init images and masks are resized to it, as in A1111)."""
+    image = Image.fromarray(array)
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)

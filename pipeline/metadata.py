@@ -1,0 +1,168 @@
+"""Generation parameters in image files: AUTOMATIC1111's `parameters` text and our JSON chunk.
+
+The `parameters` chunk is the de-facto standard other tools read; the `brushwork` chunk holds the
+full request so nothing is lost in the round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from .errors import ImageInputError
+from .samplers import get_sampler, sampler_from_name
+
+PARAMETERS_KEY = "parameters"
+JSON_KEY = "brushwork"
+INFO_KEYS = (
+    "prompt",
+    "negative_prompt",
+    "steps",
+    "sampler",
+    "cfg_scale",
+    "seed",
+    "width",
+    "height",
+    "model",
+)
+# One `Key: value` pair of the last line; a value may be a JSON-quoted string (A1111's rule).
+_PARAM = re.compile(r'\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+_SIZE = re.compile(r"^(\d+)\s*x\s*(\d+)$")
+
+
+def format_parameters(meta: dict[str, Any], model_name: str) -> str:
+    """A1111 text: prompt, `Negative prompt:` line, then `Key: value, …` on the last line."""
+    sampler = get_sampler(meta["sampler"])
+    fields: list[tuple[str, Any]] = [
+        ("Steps", meta["steps"]),
+        ("Sampler", sampler.name),
+        ("CFG scale", f"{meta['guidance']:g}"),
+        ("Seed", meta["seed"]),
+        ("Size", f"{meta['width']}x{meta['height']}"),
+        ("Model", model_name),
+    ]
+    if meta["mode"] != "txt2img":
+        fields.append(("Denoising strength", f"{meta['strength']:g}"))
+    lines = [meta["prompt"]]
+    if meta["negative_prompt"]:
+        lines.append(f"Negative prompt: {meta['negative_prompt']}")
+    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
+    return "\n".join(lines)
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if re.search(r'[,:"\n]', text) else text
+
+
+def parse_parameters(text: str) -> dict[str, Any]:
+    """Parses A1111 `parameters` text into the INFO_KEYS; missing fields are left out."""
+    lines = text.strip().split("\n")
+    params: dict[str, str] = {}
+    if lines and len(_PARAM.findall(lines[-1])) >= 3:
+        params = {k.strip(): _unquote(v) for k, v in _PARAM.findall(lines.pop())}
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    for line in lines:
+        if line.startswith("Negative prompt:") and not negative_lines:
+            negative_lines.append(line[len("Negative prompt:") :].strip())
+        elif negative_lines:
+            negative_lines.append(line)
+        else:
+            prompt_lines.append(line)
+    info: dict[str, Any] = {
+        "prompt": "\n".join(prompt_lines).strip(),
+        "negative_prompt": "\n".join(negative_lines).strip(),
+    }
+    info.update(_typed_params(params))
+    return info
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        try:
+            return str(json.loads(value))
+        except json.JSONDecodeError:
+            return value[1:-1]
+    return value
+
+
+def _typed_params(params: dict[str, str]) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for key, name, convert in (
+        ("Steps", "steps", int),
+        ("CFG scale", "cfg_scale", float),
+        ("Seed", "seed", int),
+    ):
+        if key in params:
+            with contextlib.suppress(ValueError):
+                info[name] = convert(params[key])
+    if "Sampler" in params:
+        name = params["Sampler"]
+        if params.get("Schedule type", "").lower() == "karras":  # newer A1111 splits it out
+            name = f"{name} Karras"
+        known = sampler_from_name(name)
+        info["sampler"] = known.id if known else name
+    size = _SIZE.match(params.get("Size", ""))
+    if size:
+        info["width"], info["height"] = int(size.group(1)), int(size.group(2))
+    if "Model" in params:
+        info["model"] = params["Model"]
+    return info
+
+
+def read_image_info(path: Path) -> dict[str, Any]:
+    """Reads generation parameters from an image: our JSON chunk first, else A1111's text."""
+    try:
+        with Image.open(path) as image:
+            chunks = dict(getattr(image, "text", {}) or image.info)
+    except FileNotFoundError:
+        raise ImageInputError(f"Image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageInputError(f"{path} is not a readable image ({exc}).") from None
+    ours = _from_json_chunk(chunks.get(JSON_KEY))
+    if ours is not None:
+        return ours
+    text = chunks.get(PARAMETERS_KEY)
+    if isinstance(text, str) and text.strip():
+        return {"source": "a1111", **parse_parameters(text)}
+    raise ImageInputError(f"{path.name} holds no generation parameters.")
+
+
+def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    request = data.get("request", {})
+    info = {
+        "source": "brushwork",
+        "prompt": request.get("prompt"),
+        "negative_prompt": request.get("negative_prompt"),
+        "steps": request.get("steps"),
+        "sampler": request.get("sampler"),
+        "cfg_scale": request.get("guidance"),
+        "seed": request.get("seed"),
+        "width": request.get("width"),
+        "height": request.get("height"),
+        "model": data.get("model"),
+    }
+    info.update({k: request[k] for k in ("mode", "strength", "batch_size") if k in request})
+    return info
+
+
+def json_chunk(meta: dict[str, Any], model_name: str, version: str) -> str:
+    return json.dumps(
+        {"app": "Brushwork", "version": version, "model": model_name, "request": meta},
+        ensure_ascii=False,
+    )

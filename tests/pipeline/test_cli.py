@@ -1,0 +1,137 @@
+"""The CLI as a user runs it: exit codes, one-line errors, files written, info read back."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=300,
+    )  # fmt: skip
+
+
+def test_generate_then_info_round_trip(tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    done = run_cli(
+        "generate", "--prompt", "a red circle", "--negative", "blue", "--model",
+        str(tiny_model_dir), "--sampler", "dpmpp_2m_karras", "--steps", "3", "--cfg", "6",
+        "--seed", "1234", "--width", "64", "--height", "64", "--batch", "2", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2
+    paths = [Path(line.split("\t")[0]) for line in lines]
+    assert [line.split("\t")[1] for line in lines] == ["seed=1234", "seed=1235"]
+    assert all(p.is_file() and p.parent == out for p in paths)
+    assert "step 3/3" in done.stderr
+
+    info = run_cli("info", str(paths[1]), "--json")
+    assert info.returncode == 0, info.stderr
+    data = json.loads(info.stdout)
+    assert {
+        k: data[k]
+        for k in (
+            "prompt",
+            "negative_prompt",
+            "steps",
+            "sampler",
+            "cfg_scale",
+            "seed",
+            "width",
+            "height",
+            "model",
+        )
+    } == {
+        "prompt": "a red circle",
+        "negative_prompt": "blue",
+        "steps": 3,
+        "sampler": "dpmpp_2m_karras",
+        "cfg_scale": 6.0,
+        "seed": 1235,
+        "width": 64,
+        "height": 64,
+        "model": "tiny-sd",
+    }
+
+
+def test_bad_input_exits_2_with_one_line_and_no_traceback(tiny_model_dir):
+    done = run_cli("generate", "--prompt", "x", "--width", "100", "--model", str(tiny_model_dir))
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: width must be a multiple of 8 (got 100); try 96 or 104."
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sampler", "nope"], "Unknown sampler 'nope'"),
+        (["--height", "0"], "height must be between"),
+        (["--model", "/no/such/model.safetensors"], "Model file not found"),
+        (["--model", "bad name with spaces"], "not found"),
+        (["--init", "/no/such.png"], "Image not found"),
+        (["--mask", "{mask}"], "--mask needs --init"),
+        (["--steps", "ten"], "invalid int value"),
+    ],
+)
+def test_each_bad_input_has_a_specific_message(args, message, tmp_path, capsys):
+    mask = tmp_path / "mask.png"
+    Image.new("L", (64, 64)).save(mask)
+    args = [a.replace("{mask}", str(mask)) for a in args]
+    with pytest.raises(SystemExit) if "ten" in args else _no_raise():
+        code = main(["generate", "--prompt", "x", *args])
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_unreadable_model_folder_exits_2(tmp_path, capsys):
+    folder = tmp_path / "half-model"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{not json")
+    assert main(["generate", "--prompt", "x", "--model", str(folder), "--width", "64",
+                 "--height", "64", "--out", str(tmp_path)]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: Could not load model 'half-model'")
+    assert len(err.splitlines()) == 1
+
+
+def test_init_image_sets_the_default_size_and_mode(engine, tiny_model_dir, tmp_path, capsys):
+    init = tmp_path / "init.png"
+    Image.fromarray(np.full((72, 64, 3), 90, np.uint8)).save(init)
+    code = main(["generate", "--prompt", "x", "--model", str(tiny_model_dir), "--init",
+                 str(init), "--steps", "2", "--quiet", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 0
+    path = Path(capsys.readouterr().out.split("\t")[0])
+    data = json.loads(Image.open(path).text["brushwork"])["request"]
+    assert (data["mode"], data["width"], data["height"]) == ("img2img", 64, 72)
+
+
+def test_samplers_and_info_errors(tmp_path, capsys):
+    assert main(["samplers"]) == 0
+    out = capsys.readouterr().out
+    assert "euler_a" in out and "DPM++ 2M Karras" in out
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (4, 4)).save(plain)
+    assert main(["info", str(plain)]) == 2
+    assert "holds no generation parameters" in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""Model sources: folders, Hub ids from the local HF cache (offline), and clear errors."""
+
+import shutil
+
+import pytest
+
+from pipeline import ModelError, SourceKind, parse_model_source
+from pipeline.models import load_text2image, single_file_family
+
+
+def test_sources_are_recognised(tiny_model_dir, tmp_path):
+    assert parse_model_source(str(tiny_model_dir)).kind is SourceKind.FOLDER
+    file = tmp_path / "model.safetensors"
+    file.write_bytes(b"")
+    assert parse_model_source(str(file)).kind is SourceKind.SINGLE_FILE
+    hub = parse_model_source("stabilityai/sd-turbo")
+    assert hub.kind is SourceKind.HUB and hub.name == "stabilityai/sd-turbo"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.safetensors", "Model file not found"),
+        (lambda p: p, "not a diffusers model folder"),
+        (lambda p: p / "weights.ckpt", "pickle checkpoint"),
+        (lambda p: p / "notes.txt", "is not a model"),
+        (lambda p: "no such thing", "neither an existing folder"),
+    ],
+)
+def test_bad_sources_name_the_problem(tmp_path, make, message):
+    target = make(tmp_path)
+    if str(target).endswith((".ckpt", ".txt")):
+        target.write_bytes(b"x")
+    with pytest.raises(ModelError, match=message):
+        parse_model_source(str(target))
+
+
+def test_missing_bundled_model_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path)
+    with pytest.raises(ModelError, match="bundled model is missing"):
+        parse_model_source(None)
+
+
+def fake_hub_cache(hf_home, repo_id, model_dir):
+    """The standard HF cache layout, as another tool's download would leave it."""
+    repo = hf_home / "hub" / ("models--" + repo_id.replace("/", "--"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+
+
+def test_hub_id_loads_offline_from_the_shared_cache(tiny_model_dir):
+    from tests.conftest import HF_HOME
+
+    fake_hub_cache(HF_HOME, "someone/tiny-sd", tiny_model_dir)
+    pipe = load_text2image(parse_model_source("someone/tiny-sd"), "cpu", None)
+    assert type(pipe).__name__ == "StableDiffusionPipeline"
+
+
+def test_hub_id_not_in_cache_offline_says_so():
+    with pytest.raises(ModelError, match=r"not in the Hugging Face cache.*offline"):
+        load_text2image(parse_model_source("someone/not-downloaded"), "cpu", None)
+
+
+def test_corrupt_weights_in_a_folder_are_reported(tiny_model_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = next((broken / "unet").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated download
+    with pytest.raises(ModelError, match="Could not load model 'broken'"):
+        load_text2image(parse_model_source(str(broken)), "cpu", None)
+
+
+def test_single_file_family_comes_from_tensor_names(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    cases = {
+        "sd1": "cond_stage_model.transformer.text_model.embeddings.position_ids",
+        "sd2": "cond_stage_model.model.token_embedding.weight",
+        "sdxl": "conditioner.embedders.1.model.token_embedding.weight",
+    }
+    for family, key in cases.items():
+        path = tmp_path / f"{family}.safetensors"
+        save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1), key:
+                   torch.zeros(1)}, str(path))  # fmt: skip
+        assert single_file_family(path) == family
+    other = tmp_path / "lora.safetensors"
+    save_file({"lora_unet_down.weight": torch.zeros(1)}, str(other))
+    with pytest.raises(ModelError, match="does not look like a Stable Diffusion checkpoint"):
+        single_file_family(other)
+
+
+def test_unavailable_device_is_a_clear_error():
+    import torch
+
+    from pipeline.models import choose_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ModelError, match="'cuda' is not available"):
+        choose_device("cuda")
+    assert choose_device("auto") in ("cpu", "mps")
