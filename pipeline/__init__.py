@@ -1,8 +1,7 @@
 """Brushwork's headless engine: requests, samplers, model loading, generation, metadata.
 
 Importing this package is cheap and never imports torch or diffusers: the GUI shows its window
-first and loads the heavy parts on its worker thread. `Engine`, `StepUpdate` and `GeneratedImage`
-are imported on first use.
+first and loads the heavy parts on its worker thread. `Engine` is imported on first use.
 """
 
 from __future__ import annotations
@@ -20,15 +19,22 @@ from .errors import (
     RequestError,
 )
 from .metadata import read_image_info
-from .models import ModelSource, SourceKind, bundled_model_dir, parse_model_source
+from .models import (
+    ModelSource,
+    SourceKind,
+    bundled_model_dir,
+    parse_model_source,
+    resources_dir,
+)
 from .outputs import default_output_dir
 from .request import GenerationRequest, Mode, item_seed
+from .results import GeneratedImage, StepUpdate
 from .samplers import DEFAULT_SAMPLER, SAMPLERS, Sampler, get_sampler
 
 if TYPE_CHECKING:
-    from .engine import Engine, GeneratedImage, StepUpdate
+    from .engine import Engine
 
-_LAZY = {"Engine", "GeneratedImage", "StepUpdate"}
+_LAZY = {"Engine"}
 
 __all__ = [
     "DEFAULT_SAMPLER",
@@ -54,6 +60,7 @@ __all__ = [
     "item_seed",
     "parse_model_source",
     "read_image_info",
+    "resources_dir",
 ]
 
 

@@ -6,7 +6,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,8 @@ from .models import ModelSource, choose_device, choose_dtype, load_text2image, p
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
 from .request import GenerationRequest, Mode, item_seed
+from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
-
-
-@dataclass(frozen=True)
-class StepUpdate:
-    """Sent after every denoising step. `preview` is the first batch item's x0, h×w×3 uint8."""
-
-    step: int
-    total: int
-    elapsed: float
-    preview: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    """A finished image; `path` already exists on disk when the caller receives this."""
-
-    path: Path
-    image: np.ndarray
-    seed: int
-    request: GenerationRequest
-
-
-StepCallback = Callable[[StepUpdate], None]
 
 
 class LoadedModel:

@@ -1,0 +1,99 @@
+"""Composition root: builds the window, the worker and its thread, and starts the event loop.
+
+The window is shown before torch or diffusers are imported: the engine is created by the worker,
+on its own thread, so the first paint never waits for the ML stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QThread
+from PySide6.QtGui import QColor, QIcon, QPalette
+from PySide6.QtWidgets import QApplication
+
+from pipeline import default_output_dir, resources_dir
+
+from .main_window import MainWindow
+from .worker import EngineLike, GenerationWorker
+
+
+def engine_factory(output_dir: Path, device: str) -> Callable[[], EngineLike]:
+    def create() -> EngineLike:
+        from pipeline import Engine  # first use imports torch: this runs on the worker thread
+
+        return Engine(output_dir, device=device)
+
+    return create
+
+
+class BrushworkApp:
+    """Owns the worker thread for the app's lifetime; `shutdown` always joins it."""
+
+    def __init__(
+        self, factory: Callable[[], EngineLike], output_dir: Path, model: str | None = None
+    ) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("brushwork-worker")
+        self.worker = GenerationWorker(factory)
+        self.worker.moveToThread(self.thread)
+        self.window = MainWindow(self.worker, output_dir, model)
+
+    def start(self, preload: bool = True) -> None:
+        self.window.show()
+        self.thread.start()
+        if preload:
+            self.window.load_model()
+
+    def shutdown(self) -> None:
+        self.window.cancel()
+        self.thread.quit()
+        self.thread.wait()  # a running step ends at the next boundary; loading runs to its end
+
+
+def apply_style(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for role, color in (
+        (QPalette.ColorRole.Window, QColor(45, 45, 50)),
+        (QPalette.ColorRole.WindowText, QColor(225, 225, 230)),
+        (QPalette.ColorRole.Base, QColor(30, 30, 34)),
+        (QPalette.ColorRole.AlternateBase, QColor(45, 45, 50)),
+        (QPalette.ColorRole.Text, QColor(225, 225, 230)),
+        (QPalette.ColorRole.Button, QColor(58, 58, 64)),
+        (QPalette.ColorRole.ButtonText, QColor(225, 225, 230)),
+        (QPalette.ColorRole.Highlight, QColor(70, 120, 200)),
+        (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
+        (QPalette.ColorRole.PlaceholderText, QColor(130, 130, 138)),
+    ):
+        palette.setColor(role, color)
+    palette.setColor(
+        QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor(110, 110, 115)
+    )
+    app.setPalette(palette)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="brushwork", description="Brushwork image generator")
+    parser.add_argument("--model", default=None, help="model folder, .safetensors file or Hub id")
+    parser.add_argument("--out", type=Path, default=None, help="folder for finished images")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    qt_app = QApplication(sys.argv[:1])
+    qt_app.setApplicationName("Brushwork")
+    qt_app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "brushwork.png")))
+    apply_style(qt_app)
+    output_dir = args.out or default_output_dir()
+    app = BrushworkApp(engine_factory(output_dir, args.device), output_dir, args.model)
+    app.start()
+    try:
+        return qt_app.exec()
+    finally:
+        app.shutdown()

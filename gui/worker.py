@@ -1,0 +1,117 @@
+"""The one object that talks to the engine. It lives in a QThread; all heavy work happens there.
+
+Model loading and generation are serialised on this thread. The GUI thread calls `cancel()`
+directly (a queued call would wait until the running job ended); everything else arrives as
+queued slot calls, and results leave as signals, so no widget is touched from this thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QImage
+
+from pipeline import BrushworkError, Cancelled, GenerationRequest, StepUpdate
+
+from .images import array_to_qimage
+
+log = logging.getLogger(__name__)
+
+
+class EngineLike(Protocol):
+    def load(self, model: str | None = None) -> Any: ...
+
+    def run(
+        self,
+        request: GenerationRequest,
+        on_step: Callable[[StepUpdate], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Any]: ...
+
+
+class GenerationWorker(QObject):
+    status = Signal(str)
+    model_loaded = Signal(str)
+    progressed = Signal(int, int, int, float)  # job, step, total, seconds since start
+    previewed = Signal(int, QImage)  # job, x0 preview
+    finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
+    failed = Signal(int, str)  # job (0: model loading), message for the user
+    cancelled = Signal(int)
+
+    def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
+        super().__init__()
+        self._engine_factory = engine_factory
+        self._engine: EngineLike | None = None
+        self._lock = threading.Lock()
+        self._current_job = 0
+        self._cancel = threading.Event()
+        self._cancelled_jobs: set[int] = set()
+
+    def cancel(self, job_id: int) -> None:
+        """Thread-safe: cancels `job_id` whether it is running now or still queued."""
+        with self._lock:
+            self._cancelled_jobs.add(job_id)
+            if job_id == self._current_job:
+                self._cancel.set()
+
+    def _engine_or_create(self) -> EngineLike:
+        if self._engine is None:
+            self.status.emit("Starting the engine…")
+            self._engine = self._engine_factory()  # imports torch here, on the worker thread
+        return self._engine
+
+    @Slot(object)
+    def load_model(self, model: str | None) -> None:
+        try:
+            self.status.emit("Loading model…")
+            loaded = self._engine_or_create().load(model)
+            self.model_loaded.emit(loaded.source.name)
+        except BrushworkError as exc:
+            self.failed.emit(0, str(exc))
+        except Exception as exc:  # the app must survive anything the ML stack throws
+            self.failed.emit(0, _unexpected(exc))
+
+    @Slot(int, object)
+    def run_job(self, job_id: int, request: GenerationRequest) -> None:
+        with self._lock:
+            self._current_job = job_id
+            self._cancel = threading.Event()
+            if job_id in self._cancelled_jobs:
+                self._cancel.set()
+            cancel = self._cancel
+        try:
+            if cancel.is_set():
+                raise Cancelled()
+            engine = self._engine_or_create()
+            self.status.emit("Loading model…")
+            loaded = engine.load(request.model)
+            self.model_loaded.emit(loaded.source.name)
+            self.status.emit("Generating…")
+            results = engine.run(request, on_step=lambda u: self._step(job_id, u), cancel=cancel)
+        except Cancelled:
+            self.cancelled.emit(job_id)
+        except BrushworkError as exc:
+            self.failed.emit(job_id, str(exc))
+        except Exception as exc:  # never let an engine bug take the app down
+            self.failed.emit(job_id, _unexpected(exc))
+        else:
+            self.finished.emit(job_id, results)
+        finally:
+            with self._lock:
+                self._current_job = 0
+                self._cancelled_jobs.discard(job_id)
+
+    def _step(self, job_id: int, update: StepUpdate) -> None:
+        self.progressed.emit(job_id, update.step, update.total, update.elapsed)
+        if update.preview is not None:
+            self.previewed.emit(job_id, array_to_qimage(update.preview))
+
+
+def _unexpected(exc: BaseException) -> str:
+    log.error("unexpected error in the worker:\n%s", traceback.format_exc())
+    return f"Something went wrong: {type(exc).__name__}: {exc}"

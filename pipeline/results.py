@@ -1,0 +1,34 @@
+"""What the engine hands back: step updates and finished images (plain data, no torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .request import GenerationRequest
+
+
+@dataclass(frozen=True)
+class StepUpdate:
+    """Sent after every denoising step. `preview` is the first batch item's x0, h×w×3 uint8."""
+
+    step: int
+    total: int
+    elapsed: float
+    preview: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """A finished image; `path` already exists on disk when the caller receives this."""
+
+    path: Path
+    image: np.ndarray
+    seed: int
+    request: GenerationRequest
+
+
+StepCallback = Callable[[StepUpdate], None]

@@ -1,0 +1,73 @@
+"""The real app with the real engine (tiny components): click Generate, get a file and previews."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from gui.app import engine_factory
+from gui.images import qimage_to_array
+from pipeline import read_image_info
+from tests.gui.conftest import wait_idle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_click_generate_with_the_real_engine(qtbot, make_app, tiny_model_dir, tmp_path):
+    out = tmp_path / "outputs"
+    app, _ = make_app(engine_factory(out, "cpu")(), model=str(tiny_model_dir), preload=True)
+    window = app.window
+    qtbot.waitUntil(lambda: window.model_label.text() == "Model: tiny-sd", timeout=60_000)
+    window.panel.prompt.setPlainText("a red circle")
+    window.panel.steps.setValue(6)
+    window.panel.set_size(64, 64)
+    previews = []
+    original = window.canvas.show_preview
+    window.canvas.show_preview = lambda job, image: previews.append(image) or original(job, image)
+
+    qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window, timeout=120_000)
+
+    assert not window.error_banner.isVisible(), window.error_banner.text()
+    assert len(previews) == 6 and previews[0].size().width() == 8
+    [result] = window.last_results
+    assert result.path.parent == out
+    with Image.open(result.path) as png:
+        on_disk = np.asarray(png.convert("RGB"))
+    assert np.array_equal(qimage_to_array(window.canvas.image), on_disk)
+    info = read_image_info(result.path)
+    assert info["prompt"] == "a red circle" and info["steps"] == 6
+    assert info["seed"] == int(window.panel.seed.text())
+
+
+STARTUP_PROBE = """
+import sys
+from PySide6.QtWidgets import QApplication
+from gui.app import BrushworkApp, engine_factory
+qt = QApplication([])
+app = BrushworkApp(engine_factory(__OUT__, "cpu"), __OUT__, __MODEL__)
+app.start(preload=False)
+qt.processEvents()
+print("torch before window:", "torch" in sys.modules, app.window.isVisible())
+app.window.load_model()
+while "not loaded" in app.window.model_label.text():
+    qt.processEvents()
+print("torch after load:", "torch" in sys.modules, app.window.model_label.text())
+app.shutdown()
+"""
+
+
+def test_window_is_shown_before_torch_is_imported(tiny_model_dir, tmp_path):
+    code = STARTUP_PROBE.replace("__OUT__", repr(str(tmp_path))).replace(
+        "__MODEL__", repr(str(tiny_model_dir))
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert "torch before window: False True" in done.stdout, done.stderr[-2000:]
+    assert "torch after load: True Model: tiny-sd" in done.stdout, done.stderr[-2000:]
