@@ -1,76 +1,270 @@
-"""The canvas: shows the live preview of the running job, then the finished image."""
+"""The canvas: the document's image, its mask as a tinted overlay, and the live preview, in a
+zoomable, pannable view where the left button paints or erases the mask.
+
+Scene coordinates are image pixels, so zoom and pan only change the view transform, never data.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
-from PySide6.QtWidgets import QSizePolicy, QWidget
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from .document import Document
+from .images import array_to_qimage
+from .mask_brush import Box, BrushSettings
+
+MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
+Region = tuple[int, int, int, int]  # x, y, width, height in image pixels
 
 
-class Canvas(QWidget):
-    """Draws one image scaled to fit, keeping its aspect ratio.
+class MaskOverlay(QGraphicsItem):
+    """Paints the mask tinted and semi-transparent; updates only the rectangle that changed."""
 
-    Previews are a few latent pixels wide; they are stretched to the size of the image being made
-    so that the picture does not jump when the final image replaces them. Previews of any job
-    but the current one are dropped (they can still be in the signal queue after a cancel).
-    """
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        self.doc = doc
+        self.color = QColor(255, 40, 90)
+        self.opacity_level = 0.5
+        self._buffer = np.zeros((1, 1, 4), np.uint8)
+        self._image = QImage()
+        self.rebuild()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def set_style(self, color: QColor, opacity: float) -> None:
+        self.color, self.opacity_level = QColor(color), min(max(opacity, 0.0), 1.0)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        height, width = self.doc.mask.shape
+        self.prepareGeometryChange()
+        self._buffer = np.zeros((height, width, 4), np.uint8)
+        # The QImage shares the buffer's memory: refresh() writes into it in place.
+        self._image = QImage(
+            self._buffer.data, width, height, 4 * width, QImage.Format.Format_ARGB32_Premultiplied
+        )
+        self.refresh(None)
+
+    def refresh(self, box: Box | None) -> None:
+        height, width = self.doc.mask.shape
+        if self._buffer.shape[:2] != (height, width):
+            self.rebuild()
+            return
+        x0, y0, x1, y1 = box or (0, 0, width, height)
+        alpha = self.doc.mask[y0:y1, x0:x1].astype(np.float32) * self.opacity_level
+        # Premultiplied ARGB32 is stored as B, G, R, A bytes on little-endian machines.
+        bgr = (self.color.blue(), self.color.green(), self.color.red())
+        region = self._buffer[y0:y1, x0:x1]
+        for channel, value in enumerate(bgr):
+            region[..., channel] = np.round(alpha * (value / 255.0)).astype(np.uint8)
+        region[..., 3] = np.round(alpha).astype(np.uint8)
+        self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.doc.width, self.doc.height)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        exposed = option.exposedRect.toAlignedRect()  # type: ignore[attr-defined]
+        painter.drawImage(exposed, self._image, exposed)
+
+
+class Canvas(QGraphicsView):
+    zoom_changed = Signal(float)
+    brush_changed = Signal(object)  # BrushSettings
+
+    def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("canvas")
+        self.doc = doc
+        self.brush = BrushSettings()
+        self._scene = QGraphicsScene(self)
+        self.setScene(self._scene)
+        self.setBackgroundBrush(QColor(38, 38, 42))
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setMouseTracking(True)
         self.setMinimumSize(256, 256)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._image: QImage | None = None
-        self._target = QSize(512, 512)
+        self._image_item = QGraphicsPixmapItem()
+        self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay = MaskOverlay(doc)
+        self._preview_item = QGraphicsPixmapItem()
+        self._preview_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        for z, item in enumerate((self._image_item, self.overlay, self._preview_item)):
+            item.setZValue(z)
+            self._scene.addItem(item)
         self._job = 0
-        self._is_preview = False
+        self._job_region: Region | None = None
+        self._job_masked = False
+        self._cursor_pos: QPointF | None = None
+        self._panning_from: QPointF | None = None
+        self._space_down = False
+        doc.image_changed.connect(self._on_image_changed)
+        doc.mask_changed.connect(self.overlay.refresh)
+        doc.size_changed.connect(lambda *_: self._on_size_changed())
+        self._on_image_changed()
+        self._on_size_changed()
 
-    @property
-    def image(self) -> QImage | None:
-        return self._image
+    # --- document and preview ------------------------------------------------------------------
+
+    def _on_image_changed(self) -> None:
+        self._image_item.setPixmap(QPixmap.fromImage(array_to_qimage(self.doc.image)))
+
+    def _on_size_changed(self) -> None:
+        self.overlay.rebuild()
+        self._scene.setSceneRect(QRectF(0, 0, self.doc.width, self.doc.height))
+        self.fit()
 
     @property
     def showing_preview(self) -> bool:
-        return self._is_preview
+        return self._preview_item.isVisible() and not self._preview_item.pixmap().isNull()
 
-    def begin_job(self, job_id: int, size: QSize) -> None:
+    def begin_job(self, job_id: int, region: Region | None = None, masked: bool = False) -> None:
+        """Previews of `job_id` go to `region` (default: the whole image), through the mask if
+        `masked`, so an inpaint preview appears only where the image will change."""
         self._job = job_id
-        self._target = size
+        self._job_region = region
+        self._job_masked = masked
 
-    def show_preview(self, job_id: int, image: QImage) -> bool:
+    def show_preview(self, job_id: int, image: QImage, region: Region | None = None) -> bool:
         """Shows a step preview; returns False (and shows nothing) for a stale job."""
         if job_id != self._job:
             return False
-        self._set(image, preview=True)
+        x, y, w, h = region or self._job_region or (0, 0, self.doc.width, self.doc.height)
+        scaled = image.scaled(
+            w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        if self._job_masked:
+            scaled = _through_mask(scaled, self.doc.mask[y : y + h, x : x + w])
+        self._preview_item.setPixmap(QPixmap.fromImage(scaled))
+        self._preview_item.setPos(x, y)
+        self._preview_item.show()
         return True
 
-    def show_image(self, image: QImage) -> None:
-        self._target = image.size()
-        self._set(image, preview=False)
+    def end_job(self) -> None:
+        self._job = 0
+        self._preview_item.hide()
+        self._preview_item.setPixmap(QPixmap())
 
-    def _set(self, image: QImage, preview: bool) -> None:
-        self._image = image
-        self._is_preview = preview
-        self.update()
+    # --- view: zoom, pan -------------------------------------------------------------------------
 
-    def image_rect(self) -> QRect:
-        """Where the image is drawn: the target size fitted into the widget, centred."""
-        size = self._target.scaled(self.size() - QSize(16, 16), Qt.AspectRatioMode.KeepAspectRatio)
-        left = (self.width() - size.width()) // 2
-        top = (self.height() - size.height()) // 2
-        return QRect(left, top, size.width(), size.height())
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        try:
-            painter.fillRect(self.rect(), QColor(38, 38, 42))
-            if self._image is None:
-                painter.setPen(QColor(150, 150, 155))
-                painter.drawText(
-                    self.rect(), Qt.AlignmentFlag.AlignCenter, "Your image will appear here"
-                )
-            else:
-                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-                painter.drawImage(self.image_rect(), self._image)
-        finally:
-            painter.end()  # PySide frees the painter late; an open one breaks the next paint
+    def set_zoom(self, zoom: float) -> None:
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        factor = zoom / self.zoom
+        self.scale(factor, factor)
+        self.zoom_changed.emit(self.zoom)
+
+    def zoom_by(self, factor: float) -> None:
+        self.set_zoom(self.zoom * factor)
+
+    def fit(self) -> None:
+        self.fitInView(self._scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self.zoom_changed.emit(self.zoom)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120
+        if steps:
+            self.zoom_by(1.25**steps)
+
+    # --- brush input ---------------------------------------------------------------------------
+
+    def set_brush(self, brush: BrushSettings) -> None:
+        self.brush = brush
+        self.viewport().update()
+        self.brush_changed.emit(brush)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = False
+            self.viewport().unsetCursor()
+            return
+        super().keyReleaseEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        pan = event.button() == Qt.MouseButton.MiddleButton or (
+            event.button() == Qt.MouseButton.LeftButton and self._space_down
+        )
+        if pan:
+            self._panning_from = event.position()
+        elif event.button() == Qt.MouseButton.LeftButton:
+            point = self.mapToScene(event.position().toPoint())
+            self.doc.begin_stroke(self.brush, point.x(), point.y())
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self._cursor_pos = self.mapToScene(event.position().toPoint())
+        if self._panning_from is not None:
+            delta = event.position() - self._panning_from
+            self._panning_from = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+        elif event.buttons() & Qt.MouseButton.LeftButton:
+            self.doc.stroke_to(self._cursor_pos.x(), self._cursor_pos.y())
+        self.viewport().update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._panning_from is not None:
+            self._panning_from = None
+        elif event.button() == Qt.MouseButton.LeftButton:
+            self.doc.end_stroke()
+
+    def leaveEvent(self, event) -> None:
+        self._cursor_pos = None
+        self.viewport().update()
+        super().leaveEvent(event)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        """The brush outline: a circle of the brush's real size, visible on any background."""
+        if self._cursor_pos is None or self._panning_from is not None or self._space_down:
+            return
+        radius = self.brush.size / 2
+        for color, width in ((QColor(0, 0, 0, 160), 3), (QColor(255, 255, 255, 220), 1)):
+            pen = QPen(color, width)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(QBrush())
+            painter.drawEllipse(self._cursor_pos, radius, radius)
+
+
+def _through_mask(image: QImage, mask: np.ndarray) -> QImage:
+    """`image` with the mask as its alpha channel (both already the same size)."""
+    result = image.convertToFormat(QImage.Format.Format_ARGB32)
+    height, width = mask.shape
+    alpha = QImage(
+        np.ascontiguousarray(mask).data, width, height, width, QImage.Format.Format_Alpha8
+    ).copy()
+    painter = QPainter(result)
+    painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_DestinationIn)
+    painter.drawImage(0, 0, alpha)
+    painter.end()
+    return result

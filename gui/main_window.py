@@ -1,29 +1,58 @@
-"""The main window: parameters on the left, the canvas on the right, progress under Generate."""
+"""The main window: parameters on the left, the canvas editor on the right.
+
+The document (image + mask + undo history) is the canvas's model; generation results are applied
+to it as one undoable step after they are already saved on disk.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
+    QColorDialog,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSlider,
+    QSpinBox,
     QSplitter,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from pipeline import BrushworkError, GeneratedImage
+from pipeline import BrushworkError, GeneratedImage, Mode
+from pipeline.imagefiles import read_image
+from pipeline.outputs import save_png_as
 
 from .canvas import Canvas
-from .images import array_to_qimage
+from .document import Document
+from .images import qimage_to_array
+from .mask_brush import BrushSettings
 from .panels import ParametersPanel
 from .worker import GenerationWorker
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
 
 
 class MainWindow(QMainWindow):
@@ -33,24 +62,29 @@ class MainWindow(QMainWindow):
     def __init__(self, worker: GenerationWorker, output_dir: Path, model: str | None) -> None:
         super().__init__()
         self.setWindowTitle("Brushwork")
-        self.resize(1100, 720)
+        self.resize(1200, 780)
+        self.setAcceptDrops(True)
         self.worker = worker
         self.output_dir = output_dir
         self.model = model
         self._next_job = 1
         self.running_job = 0
         self.last_results: list[GeneratedImage] = []
+        self.doc = Document(512, 512)
         self._build()
+        self._build_menus()
         self._connect()
         self._set_running(False)
+        self._on_canvas_size(self.doc.width, self.doc.height)
         self.statusBar().showMessage(f"Images are saved to {output_dir}")
+
+    # --- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
         self.panel = ParametersPanel()
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generate")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
-        self.generate_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Cancel (Esc)")
         self.progress = QProgressBar()
@@ -58,7 +92,6 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress_label = QLabel("Ready")
-        self.progress_label.setObjectName("progressLabel")
         self.model_label = QLabel("Model: not loaded yet")
         self.model_label.setWordWrap(True)
 
@@ -86,10 +119,12 @@ class MainWindow(QMainWindow):
             " border-radius: 4px; }"
         )
         self.error_banner.hide()
-        self.canvas = Canvas()
+        self.canvas = Canvas(self.doc)
+        self.tools = self._build_toolbar()
         right = QWidget()
         stack = QVBoxLayout(right)
         stack.setContentsMargins(0, 0, 0, 0)
+        stack.addWidget(self.tools)
         stack.addWidget(self.error_banner)
         stack.addWidget(self.canvas, 1)
 
@@ -97,17 +132,100 @@ class MainWindow(QMainWindow):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([340, 760])
+        splitter.setSizes([340, 860])
         self.setCentralWidget(splitter)
+
+    def _build_toolbar(self) -> QToolBar:
+        bar = QToolBar("Mask tools")
+        self.brush_action = bar.addAction("Brush")
+        self.eraser_action = bar.addAction("Eraser")
+        for action, tip in ((self.brush_action, "B"), (self.eraser_action, "E")):
+            action.setCheckable(True)
+            action.setToolTip(f"{action.text()} ({tip}) — paints the area to regenerate")
+        self.brush_action.setChecked(True)
+        self.size_slider = _slider(1, 512, self.canvas.brush.size, "Brush size ([ and ])")
+        self.hardness_slider = _slider(0, 100, 80, "Brush hardness: 0 soft, 100 hard edge")
+        self.opacity_slider = _slider(0, 100, 50, "Mask overlay opacity")
+        self.size_value = QLabel()
+        self.color_button = QPushButton("Mask colour")
+        self.zoom_label = QLabel()
+        for label, widget in (
+            ("Size", self.size_slider),
+            (None, self.size_value),
+            ("Hardness", self.hardness_slider),
+            ("Mask", self.opacity_slider),
+        ):
+            if label:
+                bar.addWidget(QLabel(f" {label} "))
+            bar.addWidget(widget)
+        bar.addWidget(self.color_button)
+        bar.addSeparator()
+        bar.addWidget(self.zoom_label)
+        return bar
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        self._add(file_menu, "&New canvas…", "Ctrl+N", self.new_canvas)
+        self._add(file_menu, "&Open image…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self._add(file_menu, "Save image &as…", "Ctrl+Shift+S", self.save_dialog)
+        self._add(file_menu, "&Export mask…", "Ctrl+Shift+E", self.export_mask_dialog)
+        file_menu.addSeparator()
+        self._add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit = menus.addMenu("&Edit")
+        undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit.addActions([undo, redo])
+        self.undo_action, self.redo_action = undo, redo
+        edit.addSeparator()
+        self._add(edit, "&Paste image", QKeySequence.StandardKey.Paste, self.paste_image)
+        self._add(edit, "&Invert mask", "Ctrl+I", self.doc.invert_mask)
+        self._add(edit, "&Clear mask", "Ctrl+Shift+A", self.doc.clear_mask)
+        self._add(edit, "&Fill mask", "Ctrl+Shift+F", self.doc.fill_mask)
+        view = menus.addMenu("&View")
+        self._add(
+            view, "Zoom &in", QKeySequence.StandardKey.ZoomIn, lambda: self.canvas.zoom_by(1.25)
+        )
+        self._add(
+            view, "Zoom &out", QKeySequence.StandardKey.ZoomOut, lambda: self.canvas.zoom_by(0.8)
+        )
+        self._add(view, "&Fit", "Ctrl+0", self.canvas.fit)
+        self._add(view, "&100%", "Ctrl+1", self.canvas.actual_size)
+
+    def _add(self, menu, text: str, keys, slot) -> QAction:
+        action = menu.addAction(text)
+        action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        return action
 
     def _connect(self) -> None:
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
         self.panel.prompt.submitted.connect(self.generate)
         self.panel.negative.submitted.connect(self.generate)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, activated=self.generate)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.cancel)
+        self.panel.mode_changed.connect(
+            lambda _: self._on_canvas_size(self.doc.width, self.doc.height)
+        )
+        for keys, slot in (
+            ("Ctrl+Return", self.generate),
+            ("Ctrl+Enter", self.generate),
+            (Qt.Key.Key_Escape, self.cancel),
+            ("[", lambda: self._resize_brush(1 / 1.2)),
+            ("]", lambda: self._resize_brush(1.2)),
+            ("B", lambda: self._set_erase(False)),
+            ("E", lambda: self._set_erase(True)),
+        ):
+            QShortcut(QKeySequence(keys), self, activated=slot)
+        self.brush_action.triggered.connect(lambda: self._set_erase(False))
+        self.eraser_action.triggered.connect(lambda: self._set_erase(True))
+        self.size_slider.valueChanged.connect(self._brush_from_controls)
+        self.hardness_slider.valueChanged.connect(self._brush_from_controls)
+        self.opacity_slider.valueChanged.connect(self._mask_style_from_controls)
+        self.color_button.clicked.connect(self._pick_mask_color)
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
+        self.doc.size_changed.connect(self._on_canvas_size)
         self.submit.connect(self.worker.run_job)
         self.load_requested.connect(self.worker.load_model)
         # Worker signals arrive queued and run here, on the GUI thread (bound methods of a
@@ -119,18 +237,132 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
+        self._brush_from_controls()
 
-    # --- actions -----------------------------------------------------------------------------
+    # --- brush controls ------------------------------------------------------------------------
+
+    def _brush_from_controls(self) -> None:
+        size = self.size_slider.value()
+        self.size_value.setText(f"{size} px ")
+        erase = self.eraser_action.isChecked()
+        self.canvas.set_brush(BrushSettings(size, self.hardness_slider.value() / 100, erase))
+
+    def _resize_brush(self, factor: float) -> None:
+        size = self.size_slider.value()
+        new = round(size * factor)
+        self.size_slider.setValue(new if new != size else size + (1 if factor > 1 else -1))
+
+    def _set_erase(self, erase: bool) -> None:
+        self.brush_action.setChecked(not erase)
+        self.eraser_action.setChecked(erase)
+        self._brush_from_controls()
+
+    def _mask_style_from_controls(self) -> None:
+        self.canvas.overlay.set_style(self.canvas.overlay.color, self.opacity_slider.value() / 100)
+
+    def _pick_mask_color(self) -> None:
+        color = QColorDialog.getColor(self.canvas.overlay.color, self, "Mask colour")
+        if color.isValid():
+            self.canvas.overlay.set_style(color, self.opacity_slider.value() / 100)
+
+    # --- files and clipboard -------------------------------------------------------------------
+
+    def new_canvas(self) -> None:
+        dialog = NewCanvasDialog(self.doc.width, self.doc.height, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            width, height = dialog.size()
+            self.doc.replace(np.full((height, width, 3), 255, np.uint8), "New canvas")
+            self.doc.path = None
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if path:
+            self.open_image(Path(path))
+
+    def open_image(self, path: Path) -> bool:
+        try:
+            image = read_image(path)
+        except BrushworkError as exc:
+            self.show_error(str(exc))
+            return False
+        self.doc.replace(image, f"Open {path.name}")
+        self.doc.path = path
+        self.canvas.fit()
+        self.statusBar().showMessage(f"Opened {path} ({image.shape[1]}×{image.shape[0]})")
+        return True
+
+    def paste_image(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.show_error("The clipboard holds no image.")
+            return
+        self.doc.replace(qimage_to_array(image), "Paste image")
+        self.canvas.fit()
+
+    def save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save image as", "", "PNG (*.png)")
+        if path:
+            self.save_image(Path(path).with_suffix(".png"))
+
+    def save_image(self, path: Path) -> bool:
+        chunks = self._parameters_of_canvas()
+        try:
+            save_png_as(self.doc.image, path, chunks)
+        except BrushworkError as exc:
+            self.show_error(str(exc))
+            return False
+        self.statusBar().showMessage(f"Saved {path}")
+        return True
+
+    def export_mask_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export mask", "mask.png", "PNG (*.png)")
+        if path:
+            self.export_mask(Path(path).with_suffix(".png"))
+
+    def export_mask(self, path: Path) -> bool:
+        try:
+            save_png_as(np.repeat(self.doc.mask[..., None], 3, axis=2), path, {})
+        except BrushworkError as exc:
+            self.show_error(str(exc))
+            return False
+        self.statusBar().showMessage(f"Mask exported to {path}")
+        return True
+
+    def _parameters_of_canvas(self) -> dict[str, str]:
+        """The text chunks of the last result, if the canvas still shows exactly that result."""
+        if not self.last_results:
+            return {}
+        last = self.last_results[0]
+        with Image.open(last.path) as png:
+            chunks = dict(png.text)
+        return chunks if np.array_equal(self._canvas_sized(last.image), self.doc.image) else {}
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        data = event.mimeData()
+        if data.hasUrls() and data.urls()[0].isLocalFile():
+            self.open_image(Path(data.urls()[0].toLocalFile()))
+        elif data.hasImage():
+            self.doc.replace(qimage_to_array(QImage(data.imageData())), "Drop image")
+        event.acceptProposedAction()
+
+    # --- generation ----------------------------------------------------------------------------
 
     def load_model(self) -> None:
         self.load_requested.emit(self.model)
+
+    def _on_canvas_size(self, width: int, height: int) -> None:
+        self.panel.show_canvas_size(width, height)
 
     @Slot()
     def generate(self) -> None:
         if self.running_job:
             return
         try:
-            request = self.panel.request(self.model)
+            request = self.panel.request(self.model, self.doc.image, self.doc.mask)
         except BrushworkError as exc:
             self.show_error(str(exc))
             return
@@ -138,7 +370,7 @@ class MainWindow(QMainWindow):
         job = self._next_job
         self._next_job += 1
         self.running_job = job
-        self.canvas.begin_job(job, QSize(request.width, request.height))
+        self.canvas.begin_job(job, masked=request.mode is Mode.INPAINT)
         self.progress.setRange(0, request.steps)
         self.progress.setValue(0)
         self.progress_label.setText("Starting…")
@@ -163,11 +395,19 @@ class MainWindow(QMainWindow):
         if job != self.running_job:
             return False
         self.running_job = 0
+        self.canvas.end_job()
         self._set_running(False)
         self.progress_label.setText(label)
         return True
 
-    # --- worker signals ----------------------------------------------------------------------
+    def _canvas_sized(self, image: np.ndarray) -> np.ndarray:
+        """A canvas-mode result at the canvas size (it was generated at the size snapped to 8)."""
+        size = (self.doc.width, self.doc.height)
+        if self.panel.current_mode is Mode.TXT2IMG or image.shape[1::-1] == size:
+            return image
+        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+    # --- worker signals ------------------------------------------------------------------------
 
     @Slot(str)
     def _on_status(self, text: str) -> None:
@@ -190,9 +430,9 @@ class MainWindow(QMainWindow):
         self.progress.setValue(step)
         self.progress_label.setText(format_progress(step, total, elapsed))
 
-    @Slot(int, QImage)
-    def _on_preview(self, job: int, image: QImage) -> None:
-        self.canvas.show_preview(job, image)
+    @Slot(int, QImage, object)
+    def _on_preview(self, job: int, image: QImage, region: object) -> None:
+        self.canvas.show_preview(job, image, region)  # type: ignore[arg-type]
 
     @Slot(int, object)
     def _on_finished(self, job: int, results: list[GeneratedImage]) -> None:
@@ -200,7 +440,7 @@ class MainWindow(QMainWindow):
             return
         self.last_results = results
         first = results[0]
-        self.canvas.show_image(array_to_qimage(first.image))
+        self.doc.replace(self._canvas_sized(first.image), f"Generate: {first.request.prompt[:40]}")
         self.panel.show_used_seed(first.seed)
         names = ", ".join(r.path.name for r in results)
         self.statusBar().showMessage(f"Saved {names} in {first.path.parent} · seed {first.seed}")
@@ -218,6 +458,39 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel()  # the app waits for the worker thread after the event loop ends
         super().closeEvent(event)
+
+
+class NewCanvasDialog(QDialog):
+    def __init__(self, width: int, height: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New canvas")
+        self.width_box, self.height_box = QSpinBox(), QSpinBox()
+        for box, value in ((self.width_box, width), (self.height_box, height)):
+            box.setRange(8, 8192)
+            box.setSingleStep(8)
+            box.setValue(value)
+            box.setSuffix(" px")
+        form = QFormLayout(self)
+        form.addRow("Width", self.width_box)
+        form.addRow("Height", self.height_box)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def size(self) -> tuple[int, int]:  # type: ignore[override]
+        return self.width_box.value(), self.height_box.value()
+
+
+def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(low, high)
+    slider.setValue(value)
+    slider.setToolTip(tip)
+    slider.setMaximumWidth(140)
+    return slider
 
 
 def format_progress(step: int, total: int, elapsed: float) -> str:

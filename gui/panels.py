@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
 from PySide6.QtWidgets import (
@@ -17,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline import DEFAULT_SAMPLER, SAMPLERS, GenerationRequest, RequestError
+from pipeline import DEFAULT_SAMPLER, SAMPLERS, GenerationRequest, Mode, RequestError
 from pipeline.request import MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE
 
 
@@ -42,10 +43,26 @@ class PromptEdit(QPlainTextEdit):
 class ParametersPanel(QWidget):
     """Holds the user's parameters and turns them into a validated `GenerationRequest`."""
 
+    mode_changed = Signal(object)  # Mode
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.mode = QComboBox()
+        self.mode.setObjectName("mode")
+        for mode, text in MODE_NAMES.items():
+            self.mode.addItem(text, mode.value)  # Qt would turn the str-Enum into a plain str
+        self.mode.currentIndexChanged.connect(self._on_mode)
+        self.strength = QDoubleSpinBox()
+        self.strength.setRange(0.01, 1.0)
+        self.strength.setSingleStep(0.05)
+        self.strength.setValue(0.75)
+        self.strength.setToolTip("How much of the canvas may change: 0 keeps it, 1 repaints it")
+        self.size_note = QLabel()
+        self.size_note.setWordWrap(True)
+        self.size_note.setObjectName("sizeNote")
         self.prompt = PromptEdit("Describe the image, e.g. a large red circle, blue background")
         self.prompt.setObjectName("prompt")
+        self.prompt.setMaximumHeight(140)
         self.negative = PromptEdit("What to avoid (optional)")
         self.negative.setObjectName("negative")
         self.negative.setMaximumHeight(64)
@@ -69,10 +86,12 @@ class ParametersPanel(QWidget):
         self.height_box = _spin(MIN_SIZE, MAX_SIZE, 512, step=8, suffix=" px")
         self._layout()
         self._sync_seed()
+        self._on_mode()
 
     def _layout(self) -> None:
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Mode", self.mode)
         form.addRow(QLabel("Prompt"))
         form.addRow(self.prompt)
         form.addRow(QLabel("Negative prompt"))
@@ -89,6 +108,24 @@ class ParametersPanel(QWidget):
         size_row.addWidget(QLabel("×"))
         size_row.addWidget(self.height_box)
         form.addRow("Size", size_row)
+        form.addRow(self.size_note)
+        form.addRow("Strength", self.strength)
+        self._form = form
+
+    @property
+    def current_mode(self) -> Mode:
+        return Mode(self.mode.currentData())
+
+    def set_mode(self, mode: Mode) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(Mode(mode).value))
+
+    def _on_mode(self) -> None:
+        mode = self.current_mode
+        uses_canvas = mode is not Mode.TXT2IMG
+        self._form.setRowVisible(self.strength, uses_canvas)
+        for box in (self.width_box, self.height_box):
+            box.setEnabled(not uses_canvas)
+        self.mode_changed.emit(mode)
 
     def _sync_seed(self) -> None:
         self.seed.setEnabled(not self.random_seed.isChecked())
@@ -101,24 +138,70 @@ class ParametersPanel(QWidget):
         self.width_box.setValue(width)
         self.height_box.setValue(height)
 
-    def request(self, model: str | None) -> GenerationRequest:
-        """Builds the request; raises RequestError naming the bad field."""
+    def request(
+        self,
+        model: str | None,
+        init_image: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+    ) -> GenerationRequest:
+        """Builds the request; raises RequestError naming the bad field.
+
+        For modes that start from the canvas, the size boxes show the generation size derived
+        from the canvas (see `generation_size`), and the canvas image and mask are sent along.
+        """
+        mode = self.current_mode
         seed: int | None = None
         if not self.random_seed.isChecked():
             if not self.seed.text():
                 raise RequestError("Enter a seed, or tick Random.")
             seed = int(self.seed.text())
+        if mode is Mode.INPAINT and (mask is None or not mask.any()):
+            raise RequestError("Paint a mask over the area to regenerate first.")
         return GenerationRequest(
             prompt=self.prompt.toPlainText().strip(),
             negative_prompt=self.negative.toPlainText().strip(),
+            mode=mode,
             sampler=self.sampler.currentData(),
             steps=self.steps.value(),
             guidance=self.guidance.value(),
             seed=seed,
             width=self.width_box.value(),
             height=self.height_box.value(),
+            strength=self.strength.value(),
+            init_image=init_image if mode is not Mode.TXT2IMG else None,
+            mask=mask if mode is Mode.INPAINT else None,
             model=model,
         )
+
+    def show_canvas_size(self, width: int, height: int) -> None:
+        """Canvas modes generate at the canvas size, snapped to multiples of 8 when it is not."""
+        gen_width, gen_height = generation_size(width, height)
+        if self.current_mode is not Mode.TXT2IMG:
+            self.set_size(gen_width, gen_height)
+        if (gen_width, gen_height) != (width, height):
+            self.size_note.setText(
+                f"The canvas is {width}×{height}; image-to-image and inpaint generate at "
+                f"{gen_width}×{gen_height} (multiples of 8) and scale the result back."
+            )
+        else:
+            self.size_note.setText("")
+        self.size_note.setVisible(bool(self.size_note.text()))
+
+
+MODE_NAMES = {
+    Mode.TXT2IMG: "Text to image",
+    Mode.IMG2IMG: "Image to image",
+    Mode.INPAINT: "Inpaint (masked area)",
+}
+
+
+def generation_size(width: int, height: int) -> tuple[int, int]:
+    """The nearest size the model accepts: multiples of 8 within the request's limits."""
+
+    def snap(value: int) -> int:
+        return min(max(int(value / 8 + 0.5) * 8, MIN_SIZE), MAX_SIZE)  # halves round up
+
+    return snap(width), snap(height)
 
 
 def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:

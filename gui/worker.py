@@ -38,7 +38,7 @@ class GenerationWorker(QObject):
     status = Signal(str)
     model_loaded = Signal(str)
     progressed = Signal(int, int, int, float)  # job, step, total, seconds since start
-    previewed = Signal(int, QImage)  # job, x0 preview
+    previewed = Signal(int, QImage, object)  # job, x0 preview, region (x, y, w, h) or None
     finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
     failed = Signal(int, str)  # job (0: model loading), message for the user
     cancelled = Signal(int)
@@ -109,7 +109,8 @@ class GenerationWorker(QObject):
     def _step(self, job_id: int, update: StepUpdate) -> None:
         self.progressed.emit(job_id, update.step, update.total, update.elapsed)
         if update.preview is not None:
-            self.previewed.emit(job_id, array_to_qimage(update.preview))
+            region = getattr(update, "region", None)  # set for "only masked" inpaint
+            self.previewed.emit(job_id, array_to_qimage(update.preview), region)
 
 
 def _unexpected(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -25,11 +26,20 @@ def default_output_dir() -> Path:
 
 
 def write_png(image: np.ndarray, directory: Path, stem: str, text_chunks: dict[str, str]) -> Path:
-    """Writes `image` as `<directory>/<stem>.png` (or `<stem>-N.png` if taken) and returns it.
+    """Writes `image` as `<directory>/<stem>.png` (or `<stem>-N.png` if taken) and returns it."""
+    return _write_atomically(image, directory, text_chunks, lambda: _free_name(directory, stem))
 
-    The file is written under a temporary name in the same folder, flushed to disk and renamed,
-    so a crash leaves either the whole image or nothing, never a truncated PNG.
-    """
+
+def save_png_as(image: np.ndarray, path: Path, text_chunks: dict[str, str]) -> Path:
+    """Writes `image` to exactly `path` (replacing it), as the user asked with "Save as"."""
+    return _write_atomically(image, path.parent, text_chunks, lambda: path)
+
+
+def _write_atomically(
+    image: np.ndarray, directory: Path, text_chunks: dict[str, str], target: Callable[[], Path]
+) -> Path:
+    """Writes under a temporary name in the same folder, flushes to disk, then renames, so a
+    crash leaves either the whole image or nothing, never a truncated PNG."""
     info = PngInfo()
     for key, value in text_chunks.items():
         info.add_text(key, value)
@@ -41,9 +51,9 @@ def write_png(image: np.ndarray, directory: Path, stem: str, text_chunks: dict[s
             Image.fromarray(image, "RGB").save(handle, format="PNG", pnginfo=info)
             handle.flush()
             os.fsync(handle.fileno())
-        target = _free_name(directory, stem)
-        os.replace(tmp_name, target)
-        return target
+        final = target()
+        os.replace(tmp_name, final)
+        return final
     except OSError as exc:
         if tmp_name is not None:
             with contextlib.suppress(OSError):

@@ -15,6 +15,8 @@ def make_app(qtbot, tmp_path):
         qtbot.addWidget(app.window)
         app.start(preload=preload)
         apps.append(app)
+        app.window.activateWindow()  # shortcuts only fire in the active window
+        qtbot.waitUntil(app.window.isActiveWindow, timeout=5_000)
         return app, engine
 
     yield make

@@ -10,7 +10,6 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from gui.app import engine_factory
-from gui.images import qimage_to_array
 from pipeline import read_image_info
 from tests.gui.conftest import wait_idle
 
@@ -27,7 +26,9 @@ def test_click_generate_with_the_real_engine(qtbot, make_app, tiny_model_dir, tm
     window.panel.set_size(64, 64)
     previews = []
     original = window.canvas.show_preview
-    window.canvas.show_preview = lambda job, image: previews.append(image) or original(job, image)
+    window.canvas.show_preview = lambda job, image, region=None: (
+        previews.append(image) or original(job, image, region)
+    )
 
     qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window, timeout=120_000)
@@ -38,7 +39,7 @@ def test_click_generate_with_the_real_engine(qtbot, make_app, tiny_model_dir, tm
     assert result.path.parent == out
     with Image.open(result.path) as png:
         on_disk = np.asarray(png.convert("RGB"))
-    assert np.array_equal(qimage_to_array(window.canvas.image), on_disk)
+    assert np.array_equal(window.doc.image, on_disk)
     info = read_image_info(result.path)
     assert info["prompt"] == "a red circle" and info["steps"] == 6
     assert info["seed"] == int(window.panel.seed.text())

@@ -1,7 +1,7 @@
 """The window against a fake engine: previews, final image, cancel, errors, shortcuts."""
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from gui.images import array_to_qimage, qimage_to_array
@@ -21,8 +21,8 @@ def spy_previews(window):
     shown = []
     original = window.canvas.show_preview
 
-    def spy(job, image):
-        accepted = original(job, image)
+    def spy(job, image, region=None):
+        accepted = original(job, image, region)
         shown.append((job, qimage_to_array(image)[0, 0, 0], accepted))
         return accepted
 
@@ -43,7 +43,7 @@ def test_generate_streams_previews_then_shows_the_saved_image(qtbot, make_app):
     assert [level for _, level, _ in shown] == sorted(level for _, level, _ in shown)
     result = window.last_results[0]
     assert result.path.is_file()
-    assert np.array_equal(qimage_to_array(window.canvas.image), result.image)
+    assert np.array_equal(window.doc.image, result.image)
     assert not window.canvas.showing_preview
     assert window.panel.seed.text() == str(result.seed)
     assert result.path.name in window.statusBar().currentMessage()
@@ -159,13 +159,16 @@ def test_model_preload_reports_the_model_name(qtbot, make_app):
 
 def test_canvas_drops_previews_of_other_jobs(qtbot):
     from gui.canvas import Canvas
+    from gui.document import Document
 
-    canvas = Canvas()
+    canvas = Canvas(Document(64, 64))
     qtbot.addWidget(canvas)
-    canvas.begin_job(2, QSize(64, 64))
+    canvas.begin_job(2)
     image = QImage(8, 8, QImage.Format.Format_RGB888)
-    assert canvas.show_preview(1, image) is False and canvas.image is None
+    assert canvas.show_preview(1, image) is False and not canvas.showing_preview
     assert canvas.show_preview(2, image) is True and canvas.showing_preview
+    canvas.end_job()
+    assert not canvas.showing_preview
 
 
 def test_array_qimage_round_trip_keeps_pixels():
