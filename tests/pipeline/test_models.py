@@ -102,3 +102,40 @@ def test_unavailable_device_is_a_clear_error():
     with pytest.raises(ModelError, match="'cuda' is not available"):
         choose_device("cuda")
     assert choose_device("auto") in ("cpu", "mps")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tiny_model_dir, tmp_path_factory):
+    from tests.ldm_checkpoint import save_ldm_checkpoint
+
+    return save_ldm_checkpoint(tiny_model_dir, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+def test_single_file_checkpoint_loads_offline_with_shipped_configs(
+    tiny_checkpoint, tiny_model_dir, tmp_path, monkeypatch
+):
+    import numpy as np
+
+    from pipeline import Engine, GenerationRequest
+
+    configs = tmp_path / "resources" / "model_configs" / "sd1"
+    shutil.copytree(tiny_model_dir, configs, ignore=shutil.ignore_patterns("*.safetensors"))
+    monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path / "resources")
+    assert single_file_family(tiny_checkpoint) == "sd1"
+
+    engine = Engine(tmp_path / "out", device="cpu")
+    images = []
+    for model in (tiny_checkpoint, tiny_model_dir):
+        request = GenerationRequest(prompt="a red circle", width=64, height=64, steps=3, seed=5,
+                                    model=str(model))  # fmt: skip
+        images.append(engine.run(request)[0])
+    assert engine.model.source.kind is SourceKind.FOLDER  # the second run switched models
+    assert np.array_equal(images[0].image, images[1].image)  # same weights, same pixels
+    assert images[0].path.name != images[1].path.name
+
+
+def test_single_file_without_configs_offline_says_what_is_missing(tiny_checkpoint, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path)
+    with pytest.raises(ModelError, match=r"SD1 checkpoint.*component configs"):
+        load_text2image(parse_model_source(str(tiny_checkpoint)), "cpu", None)
