@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 from pipeline import default_output_dir, resources_dir
 
 from .main_window import MainWindow
+from .settings import Settings, SettingsStore
 from .worker import EngineLike, GenerationWorker
 
 
@@ -34,13 +35,18 @@ class BrushworkApp:
     """Owns the worker thread for the app's lifetime; `shutdown` always joins it."""
 
     def __init__(
-        self, factory: Callable[[], EngineLike], output_dir: Path, model: str | None = None
+        self,
+        factory: Callable[[], EngineLike],
+        output_dir: Path,
+        model: str | None = None,
+        store: SettingsStore | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.thread = QThread()
         self.thread.setObjectName("brushwork-worker")
         self.worker = GenerationWorker(factory)
         self.worker.moveToThread(self.thread)
-        self.window = MainWindow(self.worker, output_dir, model)
+        self.window = MainWindow(self.worker, output_dir, model, store, settings)
 
     def start(self, preload: bool = True) -> None:
         self.window.show()
@@ -80,7 +86,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="brushwork", description="Brushwork image generator")
     parser.add_argument("--model", default=None, help="model folder, .safetensors file or Hub id")
     parser.add_argument("--out", type=Path, default=None, help="folder for finished images")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda", "mps"))
     return parser.parse_args(argv)
 
 
@@ -90,8 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     qt_app.setApplicationName("Brushwork")
     qt_app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "brushwork.png")))
     apply_style(qt_app)
-    output_dir = args.out or default_output_dir()
-    app = BrushworkApp(engine_factory(output_dir, args.device), output_dir, args.model)
+    store = SettingsStore()
+    settings = store.load()  # command-line options override the saved settings for this run
+    output_dir = args.out or (Path(settings.output_dir) if settings.output_dir else None)
+    output_dir = output_dir or default_output_dir()
+    device = args.device or settings.device
+    app = BrushworkApp(
+        engine_factory(output_dir, device),
+        output_dir,
+        args.model or settings.model,
+        store,
+        settings,
+    )
     app.start()
     try:
         return qt_app.exec()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -50,6 +50,7 @@ from .document import Document
 from .images import qimage_to_array
 from .mask_brush import BrushSettings
 from .panels import ParametersPanel
+from .settings import Settings, SettingsStore
 from .worker import GenerationWorker
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
@@ -59,7 +60,14 @@ class MainWindow(QMainWindow):
     submit = Signal(int, object)  # job id, GenerationRequest → worker.run_job (queued)
     load_requested = Signal(object)  # model → worker.load_model (queued)
 
-    def __init__(self, worker: GenerationWorker, output_dir: Path, model: str | None) -> None:
+    def __init__(
+        self,
+        worker: GenerationWorker,
+        output_dir: Path,
+        model: str | None,
+        store: SettingsStore | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("Brushwork")
         self.resize(1200, 780)
@@ -77,6 +85,28 @@ class MainWindow(QMainWindow):
         self._set_running(False)
         self._on_canvas_size(self.doc.width, self.doc.height)
         self.statusBar().showMessage(f"Images are saved to {output_dir}")
+        self.store = store or SettingsStore()
+        self.settings = settings or self.store.load()
+        self._restore_settings()
+
+    # --- settings ------------------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        self.panel.restore(self.settings.parameters)
+        self._on_canvas_size(self.doc.width, self.doc.height)
+        if self.settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
+        if self.store.notice:
+            self.show_error(self.store.notice)
+
+    def save_settings(self) -> None:
+        """Saves the panel and window state; a failure is reported, never fatal."""
+        self.settings.parameters = self.panel.to_parameters()
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        try:
+            self.store.save(self.settings)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Settings could not be saved: {exc}")
 
     # --- construction --------------------------------------------------------------------------
 
@@ -442,6 +472,7 @@ class MainWindow(QMainWindow):
         first = results[0]
         self.doc.replace(self._canvas_sized(first.image), f"Generate: {first.request.prompt[:40]}")
         self.panel.show_used_seed(first.seed)
+        self.save_settings()
         names = ", ".join(r.path.name for r in results)
         self.statusBar().showMessage(f"Saved {names} in {first.path.parent} · seed {first.seed}")
 
@@ -457,6 +488,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel()  # the app waits for the worker thread after the event loop ends
+        self.save_settings()
         super().closeEvent(event)
 
 

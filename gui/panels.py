@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 from pipeline import DEFAULT_SAMPLER, SAMPLERS, GenerationRequest, Mode, RequestError
 from pipeline.request import MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE
 
+from .settings import Parameters
+
 
 class PromptEdit(QPlainTextEdit):
     """A multi-line prompt box; Ctrl+Enter submits instead of inserting a line break."""
@@ -129,6 +131,39 @@ class ParametersPanel(QWidget):
 
     def _sync_seed(self) -> None:
         self.seed.setEnabled(not self.random_seed.isChecked())
+
+    def to_parameters(self) -> Parameters:
+        seed = int(self.seed.text()) if self.seed.text() else None
+        return Parameters(
+            mode=self.current_mode.value,
+            prompt=self.prompt.toPlainText(),
+            negative_prompt=self.negative.toPlainText(),
+            sampler=self.sampler.currentData(),
+            steps=self.steps.value(),
+            guidance=self.guidance.value(),
+            seed=seed,
+            random_seed=self.random_seed.isChecked(),
+            width=self.width_box.value(),
+            height=self.height_box.value(),
+            strength=self.strength.value(),
+        )
+
+    def restore(self, params: Parameters) -> None:
+        """Shows saved parameters; values the widgets cannot take keep the widget's default."""
+        mode_index = self.mode.findData(params.mode)
+        if mode_index >= 0:
+            self.mode.setCurrentIndex(mode_index)
+        self.prompt.setPlainText(params.prompt)
+        self.negative.setPlainText(params.negative_prompt)
+        sampler_index = self.sampler.findData(params.sampler)
+        if sampler_index >= 0:
+            self.sampler.setCurrentIndex(sampler_index)
+        self.steps.setValue(params.steps)
+        self.guidance.setValue(params.guidance)
+        self.seed.setText("" if params.seed is None else str(params.seed))
+        self.random_seed.setChecked(params.random_seed)
+        self.set_size(params.width, params.height)
+        self.strength.setValue(params.strength)
 
     def show_used_seed(self, seed: int) -> None:
         """Shows the seed a job used (random or not), so the user can pin and re-use it."""
