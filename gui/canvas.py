@@ -17,6 +17,7 @@ from PySide6.QtGui import (
     QPainter,
     QPen,
     QPixmap,
+    QTransform,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -171,8 +172,7 @@ class Canvas(QGraphicsView):
 
     def set_zoom(self, zoom: float) -> None:
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
-        factor = zoom / self.zoom
-        self.scale(factor, factor)
+        self.setTransform(QTransform.fromScale(zoom, zoom))  # exact: no drift from repeated scale()
         self.zoom_changed.emit(self.zoom)
 
     def zoom_by(self, factor: float) -> None:

@@ -6,6 +6,7 @@ to it as one undoable step after they are already saved on disk.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -47,6 +49,7 @@ from pipeline.outputs import save_png_as
 
 from .canvas import Canvas
 from .document import Document
+from .history import HistoryStrip, parameters_from_image
 from .images import qimage_to_array
 from .mask_brush import BrushSettings
 from .panels import ParametersPanel
@@ -73,7 +76,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 780)
         self.setAcceptDrops(True)
         self.worker = worker
-        self.output_dir = output_dir
+        self.output_dir = Path(output_dir)
         self.model = model
         self._next_job = 1
         self.running_job = 0
@@ -88,6 +91,7 @@ class MainWindow(QMainWindow):
         self.store = store or SettingsStore()
         self.settings = settings or self.store.load()
         self._restore_settings()
+        self.history.reload()
 
     # --- settings ------------------------------------------------------------------------------
 
@@ -157,6 +161,8 @@ class MainWindow(QMainWindow):
         stack.addWidget(self.tools)
         stack.addWidget(self.error_banner)
         stack.addWidget(self.canvas, 1)
+        self.history = HistoryStrip(self.output_dir)
+        stack.addWidget(self.history)
 
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -256,6 +262,9 @@ class MainWindow(QMainWindow):
         self.color_button.clicked.connect(self._pick_mask_color)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
         self.doc.size_changed.connect(self._on_canvas_size)
+        self.history.open_requested.connect(self.show_from_history)
+        self.history.parameters_requested.connect(self.use_parameters_of)
+        self.history.delete_requested.connect(self.delete_from_history)
         self.submit.connect(self.worker.run_job)
         self.load_requested.connect(self.worker.load_model)
         # Worker signals arrive queued and run here, on the GUI thread (bound methods of a
@@ -379,6 +388,49 @@ class MainWindow(QMainWindow):
             self.doc.replace(qimage_to_array(QImage(data.imageData())), "Drop image")
         event.acceptProposedAction()
 
+    # --- history -------------------------------------------------------------------------------
+
+    def show_from_history(self, path: Path) -> None:
+        try:
+            image = read_image(path)
+        except BrushworkError as exc:
+            self.show_error(str(exc))
+            return
+        self.doc.replace(image, f"Show {path.name}")
+        self.statusBar().showMessage(f"Showing {path}")
+
+    def use_parameters_of(self, path: Path) -> bool:
+        """Restores every setting stored in `path` (any supported format) into the panel."""
+        try:
+            found = parameters_from_image(path)
+        except BrushworkError as exc:
+            self.show_error(str(exc))
+            return False
+        params = dataclasses.replace(self.panel.to_parameters(), **found)
+        params.random_seed = "seed" not in found  # a restored seed is meant to be re-used
+        self.panel.restore(params)
+        self._on_canvas_size(self.doc.width, self.doc.height)
+        self.statusBar().showMessage(f"Parameters of {path.name} restored")
+        return True
+
+    def confirm_delete(self, path: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Delete image", f"Delete {path.name} from disk? This cannot be undone."
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete_from_history(self, path: Path) -> bool:
+        if not self.confirm_delete(path):
+            return False
+        try:
+            path.unlink()
+        except OSError as exc:
+            self.show_error(f"Could not delete {path.name}: {exc.strerror or exc}.")
+            return False
+        self.history.remove(path)
+        self.statusBar().showMessage(f"Deleted {path.name}")
+        return True
+
     # --- generation ----------------------------------------------------------------------------
 
     def load_model(self) -> None:
@@ -472,6 +524,8 @@ class MainWindow(QMainWindow):
         first = results[0]
         self.doc.replace(self._canvas_sized(first.image), f"Generate: {first.request.prompt[:40]}")
         self.panel.show_used_seed(first.seed)
+        for result in reversed(results):
+            self.history.add_image(result.path)
         self.save_settings()
         names = ", ".join(r.path.name for r in results)
         self.statusBar().showMessage(f"Saved {names} in {first.path.parent} · seed {first.seed}")
@@ -521,6 +575,7 @@ def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
     slider.setRange(low, high)
     slider.setValue(value)
     slider.setToolTip(tip)
+    slider.setMinimumWidth(70)
     slider.setMaximumWidth(140)
     return slider
 

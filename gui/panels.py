@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -86,12 +87,20 @@ class ParametersPanel(QWidget):
         self.random_seed.toggled.connect(self._sync_seed)
         self.width_box = _spin(MIN_SIZE, MAX_SIZE, 512, step=8, suffix=" px")
         self.height_box = _spin(MIN_SIZE, MAX_SIZE, 512, step=8, suffix=" px")
+        # In canvas modes the boxes show the canvas's size; this keeps the user's txt2img size.
+        self._txt2img_size = (512, 512)
+        for box in (self.width_box, self.height_box):
+            box.valueChanged.connect(self._remember_txt2img_size)
         self._layout()
         self._sync_seed()
         self._on_mode()
 
     def _layout(self) -> None:
-        form = QFormLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        form = QFormLayout()
+        outer.addLayout(form)
+        outer.addStretch(1)  # spare height goes below the fields, not between them
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Mode", self.mode)
         form.addRow(QLabel("Prompt"))
@@ -127,7 +136,17 @@ class ParametersPanel(QWidget):
         self._form.setRowVisible(self.strength, uses_canvas)
         for box in (self.width_box, self.height_box):
             box.setEnabled(not uses_canvas)
+        if not uses_canvas:
+            self._show_size(*self._txt2img_size)
         self.mode_changed.emit(mode)
+
+    def _remember_txt2img_size(self) -> None:
+        if self.current_mode is Mode.TXT2IMG:
+            self._txt2img_size = (self.width_box.value(), self.height_box.value())
+
+    def _show_size(self, width: int, height: int) -> None:
+        self.width_box.setValue(width)
+        self.height_box.setValue(height)
 
     def _sync_seed(self) -> None:
         self.seed.setEnabled(not self.random_seed.isChecked())
@@ -170,8 +189,10 @@ class ParametersPanel(QWidget):
         self.seed.setText(str(seed))
 
     def set_size(self, width: int, height: int) -> None:
-        self.width_box.setValue(width)
-        self.height_box.setValue(height)
+        """Sets the text-to-image size (shown at once when in that mode)."""
+        self._txt2img_size = (width, height)
+        if self.current_mode is Mode.TXT2IMG:
+            self._show_size(width, height)
 
     def request(
         self,
@@ -212,7 +233,7 @@ class ParametersPanel(QWidget):
         """Canvas modes generate at the canvas size, snapped to multiples of 8 when it is not."""
         gen_width, gen_height = generation_size(width, height)
         if self.current_mode is not Mode.TXT2IMG:
-            self.set_size(gen_width, gen_height)
+            self._show_size(gen_width, gen_height)
         if (gen_width, gen_height) != (width, height):
             self.size_note.setText(
                 f"The canvas is {width}×{height}; image-to-image and inpaint generate at "

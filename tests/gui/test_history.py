@@ -1,0 +1,95 @@
+import json
+import os
+
+import numpy as np
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from pipeline import Mode
+from tests.gui.conftest import wait_idle
+
+
+def write_png(path, value, text=None, age=0):
+    info = PngInfo()
+    for key, chunk in (text or {}).items():
+        info.add_text(key, chunk)
+    Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(path, pnginfo=info)
+    stamp = 1_700_000_000 + age
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_history_lists_the_output_folder_newest_first_and_survives_restarts(
+    qtbot, make_app, tmp_path
+):
+    out = tmp_path / "outputs"
+    out.mkdir()
+    old = write_png(out / "old.png", 10, age=0)
+    new = write_png(out / "new.png", 20, age=100)
+    app, _ = make_app()
+    history = app.window.history
+    assert history.paths() == [new, old]
+    qtbot.waitUntil(lambda: not history.item(1).icon().isNull(), timeout=5_000)
+    app.window.panel.prompt.setPlainText("fresh")
+    app.window.panel.set_size(64, 64)
+    app.window.generate()
+    wait_idle(qtbot, app.window)
+    assert history.paths()[0] == app.window.last_results[0].path
+    assert len(history.paths()) == 3
+
+
+def test_click_shows_the_image_on_the_canvas_as_an_undoable_step(qtbot, make_app, tmp_path):
+    out = tmp_path / "outputs"
+    out.mkdir()
+    write_png(out / "a.png", 77)
+    app, _ = make_app()
+    window = app.window
+    window.history.itemClicked.emit(window.history.item(0))
+    assert window.doc.image.shape == (16, 16, 3) and window.doc.image[0, 0, 0] == 77
+    window.doc.undo_stack.undo()
+    assert window.doc.width == 512
+
+
+def test_use_parameters_restores_every_setting(qtbot, make_app, tmp_path):
+    out = tmp_path / "outputs"
+    out.mkdir()
+    request = {"prompt": "a blue ring", "negative_prompt": "blur", "mode": "img2img",
+               "sampler": "dpmpp_2m_karras", "steps": 33, "guidance": 4.5, "seed": 99,
+               "width": 320, "height": 256, "strength": 0.4}  # fmt: skip
+    ours = write_png(out / "ours.png", 1, {"brushwork": json.dumps({"request": request})})
+    a1111 = write_png(out / "a1111.png", 2, {"parameters": (
+        "castle\nNegative prompt: fog\nSteps: 12, Sampler: Euler a, CFG scale: 9, Seed: 5, "
+        "Size: 448x576")})  # fmt: skip
+    app, _ = make_app()
+    window = app.window
+    assert window.use_parameters_of(ours)
+    panel = window.panel
+    assert panel.prompt.toPlainText() == "a blue ring" and panel.negative.toPlainText() == "blur"
+    assert panel.current_mode is Mode.IMG2IMG and panel.sampler.currentData() == "dpmpp_2m_karras"
+    assert (panel.steps.value(), panel.guidance.value(), panel.strength.value()) == (33, 4.5, 0.4)
+    assert panel.seed.text() == "99" and not panel.random_seed.isChecked()
+    assert window.use_parameters_of(a1111)
+    assert panel.prompt.toPlainText() == "castle" and panel.sampler.currentData() == "euler_a"
+    panel.set_mode(Mode.TXT2IMG)
+    assert (panel.width_box.value(), panel.height_box.value()) == (448, 576)
+
+
+def test_use_parameters_of_a_plain_image_explains(qtbot, make_app, tmp_path):
+    plain = write_png(tmp_path / "plain.png", 3)
+    app, _ = make_app()
+    assert not app.window.use_parameters_of(plain)
+    assert "holds no generation parameters" in app.window.error_banner.text()
+
+
+def test_delete_asks_first_and_removes_file_and_entry(qtbot, make_app, tmp_path, monkeypatch):
+    out = tmp_path / "outputs"
+    out.mkdir()
+    doomed = write_png(out / "doomed.png", 5)
+    app, _ = make_app()
+    window = app.window
+    monkeypatch.setattr(window, "confirm_delete", lambda path: False)
+    assert not window.delete_from_history(doomed)
+    assert doomed.exists() and window.history.paths() == [doomed]
+    monkeypatch.setattr(window, "confirm_delete", lambda path: True)
+    assert window.delete_from_history(doomed)
+    assert not doomed.exists() and window.history.paths() == []
