@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QByteArray, Qt, Signal, Slot
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline import BrushworkError, GeneratedImage, Mode
+from pipeline import BrushworkError, GeneratedImage, Mode, item_seed
 from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 
@@ -51,6 +51,7 @@ from .canvas import Canvas
 from .document import Document
 from .history import HistoryStrip, parameters_from_image
 from .images import qimage_to_array
+from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .panels import ParametersPanel
 from .settings import Settings, SettingsStore
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._set_running(False)
+        self._show_queue_size()
         self._on_canvas_size(self.doc.width, self.doc.height)
         self.statusBar().showMessage(f"Images are saved to {output_dir}")
         self.store = store or SettingsStore()
@@ -143,6 +145,22 @@ class MainWindow(QMainWindow):
         column.addLayout(buttons)
         column.addWidget(self.progress)
         column.addWidget(self.progress_label)
+        self.queue = JobQueue()
+        self.queue_label = QLabel()
+        remove = QPushButton("Remove")
+        remove.setToolTip("Remove the selected waiting jobs (Delete)")
+        remove.clicked.connect(self.queue.remove_selected)
+        clear = QPushButton("Clear queue")
+        clear.clicked.connect(self.queue.clear_all)
+        QShortcut(QKeySequence.StandardKey.Delete, self.queue, activated=self.queue.remove_selected)
+        queue_buttons = QHBoxLayout()
+        queue_buttons.addWidget(self.queue_label, 1)
+        queue_buttons.addWidget(remove)
+        queue_buttons.addWidget(clear)
+        column.addLayout(queue_buttons)
+        column.addWidget(self.queue)
+        self.queue.model().rowsInserted.connect(self._show_queue_size)
+        self.queue.model().rowsRemoved.connect(self._show_queue_size)
 
         self.error_banner = QLabel()
         self.error_banner.setObjectName("errorBanner")
@@ -374,7 +392,8 @@ class MainWindow(QMainWindow):
         last = self.last_results[0]
         with Image.open(last.path) as png:
             chunks = dict(png.text)
-        return chunks if np.array_equal(self._canvas_sized(last.image), self.doc.image) else {}
+        shown = self._canvas_sized(last.image, last.request.mode)
+        return chunks if np.array_equal(shown, self.doc.image) else {}
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() or event.mimeData().hasImage():
@@ -441,23 +460,38 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def generate(self) -> None:
-        if self.running_job:
-            return
+        """Queues `batch count` jobs with successive seeds; starts one if nothing is running."""
         try:
             request = self.panel.request(self.model, self.doc.image, self.doc.mask)
         except BrushworkError as exc:
             self.show_error(str(exc))
             return
         self.error_banner.hide()
-        job = self._next_job
-        self._next_job += 1
-        self.running_job = job
-        self.canvas.begin_job(job, masked=request.mode is Mode.INPAINT)
+        request = request.with_resolved_seed()
+        for k in range(self.panel.batch_count.value()):
+            seed = item_seed(request.seed, k * request.batch_size)
+            self.queue.push(self._next_job, request.replace(seed=seed))
+            self._next_job += 1
+        self._start_next()
+
+    def _start_next(self) -> None:
+        if self.running_job:
+            return
+        job = self.queue.pop_next()
+        if job is None:
+            return
+        job_id, request = job
+        self.running_job = job_id
+        self.canvas.begin_job(job_id, masked=request.mode is Mode.INPAINT)
         self.progress.setRange(0, request.steps)
         self.progress.setValue(0)
         self.progress_label.setText("Starting…")
         self._set_running(True)
-        self.submit.emit(job, request)
+        self.submit.emit(job_id, request)
+
+    def _show_queue_size(self) -> None:
+        count = self.queue.count()
+        self.queue_label.setText(f"{count} waiting" if count else "Queue empty")
 
     @Slot()
     def cancel(self) -> None:
@@ -470,7 +504,7 @@ class MainWindow(QMainWindow):
         self.error_banner.show()
 
     def _set_running(self, running: bool) -> None:
-        self.generate_button.setEnabled(not running)
+        self.generate_button.setText("Add to queue" if running else "Generate")
         self.cancel_button.setEnabled(running)
 
     def _end_job(self, job: int, label: str) -> bool:
@@ -480,12 +514,13 @@ class MainWindow(QMainWindow):
         self.canvas.end_job()
         self._set_running(False)
         self.progress_label.setText(label)
+        QTimer.singleShot(0, self._start_next)  # after this job's result is applied
         return True
 
-    def _canvas_sized(self, image: np.ndarray) -> np.ndarray:
+    def _canvas_sized(self, image: np.ndarray, mode: Mode) -> np.ndarray:
         """A canvas-mode result at the canvas size (it was generated at the size snapped to 8)."""
         size = (self.doc.width, self.doc.height)
-        if self.panel.current_mode is Mode.TXT2IMG or image.shape[1::-1] == size:
+        if mode is Mode.TXT2IMG or image.shape[1::-1] == size:
             return image
         return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
@@ -522,7 +557,8 @@ class MainWindow(QMainWindow):
             return
         self.last_results = results
         first = results[0]
-        self.doc.replace(self._canvas_sized(first.image), f"Generate: {first.request.prompt[:40]}")
+        canvas_image = self._canvas_sized(first.image, first.request.mode)
+        self.doc.replace(canvas_image, f"Generate: {first.request.prompt[:40]}")
         self.panel.show_used_seed(first.seed)
         for result in reversed(results):
             self.history.add_image(result.path)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from pipeline import DEFAULT_SAMPLER, SAMPLERS, GenerationRequest, Mode, RequestError
-from pipeline.request import MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE
+from pipeline.request import MAX_BATCH, MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE
 
 from .settings import Parameters
 
@@ -85,6 +85,10 @@ class ParametersPanel(QWidget):
         self.random_seed = QCheckBox("Random")
         self.random_seed.setChecked(True)
         self.random_seed.toggled.connect(self._sync_seed)
+        self.batch_count = _spin(1, 100, 1)
+        self.batch_count.setToolTip("How many jobs to queue, each with the next seeds")
+        self.batch_size = _spin(1, MAX_BATCH, 1)
+        self.batch_size.setToolTip("Images per job (made together: faster, more memory)")
         self.width_box = _spin(MIN_SIZE, MAX_SIZE, 512, step=8, suffix=" px")
         self.height_box = _spin(MIN_SIZE, MAX_SIZE, 512, step=8, suffix=" px")
         # In canvas modes the boxes show the canvas's size; this keeps the user's txt2img size.
@@ -120,6 +124,12 @@ class ParametersPanel(QWidget):
         size_row.addWidget(self.height_box)
         form.addRow("Size", size_row)
         form.addRow(self.size_note)
+        batch_row = QHBoxLayout()
+        batch_row.addWidget(self.batch_count)
+        batch_row.addWidget(QLabel("jobs ×"))
+        batch_row.addWidget(self.batch_size)
+        batch_row.addWidget(QLabel("images"))
+        form.addRow("Batch", batch_row)
         form.addRow("Strength", self.strength)
         self._form = form
 
@@ -223,6 +233,7 @@ class ParametersPanel(QWidget):
             seed=seed,
             width=self.width_box.value(),
             height=self.height_box.value(),
+            batch_size=self.batch_size.value(),
             strength=self.strength.value(),
             init_image=init_image if mode is not Mode.TXT2IMG else None,
             mask=mask if mode is Mode.INPAINT else None,

@@ -36,7 +36,7 @@ def test_generate_streams_previews_then_shows_the_saved_image(qtbot, make_app):
     start_job(window, steps=5)
     shown = spy_previews(window)
     qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
-    assert not window.generate_button.isEnabled() and window.cancel_button.isEnabled()
+    assert window.generate_button.text() == "Add to queue" and window.cancel_button.isEnabled()
     wait_idle(qtbot, window)
 
     assert [accepted for *_, accepted in shown] == [True] * 5  # one preview per step
