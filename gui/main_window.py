@@ -53,10 +53,12 @@ from .history import HistoryStrip, parameters_from_image
 from .images import qimage_to_array
 from .job_queue import JobQueue
 from .mask_brush import BrushSettings
+from .model_picker import ModelPicker
 from .panels import ParametersPanel
 from .settings import Settings, SettingsStore
 from .worker import GenerationWorker
 
+MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
 
 
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         self.panel.restore(self.settings.parameters)
+        self.model_picker.restore(self.settings.models, self.model)
         self._on_canvas_size(self.doc.width, self.doc.height)
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
@@ -108,6 +111,8 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         """Saves the panel and window state; a failure is reported, never fatal."""
         self.settings.parameters = self.panel.to_parameters()
+        self.settings.models = self.model_picker.sources()
+        self.settings.model = self.model
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         try:
             self.store.save(self.settings)
@@ -128,6 +133,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress_label = QLabel("Ready")
+        self.model_picker = ModelPicker()
         self.model_label = QLabel("Model: not loaded yet")
         self.model_label.setWordWrap(True)
 
@@ -140,6 +146,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        column.addWidget(self.model_picker)
         column.addWidget(self.model_label)
         column.addWidget(scroll, 1)
         column.addLayout(buttons)
@@ -280,6 +287,8 @@ class MainWindow(QMainWindow):
         self.color_button.clicked.connect(self._pick_mask_color)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
         self.doc.size_changed.connect(self._on_canvas_size)
+        self.model_picker.model_selected.connect(self.select_model)
+        self.model_picker.error.connect(self.show_error)
         self.history.open_requested.connect(self.show_from_history)
         self.history.parameters_requested.connect(self.use_parameters_of)
         self.history.delete_requested.connect(self.delete_from_history)
@@ -402,7 +411,11 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         data = event.mimeData()
         if data.hasUrls() and data.urls()[0].isLocalFile():
-            self.open_image(Path(data.urls()[0].toLocalFile()))
+            path = Path(data.urls()[0].toLocalFile())
+            if path.is_dir() or path.suffix.lower() in MODEL_SUFFIXES:
+                self.model_picker.add_source(str(path))
+            else:
+                self.open_image(path)
         elif data.hasImage():
             self.doc.replace(qimage_to_array(QImage(data.imageData())), "Drop image")
         event.acceptProposedAction()
@@ -453,7 +466,16 @@ class MainWindow(QMainWindow):
     # --- generation ----------------------------------------------------------------------------
 
     def load_model(self) -> None:
+        self.model_label.setText("Model: loading…")
         self.load_requested.emit(self.model)
+
+    def select_model(self, model: str | None) -> None:
+        """Uses `model` for the next jobs and loads it now, so the first image comes sooner."""
+        if model == self.model:
+            return
+        self.model = model
+        self.save_settings()
+        self.load_model()
 
     def _on_canvas_size(self, width: int, height: int) -> None:
         self.panel.show_canvas_size(width, height)

@@ -55,7 +55,7 @@ app.start(preload=False)
 qt.processEvents()
 print("torch before window:", "torch" in sys.modules, app.window.isVisible())
 app.window.load_model()
-while "not loaded" in app.window.model_label.text():
+while app.window.model_label.text() in ("Model: not loaded yet", "Model: loading…"):
     qt.processEvents()
 print("torch after load:", "torch" in sys.modules, app.window.model_label.text())
 app.shutdown()

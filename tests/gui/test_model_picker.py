@@ -1,0 +1,60 @@
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from gui.settings import SettingsStore
+
+
+def drop(window, path):
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(path))])
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, data, buttons, keys))
+
+
+def test_added_models_are_checked_listed_selected_and_remembered(qtbot, make_app, tiny_model_dir):
+    app, _ = make_app()
+    window, picker = app.window, app.window.model_picker
+    assert picker.current() is None  # the bundled model
+    assert picker.add_source("someone/some-model")
+    assert window.model == "someone/some-model"
+    drop(window, tiny_model_dir)
+    assert window.model == str(tiny_model_dir)
+    assert picker.sources() == ["someone/some-model", str(tiny_model_dir)]
+    assert not picker.add_source(str(tiny_model_dir / "nope.safetensors"))
+    assert "Model file not found" in window.error_banner.text()
+    window.close()
+    saved = SettingsStore().load()
+    assert saved.models == ["someone/some-model", str(tiny_model_dir)]
+    assert saved.model == str(tiny_model_dir)
+
+
+def test_dropping_a_pickle_checkpoint_explains_the_risk(qtbot, make_app, tmp_path):
+    app, _ = make_app()
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"not loaded")
+    drop(app.window, ckpt)
+    assert "pickle checkpoint" in app.window.error_banner.text()
+    assert app.window.model_picker.sources() == []
+
+
+def test_saved_models_are_restored_at_start(qtbot, make_app, tiny_model_dir):
+    from gui.settings import Settings
+
+    SettingsStore().save(Settings(models=["a/b", str(tiny_model_dir)], model="a/b"))
+    app, _ = make_app(model="a/b")
+    picker = app.window.model_picker
+    assert picker.sources() == ["a/b", str(tiny_model_dir)] and picker.current() == "a/b"
+    assert picker.combo.itemText(2) == "tiny-sd (folder)"
+
+
+def test_choosing_a_model_sends_it_with_the_next_job(qtbot, make_app):
+    from tests.gui.conftest import wait_idle
+
+    app, engine = make_app()
+    window = app.window
+    window.model_picker.add_source("org/model")
+    window.panel.prompt.setPlainText("x")
+    window.panel.set_size(64, 64)
+    window.generate()
+    wait_idle(qtbot, window)
+    assert engine.requests[-1].model == "org/model"
