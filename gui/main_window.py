@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.downloading.connect(self._on_download)
         self._brush_from_controls()
 
     # --- brush controls ------------------------------------------------------------------------
@@ -565,9 +566,20 @@ class MainWindow(QMainWindow):
     def _on_progress(self, job: int, step: int, total: int, elapsed: float) -> None:
         if job != self.running_job:
             return
+        self.progress.setFormat("Step %v/%m")
         self.progress.setRange(0, total)
         self.progress.setValue(step)
         self.progress_label.setText(format_progress(step, total, elapsed))
+
+    @Slot(int, str, int, int)
+    def _on_download(self, job: int, text: str, done: int, total: int) -> None:
+        if job != self.running_job:
+            return
+        # QProgressBar holds ints: show kilobytes so multi-gigabyte models fit.
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, max(total // 1024, 1))
+        self.progress.setValue(done // 1024)
+        self.progress_label.setText(text)
 
     @Slot(int, QImage, object)
     def _on_preview(self, job: int, image: QImage, region: object) -> None:

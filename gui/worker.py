@@ -16,7 +16,21 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
-from pipeline import BrushworkError, Cancelled, GenerationRequest, StepUpdate
+from pipeline import (
+    BrushworkError,
+    Cancelled,
+    GenerationRequest,
+    SourceKind,
+    StepUpdate,
+    parse_model_source,
+)
+from pipeline.downloads import (
+    DownloadProgress,
+    download_model,
+    format_progress,
+    is_downloaded,
+    is_offline,
+)
 
 from .images import array_to_qimage
 
@@ -42,6 +56,7 @@ class GenerationWorker(QObject):
     finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
     failed = Signal(int, str)  # job (0: model loading), message for the user
     cancelled = Signal(int)
+    downloading = Signal(int, str, int, int)  # job, progress text, done bytes, total bytes
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
         super().__init__()
@@ -67,7 +82,13 @@ class GenerationWorker(QObject):
 
     @Slot(object)
     def load_model(self, model: str | None) -> None:
+        """Preloads a model; a Hub model that is not downloaded yet waits for the first job,
+        where its download shows progress and can be cancelled."""
         try:
+            source = parse_model_source(model) if model else None
+            if source and source.kind is SourceKind.HUB and not is_downloaded(source.location):
+                self.status.emit(f"{source.name} is downloaded when you first generate with it.")
+                return
             self.status.emit("Loading model…")
             loaded = self._engine_or_create().load(model)
             self.model_loaded.emit(loaded.source.name)
@@ -88,6 +109,7 @@ class GenerationWorker(QObject):
             if cancel.is_set():
                 raise Cancelled()
             engine = self._engine_or_create()
+            self._download_if_needed(job_id, request.model, cancel)
             self.status.emit("Loading model…")
             loaded = engine.load(request.model)
             self.model_loaded.emit(loaded.source.name)
@@ -105,6 +127,23 @@ class GenerationWorker(QObject):
             with self._lock:
                 self._current_job = 0
                 self._cancelled_jobs.discard(job_id)
+
+    def _download_if_needed(self, job_id: int, model: str | None, cancel: threading.Event) -> None:
+        if model is None or is_offline():
+            return
+        try:
+            source = parse_model_source(model)
+        except BrushworkError:
+            return  # loading reports the problem with the engine's own message
+        if source.kind is not SourceKind.HUB or is_downloaded(source.location):
+            return
+        self.status.emit(f"Downloading {source.name}…")
+
+        def progress(update: DownloadProgress) -> None:
+            text = f"Downloading {source.name}: {format_progress(update)}"
+            self.downloading.emit(job_id, text, update.done_bytes, update.total_bytes)
+
+        download_model(source.location, progress, cancel)
 
     def _step(self, job_id: int, update: StepUpdate) -> None:
         self.progressed.emit(job_id, update.step, update.total, update.elapsed)

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import BrushworkError, Cancelled, ImageInputError
+from .downloads import DownloadProgress
+from .errors import BrushworkError, Cancelled, ImageInputError, ModelError
 from .metadata import INFO_KEYS, read_image_info
-from .models import parse_model_source
+from .models import SourceKind, parse_model_source
 from .outputs import default_output_dir
 from .request import GenerationRequest, Mode
 from .samplers import DEFAULT_SAMPLER, SAMPLERS
@@ -59,19 +60,39 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
 
     commands.add_parser("samplers", help="list sampler ids and display names")
+
+    download = commands.add_parser("download", help="download a Hub model into the HF cache")
+    download.add_argument("repo_id")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"generate": _generate, "info": _info, "samplers": _samplers}[args.command](args)
+        commands = {"generate": _generate, "info": _info, "samplers": _samplers}
+        commands["download"] = _download
+        return commands[args.command](args)
     except Cancelled:
         print("cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     except BrushworkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _download(args: argparse.Namespace) -> int:
+    source = parse_model_source(args.repo_id)
+    if source.kind is not SourceKind.HUB:
+        raise ModelError(f"{args.repo_id!r} is a local model; there is nothing to download.")
+    from .downloads import download_model, format_progress
+
+    def progress(update: DownloadProgress) -> None:
+        print(f"\r{format_progress(update):60}", end="", file=sys.stderr, flush=True)
+
+    folder = download_model(source.location, progress, threading.Event())
+    print(file=sys.stderr)
+    print(folder)
+    return 0
 
 
 def _samplers(_args: argparse.Namespace) -> int:

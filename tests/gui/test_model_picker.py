@@ -58,3 +58,32 @@ def test_choosing_a_model_sends_it_with_the_next_job(qtbot, make_app):
     window.generate()
     wait_idle(qtbot, window)
     assert engine.requests[-1].model == "org/model"
+
+
+def test_a_hub_model_is_downloaded_with_progress_before_it_is_used(
+    qtbot, make_app, tiny_model_dir, monkeypatch
+):
+    from pathlib import Path
+
+    import huggingface_hub.constants as constants
+
+    from tests.gui.conftest import wait_idle
+    from tests.hub_standin import HubStandIn
+
+    texts = []
+    with HubStandIn({"org/tiny-dl": tiny_model_dir}, chunk=8192) as hub:
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        app, engine = make_app()
+        window = app.window
+        window.worker.downloading.connect(lambda job, text, done, total: texts.append(text))
+        window.model_picker.add_source("org/tiny-dl")
+        window.panel.prompt.setPlainText("x")
+        window.panel.set_size(64, 64)
+        window.generate()
+        wait_idle(qtbot, window)
+    assert not window.error_banner.isVisible(), window.error_banner.text()
+    assert texts and texts[-1].startswith("Downloading org/tiny-dl: ") and " of " in texts[-1]
+    assert engine.requests[-1].model == "org/tiny-dl" and window.last_results
+    cache = Path(constants.HF_HUB_CACHE)
+    assert list(cache.glob("models--org--tiny-dl/snapshots/*/model_index.json"))
