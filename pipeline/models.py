@@ -49,8 +49,12 @@ def bundled_model_dir() -> Path:
     return resources_dir() / "models" / BUNDLED_MODEL_NAME
 
 
-def parse_model_source(text: str | None) -> ModelSource:
-    """Turns what a user typed or picked into a source; None means the bundled model."""
+def parse_model_source(text: str | None, allow_pickle: bool = False) -> ModelSource:
+    """Turns what a user typed or picked into a source; None means the bundled model.
+
+    Pickle checkpoints (.ckpt, .pt, …) are refused unless `allow_pickle` is set; even then they
+    are read with `weights_only=True` and converted (see `convert_pickle_checkpoint`).
+    """
     if text is None:
         folder = bundled_model_dir()
         if not (folder / "model_index.json").is_file():
@@ -70,6 +74,8 @@ def parse_model_source(text: str | None) -> ModelSource:
     if suffix == ".safetensors":
         if not path.is_file():
             raise ModelError(f"Model file not found: {path}")
+        return ModelSource(SourceKind.SINGLE_FILE, str(path.resolve()))
+    if suffix in _PICKLE_SUFFIXES and allow_pickle and path.is_file():
         return ModelSource(SourceKind.SINGLE_FILE, str(path.resolve()))
     if suffix in _PICKLE_SUFFIXES:
         raise ModelError(
@@ -193,6 +199,8 @@ def single_file_family(path: Path) -> str:
 def _load_single_file(path: Path, dtype: Any) -> Any:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
+    if path.suffix.lower() in _PICKLE_SUFFIXES:  # only reachable when the user opted in
+        path = convert_pickle_checkpoint(path)
     family = single_file_family(path)
     pipeline_cls = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
     kwargs: dict[str, Any] = {"dtype": dtype}
@@ -211,6 +219,49 @@ def _load_single_file(path: Path, dtype: Any) -> Any:
                 "and the Hub cannot be reached."
             ) from exc
         raise
+
+
+def convert_pickle_checkpoint(path: Path, cache_dir: Path | None = None) -> Path:
+    """Reads a pickle checkpoint with `weights_only=True` and writes its tensors as safetensors.
+
+    `weights_only` makes torch refuse anything but tensors and plain containers, so a payload
+    that would run code is rejected instead of executed. The converted file is kept (keyed by
+    the original's size and time) so the pickle is read only once.
+    """
+    import hashlib
+    import pickle
+
+    import torch
+    from safetensors.torch import save_file
+
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    folder = cache_dir or _converted_dir()
+    target = folder / f"{path.stem}-{key.hexdigest()[:12]}.safetensors"
+    if target.is_file():
+        return target
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise ModelError(
+            f"{path.name} holds more than plain weights (code or custom objects) and was not "
+            f"loaded: {_one_line(exc)}"
+        ) from None
+    state = data.get("state_dict", data) if isinstance(data, dict) else {}
+    tensors = {k: v.contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise ModelError(f"{path.name} holds no weights.")
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    save_file(tensors, str(partial))
+    os.replace(partial, target)
+    return target
+
+
+def _converted_dir() -> Path:
+    import platformdirs
+
+    return platformdirs.user_cache_path("Brushwork", appauthor=False) / "converted"
 
 
 def _load_hub(repo_id: str, dtype: Any) -> Any:

@@ -139,3 +139,46 @@ def test_single_file_without_configs_offline_says_what_is_missing(tiny_checkpoin
     monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path)
     with pytest.raises(ModelError, match=r"SD1 checkpoint.*component configs"):
         load_text2image(parse_model_source(str(tiny_checkpoint)), "cpu", None)
+
+
+class _Payload:
+    """Unpickling this creates a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_pickle_payload_is_never_executed(tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "x": _Payload(marker)}, evil)
+    with pytest.raises(ModelError, match="pickle checkpoint"):
+        parse_model_source(str(evil))  # refused by default
+    source = parse_model_source(str(evil), allow_pickle=True)  # the user opted in
+    with pytest.raises(ModelError, match="more than plain weights"):
+        load_text2image(source, "cpu", None)
+    assert not marker.exists()
+
+
+def test_opted_in_pickle_checkpoint_is_converted_and_loads(tiny_checkpoint, tiny_model_dir,
+                                                           tmp_path, monkeypatch):  # fmt: skip
+    import torch
+    from safetensors.torch import load_file
+
+    from pipeline.models import convert_pickle_checkpoint
+
+    ckpt = tmp_path / "tiny.ckpt"
+    torch.save({"state_dict": load_file(str(tiny_checkpoint))}, ckpt)
+    converted = convert_pickle_checkpoint(ckpt, tmp_path / "converted")
+    assert converted.suffix == ".safetensors" and single_file_family(converted) == "sd1"
+    assert convert_pickle_checkpoint(ckpt, tmp_path / "converted") == converted  # reused
+    configs = tmp_path / "resources" / "model_configs" / "sd1"
+    shutil.copytree(tiny_model_dir, configs, ignore=shutil.ignore_patterns("*.safetensors"))
+    monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path / "resources")
+    pipe = load_text2image(parse_model_source(str(ckpt), allow_pickle=True), "cpu", None)
+    assert type(pipe).__name__ == "StableDiffusionPipeline"
