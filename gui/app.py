@@ -19,16 +19,7 @@ from pipeline import default_output_dir, resources_dir
 
 from .main_window import MainWindow
 from .settings import Settings, SettingsStore
-from .worker import EngineLike, GenerationWorker
-
-
-def engine_factory(output_dir: Path, device: str) -> Callable[[], EngineLike]:
-    def create() -> EngineLike:
-        from pipeline import Engine  # first use imports torch: this runs on the worker thread
-
-        return Engine(output_dir, device=device)
-
-    return create
+from .worker import EngineLike, GenerationWorker, engine_factory
 
 
 class BrushworkApp:

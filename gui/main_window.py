@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline import BrushworkError, GeneratedImage, Mode, item_seed
+from pipeline import BrushworkError, GeneratedImage, Mode, default_output_dir, item_seed
 from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 
@@ -56,7 +56,8 @@ from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
 from .panels import ParametersPanel
 from .settings import Settings, SettingsStore
-from .worker import GenerationWorker
+from .settings_dialog import SettingsDialog
+from .worker import GenerationWorker, engine_factory
 
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
@@ -64,6 +65,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
 
 class MainWindow(QMainWindow):
     submit = Signal(int, object)  # job id, GenerationRequest → worker.run_job (queued)
+    engine_changed = Signal(object)  # engine factory → worker.replace_engine (queued)
     load_requested = Signal(object)  # model → worker.load_model (queued)
 
     def __init__(
@@ -107,6 +109,24 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
         if self.store.notice:
             self.show_error(self.store.notice)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.result_settings())
+
+    def apply_settings(self, new: Settings) -> None:
+        """Takes new settings; engine-related changes give the worker a fresh engine."""
+        engine_keys = ("device", "precision", "memory_savings", "output_dir", "allow_pickle")
+        engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
+        self.settings = new
+        self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
+        self.history.folder = self.output_dir
+        self.history.reload()
+        if engine_changed:
+            self.engine_changed.emit(engine_factory(self.output_dir, new))
+        self.save_settings()
+        self.statusBar().showMessage(f"Settings saved · images go to {self.output_dir}")
 
     def save_settings(self) -> None:
         """Saves the panel and window state; a failure is reported, never fatal."""
@@ -232,6 +252,8 @@ class MainWindow(QMainWindow):
         self._add(file_menu, "Save image &as…", "Ctrl+Shift+S", self.save_dialog)
         self._add(file_menu, "&Export mask…", "Ctrl+Shift+E", self.export_mask_dialog)
         file_menu.addSeparator()
+        self._add(file_menu, "Se&ttings…", QKeySequence.StandardKey.Preferences, self.open_settings)
+        file_menu.addSeparator()
         self._add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         edit = menus.addMenu("&Edit")
         undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
@@ -293,6 +315,7 @@ class MainWindow(QMainWindow):
         self.history.parameters_requested.connect(self.use_parameters_of)
         self.history.delete_requested.connect(self.delete_from_history)
         self.submit.connect(self.worker.run_job)
+        self.engine_changed.connect(self.worker.replace_engine)
         self.load_requested.connect(self.worker.load_model)
         # Worker signals arrive queued and run here, on the GUI thread (bound methods of a
         # GUI-thread object; a lambda would run on the worker thread).

@@ -44,6 +44,9 @@ class Settings:
     model: str | None = None  # None: the bundled model
     device: str = "auto"
     precision: str = "auto"
+    memory_savings: str = "auto"  # auto: planned per job; off: never
+    previews: bool = True  # live previews at every step
+    allow_pickle: bool = False  # load .ckpt/.pt (weights only) after an explicit opt-in
     window_geometry: str = ""  # Qt's saveGeometry(), base64
     window_state: str = ""
 

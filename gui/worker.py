@@ -11,6 +11,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -33,6 +34,7 @@ from pipeline.downloads import (
 )
 
 from .images import array_to_qimage
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,19 @@ class EngineLike(Protocol):
         on_step: Callable[[StepUpdate], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> list[Any]: ...
+
+
+def engine_factory(output_dir: Path, settings: Settings | None = None) -> Callable[[], EngineLike]:
+    """Makes the engine on first use, on the worker thread (that is where torch is imported)."""
+    device = settings.device if settings else "auto"
+    precision = settings.precision if settings else "auto"
+
+    def create() -> EngineLike:
+        from pipeline import Engine
+
+        return Engine(output_dir, device=device, precision=precision)
+
+    return create
 
 
 class GenerationWorker(QObject):
@@ -73,6 +88,13 @@ class GenerationWorker(QObject):
             self._cancelled_jobs.add(job_id)
             if job_id == self._current_job:
                 self._cancel.set()
+
+    @Slot(object)
+    def replace_engine(self, factory: Callable[[], EngineLike]) -> None:
+        """New engine settings: drop the current engine (and its model); the next job makes
+        a fresh one. Queued behind any running job, so that job finishes as it started."""
+        self._engine_factory = factory
+        self._engine = None
 
     def _engine_or_create(self) -> EngineLike:
         if self._engine is None:

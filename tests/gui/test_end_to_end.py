@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from gui.app import engine_factory
+from gui.settings import Settings
+from gui.worker import engine_factory
 from pipeline import read_image_info
 from tests.gui.conftest import wait_idle
 
@@ -18,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_click_generate_with_the_real_engine(qtbot, make_app, tiny_model_dir, tmp_path):
     out = tmp_path / "outputs"
-    app, _ = make_app(engine_factory(out, "cpu")(), model=str(tiny_model_dir), preload=True)
+    app, _ = make_app(
+        engine_factory(out, Settings(device="cpu"))(), model=str(tiny_model_dir), preload=True
+    )
     window = app.window
     qtbot.waitUntil(lambda: window.model_label.text() == "Model: tiny-sd", timeout=60_000)
     window.panel.prompt.setPlainText("a red circle")
@@ -48,9 +51,11 @@ def test_click_generate_with_the_real_engine(qtbot, make_app, tiny_model_dir, tm
 STARTUP_PROBE = """
 import sys
 from PySide6.QtWidgets import QApplication
-from gui.app import BrushworkApp, engine_factory
+from gui.app import BrushworkApp
+from gui.settings import Settings
+from gui.worker import engine_factory
 qt = QApplication([])
-app = BrushworkApp(engine_factory(__OUT__, "cpu"), __OUT__, __MODEL__)
+app = BrushworkApp(engine_factory(__OUT__, Settings(device="cpu")), __OUT__, __MODEL__)
 app.start(preload=False)
 qt.processEvents()
 print("torch before window:", "torch" in sys.modules, app.window.isVisible())

@@ -78,3 +78,26 @@ def test_a_corrupt_settings_file_is_reported_in_the_window(qtbot, make_app):
     app, _ = make_app()
     assert "could not be read" in app.window.error_banner.text()
     assert path.with_suffix(".json.bak").exists()
+
+
+def test_settings_dialog_changes_take_effect(qtbot, make_app, tmp_path):
+    from gui.settings_dialog import SettingsDialog
+
+    app, _ = make_app()
+    window = app.window
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.precision.setCurrentIndex(dialog.precision.findData("bf16"))
+    dialog.output.setText(str(tmp_path / "elsewhere"))
+    dialog.allow_pickle.setChecked(True)
+    replaced = []
+    window.engine_changed.connect(replaced.append)
+    window.apply_settings(dialog.result_settings())
+    assert window.output_dir == tmp_path / "elsewhere"
+    assert window.history.folder == tmp_path / "elsewhere"
+    assert len(replaced) == 1  # the worker gets a fresh engine factory
+    saved = SettingsStore().load()
+    assert (saved.device, saved.precision, saved.allow_pickle) == ("cpu", "bf16", True)
+    window.apply_settings(saved)
+    assert len(replaced) == 1  # nothing engine-related changed: keep the loaded model

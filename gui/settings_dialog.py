@@ -1,0 +1,90 @@
+"""The settings dialog: device, precision, memory savings, output folder, previews, pickles."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from pipeline import default_output_dir
+
+from .settings import Settings
+
+DEVICES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA CUDA",
+           "mps": "Apple MPS", "cpu": "CPU"}  # fmt: skip
+PRECISIONS = {"auto": "Automatic (half on GPUs, full on CPU)", "fp16": "Half (fp16)",
+              "bf16": "bfloat16", "fp32": "Full (fp32)"}  # fmt: skip
+MEMORY = {"auto": "Automatic: tiling, slicing or offload only when needed",
+          "off": "Off: never trade speed for memory"}  # fmt: skip
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(520)
+        self._original = settings
+        self.device = _choice(DEVICES, settings.device)
+        self.precision = _choice(PRECISIONS, settings.precision)
+        self.memory = _choice(MEMORY, settings.memory_savings)
+        self.output = QLineEdit(settings.output_dir or "")
+        self.output.setPlaceholderText(str(default_output_dir()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.previews = QCheckBox("Show a preview at every step")
+        self.previews.setChecked(settings.previews)
+        self.allow_pickle = QCheckBox(
+            "Allow .ckpt/.pt checkpoints (read as weights only; pickle files can carry code)"
+        )
+        self.allow_pickle.setChecked(settings.allow_pickle)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output, 1)
+        output_row.addWidget(browse)
+        form = QFormLayout(self)
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        form.addRow("Memory savings", self.memory)
+        form.addRow("Output folder", output_row)
+        form.addRow(self.previews)
+        form.addRow(self.allow_pickle)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
+        if folder:
+            self.output.setText(folder)
+
+    def result_settings(self) -> Settings:
+        return dataclasses.replace(
+            self._original,
+            device=self.device.currentData(),
+            precision=self.precision.currentData(),
+            memory_savings=self.memory.currentData(),
+            output_dir=self.output.text().strip() or None,
+            previews=self.previews.isChecked(),
+            allow_pickle=self.allow_pickle.isChecked(),
+        )
+
+
+def _choice(options: dict[str, str], current: str) -> QComboBox:
+    box = QComboBox()
+    for key, text in options.items():
+        box.addItem(text, key)
+    box.setCurrentIndex(max(box.findData(current), 0))
+    return box
