@@ -109,7 +109,7 @@ class GenerationWorker(QObject):
         try:
             source = parse_model_source(model) if model else None
             if source and source.kind is SourceKind.HUB and not is_downloaded(source.location):
-                self.status.emit(f"{source.name} is downloaded when you first generate with it.")
+                self.model_loaded.emit(f"{source.name} (downloads when you first generate)")
                 return
             self.status.emit("Loading model…")
             loaded = self._engine_or_create().load(model)

@@ -16,7 +16,14 @@ from PIL import Image
 from . import __version__
 from .errors import BrushworkError, Cancelled
 from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
-from .models import ModelSource, choose_device, choose_dtype, load_text2image, parse_model_source
+from .models import (
+    ModelSource,
+    SourceKind,
+    choose_device,
+    choose_dtype,
+    load_text2image,
+    parse_model_source,
+)
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
 from .request import GenerationRequest, Mode, item_seed
@@ -33,7 +40,7 @@ class LoadedModel:
         # Keep the original config: each run builds its sampler from it (see make_scheduler).
         self.scheduler_config = text2image.scheduler.config
         is_sdxl = "XL" in type(text2image).__name__
-        folder = Path(source.location) if source.kind.value == "folder" else None
+        folder = Path(source.location) if source.kind is SourceKind.FOLDER else None
         self.latent_rgb: LatentRGB = latent_rgb_for(folder, is_sdxl)
 
     def pipeline(self, mode: Mode) -> Any:

@@ -87,3 +87,14 @@ def test_a_hub_model_is_downloaded_with_progress_before_it_is_used(
     assert engine.requests[-1].model == "org/tiny-dl" and window.last_results
     cache = Path(constants.HF_HUB_CACHE)
     assert list(cache.glob("models--org--tiny-dl/snapshots/*/model_index.json"))
+
+
+def test_selecting_a_hub_model_that_is_not_downloaded_says_when_it_will_be(qtbot, make_app,
+                                                                           monkeypatch):  # fmt: skip
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    app, _ = make_app()
+    app.window.model_picker.add_source("org/not-here")
+    qtbot.waitUntil(lambda: "downloads when you first generate" in app.window.model_label.text(),
+                    timeout=5_000)  # fmt: skip
