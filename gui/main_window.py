@@ -103,7 +103,10 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         self.panel.restore(self.settings.parameters)
-        self.model_picker.restore(self.settings.models, self.model)
+        models = list(self.settings.models)
+        if self.model and self.model not in models:  # e.g. given with --model
+            models.append(self.model)
+        self.model_picker.restore(models, self.model)
         self._on_canvas_size(self.doc.width, self.doc.height)
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
