@@ -48,6 +48,13 @@ def format_parameters(meta: dict[str, Any], model_name: str) -> str:
     ]
     if meta["mode"] != "txt2img":
         fields.append(("Denoising strength", f"{meta['strength']:g}"))
+    if meta["mode"] == "inpaint" and "mask_blur" in meta:  # A1111's names for the same options
+        fields.append(("Mask blur", meta["mask_blur"]))
+        if meta.get("inpaint_area") == "only_masked":
+            fields += [
+                ("Inpaint area", "Only masked"),
+                ("Masked area padding", meta["inpaint_padding"]),
+            ]
     lines = [meta["prompt"]]
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
