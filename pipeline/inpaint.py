@@ -77,7 +77,9 @@ def finish_inpaint(plan: InpaintPlan, generated: np.ndarray) -> np.ndarray:
     original, mask = plan.original[box.slices], plan.mask[box.slices]
     if plan.color_correction:
         window, depth = seam_scale(box)
-        output = correct_seam(original, output, mask, window=window, depth=depth)
+        output = correct_seam(
+            original, output, mask, window=window, depth=depth, feather=plan.mask_blur
+        )
     full = np.array(plan.original, copy=True)
     full[box.slices] = paste_back(original, output, feather_mask(mask, plan.mask_blur))
     return full

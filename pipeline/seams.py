@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .masks import binary, box_blur, distance_to
+from .masks import binary, box_blur, distance_to, feather_mask, paste_back
 
 
 def local_mean(
@@ -34,34 +34,55 @@ def correct_seam(
     mask: np.ndarray,
     window: int = 8,
     depth: int = 24,
+    feather: int = 0,
 ) -> np.ndarray:
-    """The generated image with its colours near the mask border matched to the original's.
+    """The generated image with its colours matched to the original's around the mask.
 
-    1. On each side of the border, the local mean colour (windows of radius `window`) of the
-       first two 1-px rings — the original's outside, the generated image's inside — is
-       extrapolated linearly to the border line (1.5 × ring1 − 0.5 × ring2). Comparing wider
-       rings would mistake an ordinary colour gradient across the border for a colour cast.
-    2. Their difference, the local colour offset, is averaged over windows of radius `depth`
-       into a smooth field that reaches the inside of the mask (a low-frequency stand-in for a
-       Poisson membrane).
-    3. That field is added inside the mask with a weight of 1 at the border, falling smoothly
-       to 0 at `depth` px inside. Pixels outside the mask are returned unchanged.
+    `feather` is the radius the result will be pasted back with (masks.feather_mask): the
+    inside is matched to what it will really meet there, the blend of original and generated.
+
+    Two corrections, each a smooth per-channel offset (so texture is never touched):
+
+    1. Cast: outside the mask the generated image should equal the original, so their local
+       mean difference over a ring `window` px wide just outside the mask is a colour cast of
+       this generation (the VAE's, mostly). It is spread over the whole region (windows of
+       radius `depth`, the ring's overall mean where no window reaches) and removed everywhere,
+       so the feathered band blends like with like.
+    2. Border: the remaining jump at the border, pasted result just outside vs generated just
+       inside.
+       Each side's local mean (windows of radius `window`) of its first two 1-px rings is
+       extrapolated to the border line (1.5 × ring1 − 0.5 × ring2): wider rings would mistake
+       an ordinary gradient across the border for a jump. The difference is averaged over
+       windows of radius `depth` into a smooth field (a cheap stand-in for a Poisson membrane)
+       and added inside the mask with weight 1 at the border, falling smoothly to 0 at `depth`
+       px inside, so deep inside a large mask the model's own colours stay.
     """
     masked = binary(mask)
     if not masked.any() or masked.all():
         return np.array(generated, dtype=np.uint8, copy=True)
     inside_depth = distance_to(~masked, depth)  # for masked pixels: how far from the border
-    outside_depth = distance_to(masked, 2)
-    outside, outside_ok = _border_value(
-        original, ~masked & (outside_depth <= 2), outside_depth, window
-    )
-    inside, inside_ok = _border_value(generated, masked & (inside_depth <= 2), inside_depth, window)
+    outside_depth = distance_to(masked, max(window, 2))
+    cast = _cast(original, generated, ~masked & (outside_depth <= window), depth)
+    uncast = np.asarray(generated, dtype=np.float64) + cast
+    alpha = feather_mask(mask, feather)
+    pasted = paste_back(original, np.clip(np.round(uncast), 0, 255).astype(np.uint8), alpha)
+    outside_rings = ~masked & (outside_depth <= 2)
+    outside, outside_ok = _border_value(pasted, outside_rings, outside_depth, window)
+    inside, inside_ok = _border_value(uncast, masked & (inside_depth <= 2), inside_depth, window)
     offset_ok = masked & (inside_depth <= 1) & outside_ok & inside_ok
     field, field_ok = local_mean(outside - inside, offset_ok, depth)
     t = np.clip(1.0 - inside_depth / depth, 0.0, 1.0)
     weight = np.where(masked & field_ok, t * t * (3 - 2 * t), 0.0)
-    corrected = np.asarray(generated, dtype=np.float64) + weight[..., None] * field
+    corrected = uncast + weight[..., None] * field
     return np.clip(np.round(corrected), 0, 255).astype(np.uint8)
+
+
+def _cast(original: np.ndarray, generated: np.ndarray, ring: np.ndarray, radius: int) -> np.ndarray:
+    """Smooth per-pixel estimate of original − generated from the `ring` pixels."""
+    difference = np.asarray(original, dtype=np.float64) - np.asarray(generated, dtype=np.float64)
+    local, defined = local_mean(difference, ring, radius)
+    overall = difference[ring].mean(axis=0) if ring.any() else np.zeros(difference.shape[-1])
+    return np.where(defined[..., None], local, overall)
 
 
 def _border_value(

@@ -81,3 +81,18 @@ def test_repair_of_a_clean_image_is_a_no_op_and_handles_degenerate_masks():
     full = np.full((64, 64), 255, np.uint8)
     assert np.array_equal(correct_seam(original, original, full), original)
     assert np.array_equal(correct_seam(original, original, np.zeros_like(full)), original)
+
+
+def test_a_cast_over_the_whole_generated_image_is_removed_in_the_feathered_band_too():
+    """A VAE-like cast shifts every generated pixel: without correction the feathered band
+    would blend the cast into the original outside the mask."""
+    original, mask = textured(), rect_mask()
+    generated = np.clip(original.astype(int) + np.array([25, -15, 10]), 0, 255).astype(np.uint8)
+    alpha = feather_mask(mask, 4)
+    repaired = paste_back(original, correct_seam(original, generated, mask, feather=4), alpha)
+    band = (alpha > 0) & (mask == 0)
+    error = np.abs(repaired.astype(int) - original.astype(int))
+    assert error[band].mean() < 2  # the band now blends like with like
+    assert error[mask == 255].mean() < 3  # and the inside lost its cast
+    plain = paste_back(original, generated, alpha)
+    assert np.abs(plain.astype(int) - original.astype(int))[band].mean() > 5
