@@ -69,7 +69,9 @@ def _add_inpaint_arguments(gen: argparse.ArgumentParser) -> None:
     inpaint.add_argument("--mask-blur", type=int, default=None, help="px of soft edge (4)")
     inpaint.add_argument("--mask-grow", type=int, default=None, help="px; negative shrinks (0)")
     inpaint.add_argument(
-        "--only-masked", action="store_true", help="generate only a crop around the mask"
+        "--only-masked",
+        action="store_true",
+        help="generate only a crop around the mask, at --width×--height (default 512×512)",
     )
     inpaint.add_argument("--padding", type=int, default=None, help="px around the crop (32)")
     inpaint.add_argument(
@@ -160,7 +162,9 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
     if mask is None and _inpaint_fields(args):
         raise RequestError("Inpaint options need --mask (or --outpaint) and --init.")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if init is not None else Mode.TXT2IMG
-    height, width = init.shape[:2] if init is not None else (512, 512)
+    # "Only masked" scales a crop up to the generation size: the image's own size would be
+    # needlessly large, so it defaults to 512×512 as in A1111.
+    height, width = init.shape[:2] if init is not None and not args.only_masked else (512, 512)
     return GenerationRequest(
         **fields,
         **_inpaint_fields(args),

@@ -67,13 +67,14 @@ def outpaint_request(
     _check_sides(sides)
     height, width = image.shape[:2]
     applied = round_sides((width, height), sides)
-    canvas, mask = extend_canvas(image, *applied, overlap=overlap)
-    new_height, new_width = canvas.shape[:2]
+    left, top, right, bottom = applied
+    new_width, new_height = width + left + right, height + top + bottom
     if max(new_width, new_height) > MAX_SIZE and not {"width", "height"} <= fields.keys():
         raise RequestError(
             f"The outpainted canvas would be {new_width}×{new_height}, more than {MAX_SIZE} px; "
             "extend less or give a smaller generation width and height."
         )
+    canvas, mask = extend_canvas(image, *applied, overlap=overlap)
     defaults = {
         "width": _generation_size(new_width),
         "height": _generation_size(new_height),

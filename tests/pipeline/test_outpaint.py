@@ -154,3 +154,19 @@ def test_bad_inpaint_flags_exit_2_with_one_line(args, message, tmp_path, capsys)
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_cli_only_masked_generates_at_512_unless_a_size_is_given(tmp_path):
+    from pipeline.cli import _request_from_args, build_parser
+
+    init, mask = tmp_path / "init.png", tmp_path / "mask.png"
+    Image.fromarray(image(96, 80)).save(init)
+    Image.new("L", (80, 96), 255).save(mask)
+    base = ["generate", "--prompt", "x", "--init", str(init), "--mask", str(mask)]
+    parse = build_parser().parse_args
+    plain = _request_from_args(parse(base))
+    assert (plain.width, plain.height) == (80, 96)
+    only = _request_from_args(parse([*base, "--only-masked"]))
+    assert (only.width, only.height) == (512, 512) and only.inpaint_area.value == "only_masked"
+    sized = _request_from_args(parse([*base, "--only-masked", "--width", "128"]))
+    assert (sized.width, sized.height) == (128, 512)
