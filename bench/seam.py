@@ -1,13 +1,17 @@
 """Seam visibility: plain diffusers inpainting vs Brushwork's paste-back and seam repair.
 
-For each case (init image × mask) and seed, the model runs once through diffusers'
-AutoPipelineForInpainting (derived with from_pipe, as the engine does). That one output is then
-scored four ways with pipeline.seams.seam_metric (lower is better, see its docstring):
+For each case (init image × mask) and seed, with the same inputs, seed, sampler and steps:
 
-  raw       the pipeline's image as returned (every pixel went through the VAE)
-  paste     raw pasted into the original through the hard mask (what a naive app does)
-  feather   Brushwork's paste-back through the feathered mask, no colour correction
-  repaired  Brushwork's paste-back + seam repair (the engine's default)
+  raw       diffusers' AutoPipelineForInpainting (from_pipe, as the engine derives it) given
+            the image and mask as they are; its image as returned (every pixel went through
+            the VAE)
+  paste     that raw image pasted into the original through the hard mask (a naive app)
+  feather   Brushwork's engine with color_correction=False: mask widened to latent cells for
+            the model, feathered paste-back
+  repaired  Brushwork's engine with its defaults (feathered paste-back + seam repair)
+
+Each is scored with pipeline.seams.seam_metric against the user's mask (lower is better; see
+its docstring for the exact definition).
 
 `outside Δ` is the mean absolute change of the pixels outside the mask in the raw output:
 what "pasted as is" costs the part of the image the user did not touch (Brushwork: 0 there).
@@ -30,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's pipeline/, not an installed copy
 
 from pipeline import Engine, GenerationRequest, Mode  # noqa: E402
-from pipeline.inpaint import finish_inpaint, plan_inpaint  # noqa: E402
 from pipeline.samplers import make_scheduler  # noqa: E402
 from pipeline.seams import seam_metric  # noqa: E402
 
@@ -60,18 +63,18 @@ def masks(size: int) -> dict[str, np.ndarray]:
 
 
 def raw_inpaint(engine: Engine, request: GenerationRequest) -> np.ndarray:
-    """What AutoPipelineForInpainting returns for the request, as uint8."""
+    """What AutoPipelineForInpainting returns for the request's image and mask, as uint8."""
     import torch
+    from PIL import Image
 
     model = engine.load(request.model)
     pipe = model.pipeline(Mode.INPAINT)
     pipe.scheduler = make_scheduler(request.sampler, model.scheduler_config)
-    plan = plan_inpaint(request)
     with torch.inference_mode():
         out = pipe(
             prompt=request.prompt,
-            image=plan.model_image(),
-            mask_image=plan.model_mask(),
+            image=Image.fromarray(request.init_image),
+            mask_image=Image.fromarray(request.mask),
             width=request.width,
             height=request.height,
             strength=request.strength,
@@ -83,11 +86,12 @@ def raw_inpaint(engine: Engine, request: GenerationRequest) -> np.ndarray:
     return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
 
 
-def scores(request: GenerationRequest, raw: np.ndarray) -> dict[str, float]:
+def scores(engine: Engine, request: GenerationRequest) -> dict[str, float]:
     init, mask = request.init_image, request.mask
+    raw = raw_inpaint(engine, request)
     hard = np.where((mask >= 128)[..., None], raw, init)
-    feather = finish_inpaint(plan_inpaint(request.replace(color_correction=False)), raw)
-    repaired = finish_inpaint(plan_inpaint(request), raw)
+    feather = engine.run(request.replace(color_correction=False))[0].image
+    repaired = engine.run(request)[0].image
     outside = mask < 128
     delta = np.abs(raw.astype(int) - init.astype(int))[outside].mean()
     return {
@@ -122,7 +126,7 @@ def main() -> None:
                     width=args.size, height=args.size, steps=args.steps, seed=seed,
                     strength=1.0, model=model,
                 )  # fmt: skip
-                rows.append(scores(request, raw_inpaint(engine, request)))
+                rows.append(scores(engine, request))
             mean = {c: float(np.mean([r[c] for r in rows])) for c in columns}
             totals.extend(rows)
             print(

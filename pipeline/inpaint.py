@@ -15,7 +15,15 @@ import numpy as np
 from PIL import Image
 
 from .errors import RequestError
-from .masks import Box, binary, feather_mask, grow_mask, inpaint_region, paste_back
+from .masks import (
+    Box,
+    binary,
+    cover_cells,
+    feather_mask,
+    grow_mask,
+    inpaint_region,
+    paste_back,
+)
 from .request import GenerationRequest, InpaintArea, Mode
 from .seams import correct_seam
 
@@ -36,7 +44,15 @@ class InpaintPlan:
         return _resized(self.original[self.box.slices], self.size)
 
     def model_mask(self) -> Image.Image:
-        return _resized(self.mask[self.box.slices], self.size)
+        """The mask at generation size, widened to whole latent cells (see cover_cells)."""
+        scaled = np.asarray(_resized(self.mask[self.box.slices], self.size))
+        return Image.fromarray(cover_cells(scaled))
+
+    def generated_area(self) -> np.ndarray:
+        """What the model regenerates, in box pixels: outside it, its output is a VAE round
+        trip of the original, which is what the colour-cast estimate needs."""
+        size = (self.box.width, self.box.height)
+        return binary(np.asarray(self.model_mask().resize(size, Image.Resampling.NEAREST)))
 
 
 def plan_inpaint(request: GenerationRequest) -> InpaintPlan:
@@ -83,7 +99,13 @@ def finish_inpaint(plan: InpaintPlan, generated: np.ndarray) -> np.ndarray:
     original, output, mask = original[work], output[work], mask[work]
     if plan.color_correction:
         output = correct_seam(
-            original, output, mask, window=window, depth=depth, feather=plan.mask_blur
+            original,
+            output,
+            mask,
+            window=window,
+            depth=depth,
+            feather=plan.mask_blur,
+            generated_area=plan.generated_area()[work],
         )
     full = np.array(plan.original, copy=True)
     full[box.slices][work] = paste_back(original, output, feather_mask(mask, plan.mask_blur))

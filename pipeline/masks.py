@@ -98,6 +98,22 @@ def feather_mask(mask: np.ndarray, radius: int) -> np.ndarray:
     return np.where(distance <= radius, alpha, 0.0).astype(np.float32)
 
 
+def cover_cells(mask: np.ndarray, cell: int = 8) -> np.ndarray:
+    """The mask widened to whole `cell`×`cell` blocks: a block is masked if any pixel of it is.
+
+    diffusers shrinks the inpaint mask to latent size by nearest-neighbour sampling, one pixel
+    per 8×8 block, so a block only partly painted (a thin stroke, the rim of a mask) may not be
+    regenerated at all and the old content would survive under the paste. Returns uint8 0/255.
+    """
+    masked = binary(mask)
+    height, width = masked.shape
+    padded = np.pad(masked, ((0, -height % cell), (0, -width % cell)))
+    rows, cols = padded.shape[0] // cell, padded.shape[1] // cell
+    blocks = padded.reshape(rows, cell, cols, cell).any(axis=(1, 3))
+    covered = blocks.repeat(cell, axis=0).repeat(cell, axis=1)[:height, :width]
+    return to_uint8(covered)
+
+
 def bounding_box(mask: np.ndarray) -> Box | None:
     """The smallest box holding every masked pixel, or None for an empty mask."""
     masked = binary(mask)

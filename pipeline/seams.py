@@ -35,22 +35,24 @@ def correct_seam(
     window: int = 8,
     depth: int = 24,
     feather: int = 0,
+    generated_area: np.ndarray | None = None,
 ) -> np.ndarray:
     """The generated image with its colours matched to the original's around the mask.
 
     `feather` is the radius the result will be pasted back with (masks.feather_mask): the
     inside is matched to what it will really meet there, the blend of original and generated.
+    `generated_area` (bool, default: the mask) is what the model really regenerated; the
+    engine's is the mask widened to whole latent cells.
 
     Two corrections, each a smooth per-channel offset (so texture is never touched):
 
-    1. Cast: outside the mask the generated image should equal the original, so their local
-       mean difference over a ring `window` px wide just outside the mask is a colour cast of
+    1. Cast: outside the generated area the generated image should equal the original, so
+       their local mean difference over a ring `window` px wide just outside it is a cast of
        this generation (the VAE's, mostly). It is spread over the whole region (windows of
        radius `depth`, the ring's overall mean where no window reaches) and removed everywhere,
        so the feathered band blends like with like.
     2. Border: the remaining jump at the border, pasted result just outside vs generated just
-       inside.
-       Each side's local mean (windows of radius `window`) of its first two 1-px rings is
+       inside. Each side's local mean (windows of radius `window`) of its first two 1-px rings is
        extrapolated to the border line (1.5 × ring1 − 0.5 × ring2): wider rings would mistake
        an ordinary gradient across the border for a jump. The difference is averaged over
        windows of radius `depth` into a smooth field (a cheap stand-in for a Poisson membrane)
@@ -62,7 +64,9 @@ def correct_seam(
         return np.array(generated, dtype=np.uint8, copy=True)
     inside_depth = distance_to(~masked, depth)  # for masked pixels: how far from the border
     outside_depth = distance_to(masked, max(window, 2))
-    cast = _cast(original, generated, ~masked & (outside_depth <= window), depth)
+    area = masked if generated_area is None else np.asarray(generated_area, dtype=bool) | masked
+    area_ring = ~area & (distance_to(area, window) <= window)
+    cast = _cast(original, generated, area_ring, depth)
     uncast = np.asarray(generated, dtype=np.float64) + cast
     alpha = feather_mask(mask, feather)
     pasted = paste_back(original, np.clip(np.round(uncast), 0, 255).astype(np.uint8), alpha)

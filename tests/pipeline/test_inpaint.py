@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from pipeline import GenerationRequest, InpaintArea, RequestError, read_image_info
+from pipeline.inpaint import plan_inpaint
 from pipeline.masks import feather_mask, grow_mask, inpaint_region
 from pipeline.seams import seam_metric
 
@@ -155,3 +156,18 @@ def test_repair_does_not_make_the_seam_worse_than_a_plain_paste(engine, tiny_mod
     ].image
     repaired = engine.run(inpaint(tiny_model_dir, init, mask))[0].image
     assert seam_metric(repaired, mask) <= seam_metric(plain, mask)
+
+
+def test_the_model_regenerates_every_latent_cell_the_mask_touches():
+    """diffusers samples the mask once per 8×8 cell; a thin stroke must still reach the model."""
+    init = textured(64, 64)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:50, 13:15] = 255  # 2 px wide, never on a cell's first column
+    for area in ("whole", "only_masked"):
+        request = inpaint("unused", init, mask, inpaint_area=area, model=None)
+        plan = plan_inpaint(request)
+        sampled = np.asarray(plan.model_mask())[::8, ::8]  # what the latents see
+        cells = Image.fromarray(sampled).resize(
+            (plan.box.width, plan.box.height), Image.Resampling.NEAREST
+        )
+        assert (np.asarray(cells)[mask[plan.box.slices] == 255] == 255).all(), area

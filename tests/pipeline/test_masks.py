@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from pipeline.masks import (
     Box,
     bounding_box,
+    cover_cells,
     distance_to,
     extend_canvas,
     feather_mask,
@@ -154,3 +155,13 @@ def test_extend_canvas_overlap_reaches_into_the_extended_sides_only():
     assert (mask[:, :11] == 255).all() and not mask[:, 11:].any()
     with pytest.raises(ValueError):
         extend_canvas(image, -1, 0, 0, 0)
+
+
+def test_cover_cells_widens_the_mask_to_whole_latent_cells():
+    mask = np.zeros((24, 20), np.uint8)
+    mask[3:5, 9] = 255  # a thin stroke, off the cell grid
+    covered = cover_cells(mask)
+    assert (covered[0:8, 8:16] == 255).all() and count(covered) == 64
+    # What diffusers keeps after nearest-neighbour downsampling (one pixel per cell):
+    assert covered[::8, ::8].sum() == 255
+    assert (cover_cells(np.zeros((4, 4), np.uint8)) == 0).all()
