@@ -62,7 +62,10 @@ def plan_inpaint(request: GenerationRequest) -> InpaintPlan:
     mask = grow_mask(request.mask, request.mask_grow)
     if not binary(mask).any():
         grown = f" after mask_grow={request.mask_grow}" if request.mask_grow else ""
-        raise RequestError(f"Nothing to inpaint: the mask is empty{grown}.")
+        raise RequestError(
+            f"Nothing to inpaint: the mask is empty{grown} (no pixel of 128 or more; white "
+            "marks what to regenerate)."
+        )
     height, width = request.init_image.shape[:2]
     box = Box(0, 0, width, height)
     if request.inpaint_area is InpaintArea.ONLY_MASKED:

@@ -30,6 +30,8 @@ INFO_KEYS = (
     "height",
     "model",
 )
+EXTRA_KEYS = ("mode", "strength", "batch_size")
+INPAINT_KEYS = ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding", "color_correction")
 # One `Key: value` pair of the last line; a value may be a JSON-quoted string (A1111's rule).
 _PARAM = re.compile(r'\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _SIZE = re.compile(r"^(\d+)\s*x\s*(\d+)$")
@@ -164,7 +166,8 @@ def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
         "height": request.get("height"),
         "model": data.get("model"),
     }
-    info.update({k: request[k] for k in ("mode", "strength", "batch_size") if k in request})
+    keys = (*EXTRA_KEYS, *INPAINT_KEYS) if request.get("mode") == "inpaint" else EXTRA_KEYS
+    info.update({k: request[k] for k in keys if k in request})
     return info
 
 

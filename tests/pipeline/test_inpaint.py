@@ -118,13 +118,14 @@ def test_whole_mode_returns_the_init_size_and_reports_the_full_region(engine, ti
 
 def test_other_modes_send_previews_without_a_region(engine, tiny_model_dir):
     updates = []
-    engine.run(
+    result = engine.run(
         GenerationRequest(
             prompt="x", width=64, height=64, steps=2, seed=1, model=str(tiny_model_dir)
         ),
         on_step=updates.append,
     )
     assert updates and all(u.region is None for u in updates)
+    assert "mask_blur" not in read_image_info(result[0].path)  # inpaint options stay out of info
 
 
 @pytest.mark.parametrize(("grow", "message"), [(0, "the mask is empty"), (-4, "mask_grow=-4")])
@@ -144,7 +145,9 @@ def test_parameters_text_records_the_inpaint_options(engine, tiny_model_dir):
     with Image.open(path) as png:
         text = png.text["parameters"]
     assert "Mask blur: 4, Inpaint area: Only masked, Masked area padding: 8" in text
-    assert read_image_info(path)["mode"] == "inpaint"
+    info = read_image_info(path)
+    assert info["mode"] == "inpaint" and info["inpaint_area"] == "only_masked"
+    assert (info["inpaint_padding"], info["mask_blur"], info["color_correction"]) == (8, 4, True)
 
 
 def test_repair_does_not_make_the_seam_worse_than_a_plain_paste(engine, tiny_model_dir):
