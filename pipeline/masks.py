@@ -66,7 +66,9 @@ def distance_to(target: np.ndarray, limit: int) -> np.ndarray:
     for dy in range(1, min(limit, height - 1) + 1):
         np.minimum(best[dy:], squared[:-dy] + dy * dy, out=best[dy:])
         np.minimum(best[:-dy], squared[dy:] + dy * dy, out=best[:-dy])
-    return np.minimum(np.sqrt(best), np.float32(far))
+    distance = np.sqrt(best)
+    # Beyond the limit the scan saw only part of the neighbourhood: report "far", not a guess.
+    return np.where(distance > limit, np.float32(far), distance).astype(np.float32)
 
 
 def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:

@@ -165,3 +165,16 @@ def test_cover_cells_widens_the_mask_to_whole_latent_cells():
     # What diffusers keeps after nearest-neighbour downsampling (one pixel per cell):
     assert covered[::8, ::8].sum() == 255
     assert (cover_cells(np.zeros((4, 4), np.uint8)) == 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), limit=st.integers(1, 7), density=st.floats(0.0, 0.2))
+def test_distance_matches_brute_force_within_the_limit(seed, limit, density):
+    rng = np.random.default_rng(seed)
+    target = rng.random((13, 17)) < density
+    distance = distance_to(target, limit)
+    ys, xs = np.nonzero(target)
+    for y, x in np.ndindex(target.shape):
+        exact = np.sqrt((ys - y) ** 2 + (xs - x) ** 2).min() if ys.size else np.inf
+        expected = exact if exact <= limit else limit + 1
+        assert distance[y, x] == pytest.approx(expected, abs=1e-5)
