@@ -111,11 +111,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--prompt", default="a red circle on a blue background")
     args = parser.parse_args()
-    model = args.model or str(_tiny_model())
-    engine = Engine(Path(tempfile.mkdtemp(prefix="seam-bench-")), device="cpu")
+    with tempfile.TemporaryDirectory(prefix="seam-bench-") as scratch:
+        model = args.model or str(_tiny_model(Path(scratch)))
+        engine = Engine(Path(scratch) / "outputs", device="cpu")
+        report(engine, model, args)
+
+
+def report(engine: Engine, model: str, args: argparse.Namespace) -> None:
     columns = ["raw", "paste", "feather", "repaired", "outside Δ"]
     print(f"model {Path(model).name}, {args.size}², {args.steps} steps, seeds 0..{args.seeds - 1}")
-    print(f"{'case':16}" + "".join(f"{c:>11}" for c in columns))
+    print(f"{'case':16}" + "".join(f"{c:>11}" for c in columns), flush=True)
     totals: list[dict[str, float]] = []
     for image_name, init in images(args.size).items():
         for mask_name, mask in masks(args.size).items():
@@ -129,19 +134,18 @@ def main() -> None:
                 rows.append(scores(engine, request))
             mean = {c: float(np.mean([r[c] for r in rows])) for c in columns}
             totals.extend(rows)
-            print(
-                f"{image_name + '/' + mask_name:16}" + "".join(f"{mean[c]:11.2f}" for c in columns)
-            )
+            name = f"{image_name}/{mask_name}"
+            print(f"{name:16}" + "".join(f"{mean[c]:11.2f}" for c in columns), flush=True)
     overall = {c: float(np.mean([r[c] for r in totals])) for c in columns}
     print(f"{'mean':16}" + "".join(f"{overall[c]:11.2f}" for c in columns))
     better = sum(r["repaired"] <= r["paste"] for r in totals)
     print(f"repaired ≤ paste in {better} of {len(totals)} runs")
 
 
-def _tiny_model() -> Path:
+def _tiny_model(scratch: Path) -> Path:
     from tests.tiny_model import save_tiny_model
 
-    return save_tiny_model(Path(tempfile.mkdtemp(prefix="seam-bench-model-")) / "tiny-sd")
+    return save_tiny_model(scratch / "tiny-sd")
 
 
 if __name__ == "__main__":

@@ -213,6 +213,8 @@ def _outpaint_request(
     if mask is not None:
         raise ImageInputError("--outpaint makes its own mask; leave out --mask.")
     sizes = {k: getattr(args, k) for k in ("width", "height") if getattr(args, k) is not None}
+    if args.only_masked:  # as for inpaint: the crop is generated at 512×512 unless told
+        sizes = {"width": 512, "height": 512, **sizes}
     strength = {} if args.strength is None else {"strength": args.strength}
     fields = {**fields, **_inpaint_fields(args), **sizes, **strength}
     prompt = fields.pop("prompt")

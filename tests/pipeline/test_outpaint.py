@@ -93,7 +93,8 @@ def test_cli_outpaint_round_trip(tiny_model_dir, tmp_path, capsys):
     Image.fromarray(image(64, 60)).save(init)
     code = main(["generate", "--prompt", "sea", "--model", str(tiny_model_dir), "--init",
                  str(init), "--outpaint", "0,0,2,8", "--steps", "2", "--seed", "3", "--quiet",
-                 "--mask-blur", "2", "--only-masked", "--padding", "8",
+                 "--mask-blur", "2", "--only-masked", "--padding", "8", "--width", "64",
+                 "--height", "64",
                  "--out", str(tmp_path / "o")])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -170,3 +171,7 @@ def test_cli_only_masked_generates_at_512_unless_a_size_is_given(tmp_path):
     assert (only.width, only.height) == (512, 512) and only.inpaint_area.value == "only_masked"
     sized = _request_from_args(parse([*base, "--only-masked", "--width", "128"]))
     assert (sized.width, sized.height) == (128, 512)
+    outpaint = [*base[:5], "--outpaint", "0,0,16,0", "--only-masked"]
+    extended = _request_from_args(parse(outpaint))
+    assert (extended.width, extended.height) == (512, 512)
+    assert extended.init_image.shape == (96, 96, 3)
