@@ -27,7 +27,7 @@ from .models import (
     resources_dir,
 )
 from .outputs import default_output_dir
-from .request import GenerationRequest, Mode, item_seed
+from .request import GenerationRequest, InpaintArea, Mode, item_seed
 from .results import GeneratedImage, StepUpdate
 from .samplers import DEFAULT_SAMPLER, SAMPLERS, Sampler, get_sampler
 
@@ -45,6 +45,7 @@ __all__ = [
     "GeneratedImage",
     "GenerationRequest",
     "ImageInputError",
+    "InpaintArea",
     "Mode",
     "ModelError",
     "ModelSource",

@@ -16,11 +16,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .downloads import DownloadProgress
-from .errors import BrushworkError, Cancelled, ImageInputError, ModelError
+from .errors import BrushworkError, Cancelled, ImageInputError, ModelError, RequestError
 from .metadata import INFO_KEYS, read_image_info
 from .models import SourceKind, parse_model_source
+from .outpaint import outpaint_request
 from .outputs import default_output_dir
-from .request import GenerationRequest, Mode
+from .request import GenerationRequest, InpaintArea, Mode
 from .samplers import DEFAULT_SAMPLER, SAMPLERS
 
 EXIT_BAD_INPUT = 2
@@ -48,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--batch", type=int, default=1)
     gen.add_argument("--init", type=Path, default=None, help="init image (img2img)")
-    gen.add_argument("--strength", type=float, default=0.75)
+    gen.add_argument("--strength", type=float, default=None, help="0.75; 1 for --outpaint")
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
+    _add_inpaint_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument("--out", type=Path, default=None, help=f"folder ({default_output_dir()})")
@@ -64,6 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="download a Hub model into the HF cache")
     download.add_argument("repo_id")
     return parser
+
+
+def _add_inpaint_arguments(gen: argparse.ArgumentParser) -> None:
+    inpaint = gen.add_argument_group("inpaint and outpaint (with --mask or --outpaint)")
+    inpaint.add_argument("--mask-blur", type=int, default=None, help="px of soft edge (4)")
+    inpaint.add_argument("--mask-grow", type=int, default=None, help="px; negative shrinks (0)")
+    inpaint.add_argument(
+        "--only-masked",
+        action="store_true",
+        help="generate only a crop around the mask, at --width×--height (default 512×512)",
+    )
+    inpaint.add_argument("--padding", type=int, default=None, help="px around the crop (32)")
+    inpaint.add_argument(
+        "--no-color-correction", action="store_true", help="skip the seam colour repair"
+    )
+    inpaint.add_argument(
+        "--outpaint",
+        type=_sides,
+        default=None,
+        metavar="L,T,R,B",
+        help="extend --init by these pixels and fill the new area",
+    )
+
+
+def _sides(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    try:
+        values = tuple(int(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or min(values) < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected four pixel counts 0 or more as L,T,R,B, e.g. 0,0,64,0 (got {text!r})"
+        )
+    return values  # type: ignore[return-value]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,24 +177,72 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
     mask = _read_image(args.mask, "L") if args.mask else None
     if mask is not None and init is None:
         raise ImageInputError("--mask needs --init (the image to inpaint).")
+    fields = _common_fields(args)
+    if args.outpaint is not None:
+        return _outpaint_request(args, init, mask, fields)
+    if mask is None and _inpaint_fields(args):
+        raise RequestError("Inpaint options need --mask (or --outpaint) and --init.")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if init is not None else Mode.TXT2IMG
-    height, width = init.shape[:2] if init is not None else (512, 512)
+    # "Only masked" scales a crop up to the generation size: the image's own size would be
+    # needlessly large, so it defaults to 512×512 as in A1111.
+    height, width = init.shape[:2] if init is not None and not args.only_masked else (512, 512)
     return GenerationRequest(
-        prompt=args.prompt,
-        negative_prompt=args.negative,
+        **fields,
+        **_inpaint_fields(args),
         mode=mode,
-        sampler=args.sampler,
-        steps=args.steps,
-        guidance=args.cfg,
-        seed=args.seed,
         width=width if args.width is None else args.width,
         height=height if args.height is None else args.height,
-        batch_size=args.batch,
-        strength=args.strength,
+        strength=0.75 if args.strength is None else args.strength,
         init_image=init,
         mask=mask,
-        model=args.model,
     )
+
+
+def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "prompt": args.prompt,
+        "negative_prompt": args.negative,
+        "sampler": args.sampler,
+        "steps": args.steps,
+        "guidance": args.cfg,
+        "seed": args.seed,
+        "batch_size": args.batch,
+        "model": args.model,
+    }
+
+
+def _inpaint_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options given, so the request's defaults apply to the rest."""
+    given = {
+        "mask_blur": args.mask_blur,
+        "mask_grow": args.mask_grow,
+        "inpaint_padding": args.padding,
+        "inpaint_area": InpaintArea.ONLY_MASKED if args.only_masked else None,
+        "color_correction": False if args.no_color_correction else None,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _outpaint_request(
+    args: argparse.Namespace,
+    init: np.ndarray | None,
+    mask: np.ndarray | None,
+    fields: dict[str, Any],
+) -> GenerationRequest:
+    if init is None:
+        raise ImageInputError("--outpaint needs --init (the image to extend).")
+    if mask is not None:
+        raise ImageInputError("--outpaint makes its own mask; leave out --mask.")
+    sizes = {k: getattr(args, k) for k in ("width", "height") if getattr(args, k) is not None}
+    if args.only_masked:  # as for inpaint: the crop is generated at 512×512 unless told
+        sizes = {"width": 512, "height": 512, **sizes}
+    strength = {} if args.strength is None else {"strength": args.strength}
+    fields = {**fields, **_inpaint_fields(args), **sizes, **strength}
+    prompt = fields.pop("prompt")
+    job = outpaint_request(init, args.outpaint, prompt, **fields)
+    if job.note:
+        print(job.note, file=sys.stderr)
+    return job.request
 
 
 def _read_image(path: Path, mode: str) -> np.ndarray[Any, Any]:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from . import __version__
 from .errors import BrushworkError, Cancelled
+from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
 from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
 from .models import (
     ModelSource,
@@ -82,6 +83,8 @@ class Engine:
     ) -> list[GeneratedImage]:
         """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set."""
         request = request.with_resolved_seed()
+        plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
+        region = tuple(plan.box) if plan is not None else None
         model = self.load(request.model)
         pipe = model.pipeline(request.mode)
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
@@ -97,15 +100,24 @@ class Engine:
                 latents = x0 if x0 is not None else tensors["latents"]
                 preview = model.latent_rgb.project(latents[0])
                 elapsed = time.perf_counter() - started
-                on_step(StepUpdate(index + 1, pipe_._num_timesteps, elapsed, preview))
+                total = pipe_._num_timesteps
+                on_step(StepUpdate(index + 1, total, elapsed, preview, region))
             return tensors
 
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        arrays = self._call(pipe, request, step_end)
+        arrays = self._call(pipe, request, step_end, plan)
+        if plan is not None:
+            arrays = [finish_inpaint(plan, array) for array in arrays]
         return [self._save(request, k, array, model) for k, array in enumerate(arrays)]
 
-    def _call(self, pipe: Any, request: GenerationRequest, step_end: Callable) -> np.ndarray:
+    def _call(
+        self,
+        pipe: Any,
+        request: GenerationRequest,
+        step_end: Callable,
+        plan: InpaintPlan | None = None,
+    ) -> np.ndarray:
         generators = [
             torch.Generator("cpu").manual_seed(item_seed(request.seed, k))
             for k in range(request.batch_size)
@@ -124,11 +136,14 @@ class Engine:
         if request.mode is Mode.TXT2IMG:
             kwargs.update(width=request.width, height=request.height)
         else:
-            kwargs.update(image=_pil(request.init_image, size), strength=request.strength)
+            kwargs["strength"] = request.strength
             kwargs["num_inference_steps"] = _steps_for_strength(request.steps, request.strength)
-        if request.mode is Mode.INPAINT:
+        if request.mode is Mode.IMG2IMG:
+            kwargs["image"] = _pil(request.init_image, size)
+        if plan is not None:  # inpaint: the planned region, already scaled to the request size
             kwargs.update(
-                mask_image=_pil(request.mask, size),
+                image=plan.model_image(),
+                mask_image=plan.model_mask(),
                 width=request.width,
                 height=request.height,
             )

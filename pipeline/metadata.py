@@ -30,6 +30,8 @@ INFO_KEYS = (
     "height",
     "model",
 )
+EXTRA_KEYS = ("mode", "strength", "batch_size")
+INPAINT_KEYS = ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding", "color_correction")
 # One `Key: value` pair of the last line; a value may be a JSON-quoted string (A1111's rule).
 _PARAM = re.compile(r'\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _SIZE = re.compile(r"^(\d+)\s*x\s*(\d+)$")
@@ -48,6 +50,13 @@ def format_parameters(meta: dict[str, Any], model_name: str) -> str:
     ]
     if meta["mode"] != "txt2img":
         fields.append(("Denoising strength", f"{meta['strength']:g}"))
+    if meta["mode"] == "inpaint" and "mask_blur" in meta:  # A1111's names for the same options
+        fields.append(("Mask blur", meta["mask_blur"]))
+        if meta.get("inpaint_area") == "only_masked":
+            fields += [
+                ("Inpaint area", "Only masked"),
+                ("Masked area padding", meta["inpaint_padding"]),
+            ]
     lines = [meta["prompt"]]
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
@@ -157,7 +166,8 @@ def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
         "height": request.get("height"),
         "model": data.get("model"),
     }
-    info.update({k: request[k] for k in ("mode", "strength", "batch_size") if k in request})
+    keys = (*EXTRA_KEYS, *INPAINT_KEYS) if request.get("mode") == "inpaint" else EXTRA_KEYS
+    info.update({k: request[k] for k in keys if k in request})
     return info
 
 

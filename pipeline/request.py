@@ -23,12 +23,21 @@ MIN_SIZE, MAX_SIZE = 64, 4096
 MAX_STEPS = 500
 MAX_BATCH = 16
 MAX_GUIDANCE = 50.0
+MAX_MASK_PIXELS = 256  # mask blur and grow, in pixels of the init image
 
 
 class Mode(str, Enum):
     TXT2IMG = "txt2img"
     IMG2IMG = "img2img"
     INPAINT = "inpaint"
+
+
+class InpaintArea(str, Enum):
+    """What inpaint generates: the whole image, or only a crop around the mask (scaled up to the
+    request size, so a small masked detail gets the model's full resolution)."""
+
+    WHOLE = "whole"
+    ONLY_MASKED = "only_masked"
 
 
 def item_seed(seed: int, index: int) -> int:
@@ -45,6 +54,11 @@ class GenerationRequest:
 
     `seed` None (or -1) means "pick one": `with_resolved_seed()` chooses it, and the chosen seed
     is reported with every result. `model` None means the bundled default model.
+
+    Inpaint options (ignored by the other modes): `mask_grow` px grows (negative: shrinks) the
+    mask; `mask_blur` px is the soft band outside the mask through which the result is blended
+    back; `inpaint_area` and `inpaint_padding` (px of context around the mask's bounding box)
+    choose what is generated; `color_correction` matches colours across the mask border.
     """
 
     prompt: str
@@ -61,6 +75,11 @@ class GenerationRequest:
     init_image: np.ndarray | None = None
     mask: np.ndarray | None = None
     model: str | None = None
+    mask_blur: int = 4
+    mask_grow: int = 0
+    inpaint_area: InpaintArea = InpaintArea.WHOLE
+    inpaint_padding: int = 32
+    color_correction: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _mode(self.mode))
@@ -81,7 +100,19 @@ class GenerationRequest:
             raise RequestError("strength must be above 0 for img2img and inpaint (got 0).")
         if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
             raise RequestError(f"model must be a non-empty text or None (got {self.model!r}).")
+        self._check_inpaint_options()
         self._check_images()
+
+    def _check_inpaint_options(self) -> None:
+        object.__setattr__(self, "inpaint_area", _inpaint_area(self.inpaint_area))
+        _check_int("mask_blur", self.mask_blur, 0, MAX_MASK_PIXELS)
+        _check_int("mask_grow", self.mask_grow, -MAX_MASK_PIXELS, MAX_MASK_PIXELS)
+        _check_int("inpaint_padding", self.inpaint_padding, 0, MAX_SIZE)
+        if not isinstance(self.color_correction, (bool, np.bool_)):
+            raise RequestError(
+                f"color_correction must be True or False (got {self.color_correction!r})."
+            )
+        object.__setattr__(self, "color_correction", bool(self.color_correction))
 
     def _check_images(self) -> None:
         needs_init = self.mode in (Mode.IMG2IMG, Mode.INPAINT)
@@ -124,6 +155,7 @@ class GenerationRequest:
             if f.name not in ("init_image", "mask")
         }
         data["mode"] = self.mode.value
+        data["inpaint_area"] = self.inpaint_area.value
         return data
 
 
@@ -133,6 +165,14 @@ def _mode(value: Mode | str) -> Mode:
     except ValueError:
         choices = ", ".join(m.value for m in Mode)
         raise RequestError(f"Unknown mode {value!r}; choose one of: {choices}.") from None
+
+
+def _inpaint_area(value: InpaintArea | str) -> InpaintArea:
+    try:
+        return InpaintArea(value)
+    except ValueError:
+        choices = ", ".join(a.value for a in InpaintArea)
+        raise RequestError(f"Unknown inpaint_area {value!r}; choose one of: {choices}.") from None
 
 
 def _check_text(name: str, value: object) -> None:

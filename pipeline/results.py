@@ -13,12 +13,18 @@ from .request import GenerationRequest
 
 @dataclass(frozen=True)
 class StepUpdate:
-    """Sent after every denoising step. `preview` is the first batch item's x0, h×w×3 uint8."""
+    """Sent after every denoising step. `preview` is the first batch item's x0, h×w×3 uint8.
+
+    `region` (x, y, width, height in init-image pixels) is where the preview belongs: set for
+    inpaint (the crop for "only masked", the whole image otherwise), None for the other modes,
+    whose preview covers the whole output.
+    """
 
     step: int
     total: int
     elapsed: float
     preview: np.ndarray | None
+    region: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

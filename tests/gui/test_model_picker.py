@@ -89,8 +89,7 @@ def test_a_hub_model_is_downloaded_with_progress_before_it_is_used(
     assert list(cache.glob("models--org--tiny-dl/snapshots/*/model_index.json"))
 
 
-def test_selecting_a_hub_model_that_is_not_downloaded_says_when_it_will_be(qtbot, make_app,
-                                                                           monkeypatch):  # fmt: skip
+def test_a_hub_model_not_yet_downloaded_says_when_it_will_be(qtbot, make_app, monkeypatch):
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
