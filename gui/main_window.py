@@ -43,7 +43,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline import BrushworkError, GeneratedImage, Mode, default_output_dir, item_seed
+from pipeline import (
+    BrushworkError,
+    GeneratedImage,
+    GenerationRequest,
+    Mode,
+    default_output_dir,
+    item_seed,
+)
 from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 
@@ -54,7 +61,7 @@ from .images import qimage_to_array
 from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
-from .panels import ParametersPanel
+from .panels import CanvasMode, ParametersPanel
 from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .worker import GenerationWorker, engine_factory
@@ -511,7 +518,10 @@ class MainWindow(QMainWindow):
     def generate(self) -> None:
         """Queues `batch count` jobs with successive seeds; starts one if nothing is running."""
         try:
-            request = self.panel.request(self.model, self.doc.image, self.doc.mask)
+            if self.panel.current_mode is CanvasMode.OUTPAINT:
+                request = self._extend_for_outpaint()
+            else:
+                request = self.panel.request(self.model, self.doc.image, self.doc.mask)
         except BrushworkError as exc:
             self.show_error(str(exc))
             return
@@ -522,6 +532,16 @@ class MainWindow(QMainWindow):
             self.queue.push(self._next_job, request.replace(seed=seed))
             self._next_job += 1
         self._start_next()
+
+    def _extend_for_outpaint(self) -> GenerationRequest:
+        """Extends the canvas (one undo step) with the new area as the mask, so the preview and
+        the result land in place; the request inpaints exactly this canvas."""
+        job = self.panel.outpaint(self.model, self.doc.image)
+        self.doc.replace(job.request.init_image, "Extend canvas", mask=job.request.mask)
+        self.canvas.fit()
+        if job.note:
+            self.statusBar().showMessage(job.note)
+        return job.request
 
     def _start_next(self) -> None:
         if self.running_job:

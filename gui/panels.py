@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
@@ -20,7 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from pipeline import DEFAULT_SAMPLER, SAMPLERS, GenerationRequest, Mode, RequestError
-from pipeline.request import MAX_BATCH, MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE
+from pipeline.outpaint import OutpaintJob, outpaint_request
+from pipeline.request import MAX_BATCH, MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE, InpaintArea
 
 from .settings import Parameters
 
@@ -46,7 +50,7 @@ class PromptEdit(QPlainTextEdit):
 class ParametersPanel(QWidget):
     """Holds the user's parameters and turns them into a validated `GenerationRequest`."""
 
-    mode_changed = Signal(object)  # Mode
+    mode_changed = Signal(object)  # CanvasMode
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +64,25 @@ class ParametersPanel(QWidget):
         self.strength.setSingleStep(0.05)
         self.strength.setValue(0.75)
         self.strength.setToolTip("How much of the canvas may change: 0 keeps it, 1 repaints it")
+        self.mask_blur = _spin(0, 256, 4, suffix=" px")
+        self.mask_blur.setToolTip("Soft band outside the mask through which the result blends in")
+        self.mask_grow = _spin(-256, 256, 0, suffix=" px")
+        self.mask_grow.setToolTip("Grow the mask before generating (negative values shrink it)")
+        self.only_masked = QCheckBox("Only the masked area, generated at Size")
+        self.only_masked.setToolTip(
+            "Crop around the mask and generate it at full resolution, then paste it back"
+        )
+        self.padding = _spin(0, 512, 32, suffix=" px")
+        self.padding.setToolTip("Context kept around the mask when only the masked area is made")
+        self.color_correction = QCheckBox("Match colours at the mask border")
+        self.color_correction.setChecked(True)
+        self.sides = [_spin(0, 2048, 0, step=8, suffix=" px") for _ in range(4)]
+        self.sides[2].setValue(128)
+        for box, side in zip(self.sides, ("left", "top", "right", "bottom"), strict=True):
+            box.setToolTip(f"Pixels to add on the {side}")
+            box.valueChanged.connect(self._refresh_size)
+        self.only_masked.toggled.connect(self._refresh_size)
+        self._canvas_size = (512, 512)
         self.size_note = QLabel()
         self.size_note.setWordWrap(True)
         self.size_note.setObjectName("sizeNote")
@@ -131,27 +154,71 @@ class ParametersPanel(QWidget):
         batch_row.addWidget(QLabel("images"))
         form.addRow("Batch", batch_row)
         form.addRow("Strength", self.strength)
+        sides_row = QHBoxLayout()
+        for label, box in zip(("L", "T", "R", "B"), self.sides, strict=True):
+            sides_row.addWidget(QLabel(label))
+            sides_row.addWidget(box)
+        form.addRow("Extend", sides_row)
+        form.addRow("Mask blur", self.mask_blur)
+        form.addRow("Grow mask", self.mask_grow)
+        form.addRow(self.only_masked)
+        form.addRow("Padding", self.padding)
+        form.addRow(self.color_correction)
         self._form = form
+        self._rows = {"sides": sides_row}
 
     @property
-    def current_mode(self) -> Mode:
-        return Mode(self.mode.currentData())
+    def current_mode(self) -> CanvasMode:
+        return CanvasMode(self.mode.currentData())
 
-    def set_mode(self, mode: Mode) -> None:
-        self.mode.setCurrentIndex(self.mode.findData(Mode(mode).value))
+    def set_mode(self, mode: CanvasMode | Mode | str) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(CanvasMode(mode).value))
 
     def _on_mode(self) -> None:
         mode = self.current_mode
-        uses_canvas = mode is not Mode.TXT2IMG
-        self._form.setRowVisible(self.strength, uses_canvas)
-        for box in (self.width_box, self.height_box):
-            box.setEnabled(not uses_canvas)
-        if not uses_canvas:
-            self._show_size(*self._txt2img_size)
+        masked = mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
+        self._form.setRowVisible(self.strength, mode is not CanvasMode.TXT2IMG)
+        self._form.setRowVisible(self._rows["sides"], mode is CanvasMode.OUTPAINT)
+        for widget in (self.mask_blur, self.mask_grow, self.only_masked, self.padding,
+                       self.color_correction):  # fmt: skip
+            self._form.setRowVisible(widget, masked)
+        self._refresh_size()
         self.mode_changed.emit(mode)
 
+    def _sizes_from_canvas(self) -> bool:
+        """Canvas modes generate at the canvas's size, except "only masked", which generates
+        the crop at the size the user sets (as in A1111)."""
+        mode = self.current_mode
+        if mode is CanvasMode.TXT2IMG:
+            return False
+        return not (
+            mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT) and self.only_masked.isChecked()
+        )
+
+    def _refresh_size(self) -> None:
+        from_canvas = self._sizes_from_canvas()
+        for box in (self.width_box, self.height_box):
+            box.setEnabled(not from_canvas)
+        width, height = self._canvas_size
+        if self.current_mode is CanvasMode.OUTPAINT:
+            left, top, right, bottom = self.outpaint_sides()
+            width, height = width + left + right, height + top + bottom
+        gen_width, gen_height = generation_size(width, height)
+        if from_canvas:
+            self._show_size(gen_width, gen_height)
+        else:
+            self._show_size(*self._txt2img_size)
+        note = ""
+        if from_canvas and (gen_width, gen_height) != (width, height):
+            note = (
+                f"The canvas is {width}×{height}; it is generated at {gen_width}×{gen_height} "
+                "(multiples of 8) and the result is scaled back."
+            )
+        self.size_note.setText(note)
+        self.size_note.setVisible(bool(note))
+
     def _remember_txt2img_size(self) -> None:
-        if self.current_mode is Mode.TXT2IMG:
+        if not self._sizes_from_canvas():
             self._txt2img_size = (self.width_box.value(), self.height_box.value())
 
     def _show_size(self, width: int, height: int) -> None:
@@ -175,6 +242,12 @@ class ParametersPanel(QWidget):
             width=self.width_box.value(),
             height=self.height_box.value(),
             strength=self.strength.value(),
+            mask_blur=self.mask_blur.value(),
+            mask_grow=self.mask_grow.value(),
+            only_masked=self.only_masked.isChecked(),
+            padding=self.padding.value(),
+            color_correction=self.color_correction.isChecked(),
+            outpaint_sides=list(self.outpaint_sides()),
         )
 
     def restore(self, params: Parameters) -> None:
@@ -193,6 +266,14 @@ class ParametersPanel(QWidget):
         self.random_seed.setChecked(params.random_seed)
         self.set_size(params.width, params.height)
         self.strength.setValue(params.strength)
+        self.mask_blur.setValue(params.mask_blur)
+        self.mask_grow.setValue(params.mask_grow)
+        self.only_masked.setChecked(params.only_masked)
+        self.padding.setValue(params.padding)
+        self.color_correction.setChecked(params.color_correction)
+        if len(params.outpaint_sides) == 4:
+            for box, value in zip(self.sides, params.outpaint_sides, strict=True):
+                box.setValue(int(value))
 
     def show_used_seed(self, seed: int) -> None:
         """Shows the seed a job used (random or not), so the user can pin and re-use it."""
@@ -201,8 +282,41 @@ class ParametersPanel(QWidget):
     def set_size(self, width: int, height: int) -> None:
         """Sets the text-to-image size (shown at once when in that mode)."""
         self._txt2img_size = (width, height)
-        if self.current_mode is Mode.TXT2IMG:
+        if not self._sizes_from_canvas():
             self._show_size(width, height)
+
+    def outpaint_sides(self) -> tuple[int, int, int, int]:
+        left, top, right, bottom = (box.value() for box in self.sides)
+        return left, top, right, bottom
+
+    def _fields(self, model: str | None) -> dict[str, Any]:
+        """The request fields every mode shares; raises RequestError for a missing seed."""
+        seed: int | None = None
+        if not self.random_seed.isChecked():
+            if not self.seed.text():
+                raise RequestError("Enter a seed, or tick Random.")
+            seed = int(self.seed.text())
+        fields: dict[str, Any] = {
+            "prompt": self.prompt.toPlainText().strip(),
+            "negative_prompt": self.negative.toPlainText().strip(),
+            "sampler": self.sampler.currentData(),
+            "steps": self.steps.value(),
+            "guidance": self.guidance.value(),
+            "seed": seed,
+            "batch_size": self.batch_size.value(),
+            "strength": self.strength.value(),
+            "model": model,
+        }
+        if self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT):
+            only = self.only_masked.isChecked()
+            fields.update(
+                mask_blur=self.mask_blur.value(),
+                mask_grow=self.mask_grow.value(),
+                inpaint_area=InpaintArea.ONLY_MASKED if only else InpaintArea.WHOLE,
+                inpaint_padding=self.padding.value(),
+                color_correction=self.color_correction.isChecked(),
+            )
+        return fields
 
     def request(
         self,
@@ -210,55 +324,48 @@ class ParametersPanel(QWidget):
         init_image: np.ndarray | None = None,
         mask: np.ndarray | None = None,
     ) -> GenerationRequest:
-        """Builds the request; raises RequestError naming the bad field.
-
-        For modes that start from the canvas, the size boxes show the generation size derived
-        from the canvas (see `generation_size`), and the canvas image and mask are sent along.
-        """
-        mode = self.current_mode
-        seed: int | None = None
-        if not self.random_seed.isChecked():
-            if not self.seed.text():
-                raise RequestError("Enter a seed, or tick Random.")
-            seed = int(self.seed.text())
+        """Builds the request for text-to-image, image-to-image or inpaint (outpaint: see
+        `outpaint`); raises RequestError naming the bad field."""
+        mode = Mode(self.current_mode.value)
         if mode is Mode.INPAINT and (mask is None or not mask.any()):
             raise RequestError("Paint a mask over the area to regenerate first.")
         return GenerationRequest(
-            prompt=self.prompt.toPlainText().strip(),
-            negative_prompt=self.negative.toPlainText().strip(),
+            **self._fields(model),
             mode=mode,
-            sampler=self.sampler.currentData(),
-            steps=self.steps.value(),
-            guidance=self.guidance.value(),
-            seed=seed,
             width=self.width_box.value(),
             height=self.height_box.value(),
-            batch_size=self.batch_size.value(),
-            strength=self.strength.value(),
             init_image=init_image if mode is not Mode.TXT2IMG else None,
             mask=mask if mode is Mode.INPAINT else None,
-            model=model,
         )
+
+    def outpaint(self, model: str | None, image: np.ndarray) -> OutpaintJob:
+        """The inpaint request that extends `image` by the sides set in the panel."""
+        fields = self._fields(model)
+        if self.only_masked.isChecked():
+            fields.update(width=self.width_box.value(), height=self.height_box.value())
+        return outpaint_request(image, self.outpaint_sides(), **fields)
 
     def show_canvas_size(self, width: int, height: int) -> None:
         """Canvas modes generate at the canvas size, snapped to multiples of 8 when it is not."""
-        gen_width, gen_height = generation_size(width, height)
-        if self.current_mode is not Mode.TXT2IMG:
-            self._show_size(gen_width, gen_height)
-        if (gen_width, gen_height) != (width, height):
-            self.size_note.setText(
-                f"The canvas is {width}×{height}; image-to-image and inpaint generate at "
-                f"{gen_width}×{gen_height} (multiples of 8) and scale the result back."
-            )
-        else:
-            self.size_note.setText("")
-        self.size_note.setVisible(bool(self.size_note.text()))
+        self._canvas_size = (width, height)
+        self._refresh_size()
+
+
+class CanvasMode(str, Enum):
+    """What Generate does: the engine's three modes, plus outpaint (an inpaint of an extended
+    canvas, prepared here)."""
+
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+    OUTPAINT = "outpaint"
 
 
 MODE_NAMES = {
-    Mode.TXT2IMG: "Text to image",
-    Mode.IMG2IMG: "Image to image",
-    Mode.INPAINT: "Inpaint (masked area)",
+    CanvasMode.TXT2IMG: "Text to image",
+    CanvasMode.IMG2IMG: "Image to image",
+    CanvasMode.INPAINT: "Inpaint (masked area)",
+    CanvasMode.OUTPAINT: "Outpaint (extend the canvas)",
 }
 
 

@@ -34,6 +34,12 @@ class Parameters:
     width: int = 512
     height: int = 512
     strength: float = 0.75
+    mask_blur: int = 4
+    mask_grow: int = 0
+    only_masked: bool = False
+    padding: int = 32
+    color_correction: bool = True
+    outpaint_sides: list[int] = field(default_factory=lambda: [0, 0, 128, 0])
 
 
 @dataclass

@@ -77,3 +77,60 @@ def test_window_is_shown_before_torch_is_imported(tiny_model_dir, tmp_path):
     )
     assert "torch before window: False True" in done.stdout, done.stderr[-2000:]
     assert "torch after load: True Model: tiny-sd" in done.stdout, done.stderr[-2000:]
+
+
+def real_app(make_app, tiny_model_dir, tmp_path, qtbot):
+    app, _ = make_app(engine_factory(tmp_path / "out", Settings(device="cpu"))(),
+                      model=str(tiny_model_dir), preload=True)  # fmt: skip
+    qtbot.waitUntil(lambda: app.window.model_label.text() == "Model: tiny-sd", timeout=60_000)
+    return app.window
+
+
+def test_inpaint_in_the_app_changes_only_the_masked_area(qtbot, make_app, tiny_model_dir,
+                                                         tmp_path):  # fmt: skip
+    from gui.panels import CanvasMode
+
+    window = real_app(make_app, tiny_model_dir, tmp_path, qtbot)
+    original = np.zeros((64, 64, 3), np.uint8)
+    original[..., 2] = 200
+    window.doc.replace(original, "start")
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:40, 24:48] = 255
+    window.doc.set_mask(mask, "mask")
+    window.panel.set_mode(CanvasMode.INPAINT)
+    window.panel.mask_blur.setValue(4)
+    window.panel.steps.setValue(4)
+    window.panel.strength.setValue(1.0)
+    window.generate()
+    wait_idle(qtbot, window, timeout=120_000)
+    assert not window.error_banner.isVisible(), window.error_banner.text()
+    result = window.doc.image
+    band = np.zeros((64, 64), bool)
+    band[16 - 4 : 40 + 4, 24 - 4 : 48 + 4] = True  # the mask plus its 4 px blend band
+    assert np.array_equal(result[~band], original[~band])  # untouched outside, bit for bit
+    assert np.abs(result[16:40, 24:48].astype(int) - original[16:40, 24:48]).mean() > 5
+
+
+def test_outpaint_in_the_app_grows_the_canvas(qtbot, make_app, tiny_model_dir, tmp_path):
+    from gui.panels import CanvasMode
+
+    window = real_app(make_app, tiny_model_dir, tmp_path, qtbot)
+    original = np.full((64, 64, 3), (30, 160, 60), np.uint8)
+    window.doc.replace(original, "start")
+    window.panel.set_mode(CanvasMode.OUTPAINT)
+    for box, value in zip(window.panel.sides, (0, 0, 32, 0), strict=True):
+        box.setValue(value)
+    window.panel.steps.setValue(4)
+    assert (window.panel.width_box.value(), window.panel.height_box.value()) == (96, 64)
+    undo_before = window.doc.undo_stack.count()
+    window.generate()
+    assert window.doc.image.shape == (64, 96, 3)  # extended at once, new area masked
+    assert window.doc.mask[:, 64:].min() == 255 and window.doc.mask[:, :60].max() == 0
+    wait_idle(qtbot, window, timeout=120_000)
+    assert not window.error_banner.isVisible(), window.error_banner.text()
+    assert np.array_equal(window.doc.image[:, :60], original[:, :60])
+    assert window.doc.undo_stack.count() == undo_before + 2  # extend, then the result
+    assert window.doc.undo_stack.text(undo_before) == "Extend canvas"
+    window.doc.undo_stack.undo()
+    window.doc.undo_stack.undo()
+    assert window.doc.image.shape == (64, 64, 3)

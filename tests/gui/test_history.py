@@ -65,7 +65,7 @@ def test_use_parameters_restores_every_setting(qtbot, make_app, tmp_path):
     assert window.use_parameters_of(ours)
     panel = window.panel
     assert panel.prompt.toPlainText() == "a blue ring" and panel.negative.toPlainText() == "blur"
-    assert panel.current_mode is Mode.IMG2IMG and panel.sampler.currentData() == "dpmpp_2m_karras"
+    assert panel.current_mode == Mode.IMG2IMG and panel.sampler.currentData() == "dpmpp_2m_karras"
     assert (panel.steps.value(), panel.guidance.value(), panel.strength.value()) == (33, 4.5, 0.4)
     assert panel.seed.text() == "99" and not panel.random_seed.isChecked()
     assert window.use_parameters_of(a1111)

@@ -59,7 +59,7 @@ def test_the_window_restores_and_saves_its_parameters(qtbot, make_app):
     app, _ = make_app()
     panel = app.window.panel
     assert panel.prompt.toPlainText() == "restored prompt"
-    assert panel.current_mode is Mode.IMG2IMG and panel.sampler.currentData() == "ddim"
+    assert panel.current_mode == Mode.IMG2IMG and panel.sampler.currentData() == "ddim"
     panel.set_mode(Mode.TXT2IMG)
     panel.prompt.setPlainText("a new prompt")
     app.window.generate()
