@@ -52,13 +52,19 @@ class EngineLike(Protocol):
 
 def engine_factory(output_dir: Path, settings: Settings | None = None) -> Callable[[], EngineLike]:
     """Makes the engine on first use, on the worker thread (that is where torch is imported)."""
-    device = settings.device if settings else "auto"
-    precision = settings.precision if settings else "auto"
+    settings = settings or Settings()
+    options = {
+        "device": settings.device,
+        "precision": settings.precision,
+        "memory_savings": settings.memory_savings,
+        "previews": settings.previews,
+        "allow_pickle": settings.allow_pickle,
+    }
 
     def create() -> EngineLike:
         from pipeline import Engine
 
-        return Engine(output_dir, device=device, precision=precision)
+        return Engine(output_dir, **options)
 
     return create
 
@@ -168,6 +174,9 @@ class GenerationWorker(QObject):
         download_model(source.location, progress, cancel)
 
     def _step(self, job_id: int, update: StepUpdate) -> None:
+        plan = getattr(self._engine, "last_memory_plan", None)
+        if update.step == 1 and plan is not None and plan.savings:
+            self.status.emit(plan.describe())  # say which memory savings this job uses
         self.progressed.emit(job_id, update.step, update.total, update.elapsed)
         if update.preview is not None:
             region = getattr(update, "region", None)  # set for "only masked" inpaint

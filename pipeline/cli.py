@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from .downloads import DownloadProgress
 from .errors import BrushworkError, Cancelled, ImageInputError, ModelError, RequestError
+from .imagefiles import read_image
 from .metadata import INFO_KEYS, read_image_info
 from .models import SourceKind, parse_model_source
 from .outpaint import outpaint_request
@@ -56,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument("--out", type=Path, default=None, help=f"folder ({default_output_dir()})")
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    gen.add_argument(
+        "--memory",
+        default="auto",
+        choices=("auto", "off"),
+        help="VAE tiling / attention slicing / CPU offload when needed (auto)",
+    )
+    gen.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load .ckpt/.pt checkpoints (weights only; pickle files can carry code)",
+    )
 
     info = commands.add_parser("info", help="print the generation parameters stored in an image")
     info.add_argument("image", type=Path)
@@ -151,7 +162,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     request = _request_from_args(args)
-    parse_model_source(request.model)  # a bad model path fails before torch is imported
+    parse_model_source(request.model, allow_pickle=args.allow_pickle)  # fails before torch loads
     from .engine import Engine, StepUpdate
 
     shown: list[int] = []
@@ -161,20 +172,26 @@ def _generate(args: argparse.Namespace) -> int:
             print(f"\rstep {update.step}/{update.total}", end="", file=sys.stderr, flush=True)
             shown.append(update.step)
 
-    engine = Engine(args.out or default_output_dir(), args.device, args.precision)
+    engine = Engine(
+        args.out or default_output_dir(), args.device, args.precision,
+        memory_savings=args.memory, previews=False, allow_pickle=args.allow_pickle,
+    )  # fmt: skip
     try:
         results = engine.run(request, on_step=progress, cancel=threading.Event())
     finally:
         if shown:
             print(file=sys.stderr)
+    plan = engine.last_memory_plan
+    if plan is not None and plan.savings and not args.quiet:
+        print(plan.describe(), file=sys.stderr)
     for result in results:
         print(f"{result.path}\tseed={result.seed}")
     return 0
 
 
 def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
-    init = _read_image(args.init, "RGB") if args.init else None
-    mask = _read_image(args.mask, "L") if args.mask else None
+    init = read_image(args.init, "RGB") if args.init else None
+    mask = read_image(args.mask, "L") if args.mask else None
     if mask is not None and init is None:
         raise ImageInputError("--mask needs --init (the image to inpaint).")
     fields = _common_fields(args)
@@ -243,13 +260,3 @@ def _outpaint_request(
     if job.note:
         print(job.note, file=sys.stderr)
     return job.request
-
-
-def _read_image(path: Path, mode: str) -> np.ndarray[Any, Any]:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert(mode))
-    except FileNotFoundError:
-        raise ImageInputError(f"Image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageInputError(f"Could not read image {path}: {exc}") from None

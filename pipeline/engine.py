@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 
 from . import __version__
-from .errors import BrushworkError, Cancelled
+from .errors import BrushworkError, Cancelled, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
+from .memory import MemoryPlan, available_bytes, plan_memory
 from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
 from .models import (
     ModelSource,
@@ -31,6 +32,12 @@ from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
 
+_WEIGHTED_MODULES = ("unet", "vae", "text_encoder", "text_encoder_2")
+
+
+def _bytes_of(module: Any) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
 
 class LoadedModel:
     """One model's weights and the pipelines derived from them with `from_pipe` (no copies)."""
@@ -40,6 +47,10 @@ class LoadedModel:
         self.pipelines: dict[Mode, Any] = {Mode.TXT2IMG: text2image}
         # Keep the original config: each run builds its sampler from it (see make_scheduler).
         self.scheduler_config = text2image.scheduler.config
+        modules = [getattr(text2image, name, None) for name in _WEIGHTED_MODULES]
+        sizes = [_bytes_of(m) for m in modules if m is not None]
+        self.weight_bytes, self.largest_module_bytes = sum(sizes), max(sizes, default=0)
+        self.offloaded = False
         is_sdxl = "XL" in type(text2image).__name__
         folder = Path(source.location) if source.kind is SourceKind.FOLDER else None
         self.latent_rgb: LatentRGB = latent_rgb_for(folder, is_sdxl)
@@ -61,15 +72,33 @@ class Engine:
     Every finished image is written to `output_dir` before `run` returns it.
     """
 
-    def __init__(self, output_dir: Path, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(
+        self,
+        output_dir: Path,
+        device: str = "auto",
+        precision: str = "auto",
+        *,
+        memory_savings: str = "auto",
+        previews: bool = True,
+        allow_pickle: bool = False,
+    ) -> None:
+        """`memory_savings`: "auto" plans VAE tiling / attention slicing / CPU offload per run
+        (see memory.py), "off" never uses them. `previews` False skips the per-step preview
+        (progress is still reported). `allow_pickle` lets .ckpt/.pt load, weights only."""
+        if memory_savings not in ("auto", "off"):
+            raise RequestError(f"memory_savings must be auto or off (got {memory_savings!r}).")
         self.output_dir = Path(output_dir)
         self.device = choose_device(device)
         self.dtype = choose_dtype(self.device, precision)
+        self.memory_savings = memory_savings
+        self.previews = previews
+        self.allow_pickle = allow_pickle
+        self.last_memory_plan: MemoryPlan | None = None
         self.model: LoadedModel | None = None
 
     def load(self, model: str | None = None) -> LoadedModel:
         """Loads `model` (None: the bundled one) unless it is the one already loaded."""
-        source = parse_model_source(model)
+        source = parse_model_source(model, allow_pickle=self.allow_pickle)
         if self.model is None or self.model.source != source:
             self.model = None  # drop the old weights before loading new ones
             self.model = LoadedModel(source, load_text2image(source, self.device, self.dtype))
@@ -90,15 +119,18 @@ class Engine:
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
         pipe.scheduler = scheduler  # from_pipe shares one scheduler object: set it every run
+        self.last_memory_plan = self._apply_memory_plan(model, pipe, request)
         started = time.perf_counter()
 
         def step_end(pipe_: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()  # stops at once; interrupting would still run the VAE decode
             if on_step is not None:
-                x0 = read_x0()
-                latents = x0 if x0 is not None else tensors["latents"]
-                preview = model.latent_rgb.project(latents[0])
+                preview = None
+                if self.previews:
+                    x0 = read_x0()
+                    latents = x0 if x0 is not None else tensors["latents"]
+                    preview = model.latent_rgb.project(latents[0])
                 elapsed = time.perf_counter() - started
                 total = pipe_._num_timesteps
                 on_step(StepUpdate(index + 1, total, elapsed, preview, region))
@@ -110,6 +142,31 @@ class Engine:
         if plan is not None:
             arrays = [finish_inpaint(plan, array) for array in arrays]
         return [self._save(request, k, array, model) for k, array in enumerate(arrays)]
+
+    def _apply_memory_plan(
+        self, model: LoadedModel, pipe: Any, request: GenerationRequest
+    ) -> MemoryPlan:
+        """Switches VAE tiling / attention slicing / CPU offload to what this run needs."""
+        if self.memory_savings == "off":
+            plan = MemoryPlan(False, False, False, 0, available_bytes(self.device))
+        else:
+            plan = plan_memory(
+                model.weight_bytes, model.largest_module_bytes, request.width, request.height,
+                request.batch_size, torch.finfo(self.dtype).bits // 8,
+                available_bytes(self.device), can_offload=self.device == "cuda",
+            )  # fmt: skip
+        if plan.vae_tiling:
+            pipe.vae.enable_tiling()
+        else:
+            pipe.vae.disable_tiling()
+        if plan.attention_slicing:
+            pipe.enable_attention_slicing()
+        else:
+            pipe.disable_attention_slicing()
+        if plan.cpu_offload and not model.offloaded:  # stays on until another model is loaded
+            pipe.enable_model_cpu_offload(device=self.device)
+            model.offloaded = True
+        return plan
 
     def _call(
         self,

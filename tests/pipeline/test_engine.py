@@ -157,3 +157,37 @@ def test_batch_items_use_derived_seeds_and_match_single_runs(engine, tiny_model_
     # Same noise; batched matmuls may differ in the last bit on CPU.
     assert np.abs(batch[1].image.astype(int) - single.image.astype(int)).max() <= 2
     assert read_image_info(batch[1].path)["seed"] == 42
+
+
+def test_previews_can_be_turned_off_and_progress_still_comes(tiny_model_dir, tmp_path):
+    from pipeline import Engine
+
+    engine = Engine(tmp_path, device="cpu", previews=False)
+    updates = []
+    engine.run(request(tiny_model_dir, steps=3), on_step=updates.append)
+    assert [u.step for u in updates] == [1, 2, 3] and all(u.preview is None for u in updates)
+
+
+def test_memory_savings_are_planned_applied_and_described(engine, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr("pipeline.engine.available_bytes", lambda device: 1)  # nothing free
+    result = engine.run(request(tiny_model_dir))[0]
+    plan = engine.last_memory_plan
+    assert plan.savings == ["VAE tiling", "attention slicing"]  # no offload on CPU
+    assert "using VAE tiling, attention slicing" in plan.describe()
+    pipe = engine.model.pipeline(Mode.TXT2IMG)
+    assert pipe.vae.use_tiling
+    assert result.path.exists()
+    monkeypatch.setattr("pipeline.engine.available_bytes", lambda device: 64 * 1024**3)
+    engine.run(request(tiny_model_dir))
+    assert engine.last_memory_plan.savings == [] and not pipe.vae.use_tiling
+
+
+def test_memory_savings_off_never_uses_them(tiny_model_dir, tmp_path, monkeypatch):
+    from pipeline import Engine, RequestError
+
+    monkeypatch.setattr("pipeline.engine.available_bytes", lambda device: 1)
+    engine = Engine(tmp_path, device="cpu", memory_savings="off")
+    engine.run(request(tiny_model_dir, steps=2))
+    assert engine.last_memory_plan.savings == []
+    with pytest.raises(RequestError, match="memory_savings must be auto or off"):
+        Engine(tmp_path, device="cpu", memory_savings="sometimes")
