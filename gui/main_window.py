@@ -53,6 +53,7 @@ from pipeline import (
 )
 from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
+from pipeline.request import SEED_LIMIT
 
 from .canvas import Canvas
 from .document import Document
@@ -62,7 +63,7 @@ from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
 from .panels import CanvasMode, ParametersPanel
-from .settings import Settings, SettingsStore
+from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .worker import GenerationWorker, engine_factory
 
@@ -472,11 +473,19 @@ class MainWindow(QMainWindow):
         except BrushworkError as exc:
             self.show_error(str(exc))
             return False
-        params = dataclasses.replace(self.panel.to_parameters(), **found)
+        note = ""
+        seed = found.get("seed")
+        if isinstance(seed, int) and not 0 <= seed < SEED_LIMIT:  # ComfyUI uses 64-bit seeds
+            found["seed"] = seed % SEED_LIMIT
+            note = f"; its seed {seed} is beyond 2³² and was wrapped to {found['seed']}"
+        known = {f.name for f in dataclasses.fields(Parameters)}
+        params = dataclasses.replace(
+            self.panel.to_parameters(), **{k: v for k, v in found.items() if k in known}
+        )
         params.random_seed = "seed" not in found  # a restored seed is meant to be re-used
         self.panel.restore(params)
         self._on_canvas_size(self.doc.width, self.doc.height)
-        self.statusBar().showMessage(f"Parameters of {path.name} restored")
+        self.statusBar().showMessage(f"Parameters of {path.name} restored{note}")
         return True
 
     def confirm_delete(self, path: Path) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageInputError
+from .metadata_formats import MAX_TEXT, READERS, exif_user_comment
 from .samplers import get_sampler, sampler_from_name
 
 PARAMETERS_KEY = "parameters"
@@ -127,21 +128,36 @@ def _typed_params(params: dict[str, str]) -> dict[str, Any]:
 
 
 def read_image_info(path: Path) -> dict[str, Any]:
-    """Reads generation parameters from an image: our JSON chunk first, else A1111's text."""
+    """Reads generation parameters from an image written by Brushwork, AUTOMATIC1111 (PNG text
+    or JPEG/WebP EXIF), ComfyUI, InvokeAI, Fooocus or NovelAI; `source` says which."""
     try:
         with Image.open(path) as image:
             chunks = dict(getattr(image, "text", {}) or image.info)
+            comment = _exif_user_comment(image)
     except FileNotFoundError:
         raise ImageInputError(f"Image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageInputError(f"{path} is not a readable image ({exc}).") from None
     ours = _from_json_chunk(chunks.get(JSON_KEY))
     if ours is not None:
         return ours
-    text = chunks.get(PARAMETERS_KEY)
-    if isinstance(text, str) and text.strip():
-        return {"source": "a1111", **parse_parameters(text)}
+    for reader in READERS:
+        found = reader(chunks)
+        if found is not None:
+            return found
+    for text in (chunks.get(PARAMETERS_KEY), comment):
+        if isinstance(text, str) and text.strip() and len(text) <= MAX_TEXT:
+            return {"source": "a1111", **parse_parameters(text)}
     raise ImageInputError(f"{path.name} holds no generation parameters.")
+
+
+def _exif_user_comment(image: Image.Image) -> str | None:
+    """A1111 stores its parameters text in EXIF UserComment for JPEG and WebP."""
+    try:
+        exif_ifd = image.getexif().get_ifd(0x8769)  # the Exif sub-IFD
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return exif_user_comment(exif_ifd.get(0x9286))
 
 
 def _from_json_chunk(raw: Any) -> dict[str, Any] | None:

@@ -93,3 +93,16 @@ def test_delete_asks_first_and_removes_file_and_entry(qtbot, make_app, tmp_path,
     monkeypatch.setattr(window, "confirm_delete", lambda path: True)
     assert window.delete_from_history(doomed)
     assert not doomed.exists() and window.history.paths() == []
+
+
+def test_use_parameters_of_a_comfyui_image_wraps_its_64_bit_seed(qtbot, make_app, tmp_path):
+    from tests.pipeline.test_metadata_formats import COMFY_GRAPH
+
+    comfy = write_png(tmp_path / "comfy.png", 4, {"prompt": json.dumps(COMFY_GRAPH)})
+    app, _ = make_app()
+    window = app.window
+    assert window.use_parameters_of(comfy)
+    assert window.panel.prompt.toPlainText().startswith("beautiful scenery")
+    assert window.panel.sampler.currentData() == "dpmpp_2m_karras"
+    assert window.panel.seed.text() == str(156680208700286 % 2**32)
+    assert "wrapped" in window.statusBar().currentMessage()

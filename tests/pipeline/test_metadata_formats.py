@@ -146,3 +146,48 @@ def test_readers_never_raise_on_malformed_chunks(chunks):
     for reader in (comfyui, invokeai, fooocus, novelai):
         result = reader(chunks)
         assert result is None or result["source"]
+
+
+def _png(path, chunks):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in chunks.items():
+        info.add_text(key, value)
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    return path
+
+
+def test_read_image_info_recognises_every_format_from_files(tmp_path):
+    from PIL import Image
+
+    from pipeline import read_image_info
+
+    cases = {
+        "comfyui": {"prompt": json.dumps(COMFY_GRAPH), "workflow": "{}"},
+        "invokeai": {"invokeai_metadata": json.dumps({"positive_prompt": "x", "steps": 3})},
+        "fooocus": {"fooocus_scheme": "fooocus", "parameters": json.dumps({"prompt": "y"})},
+        "novelai": {"Software": "NovelAI", "Description": "z", "Comment": "{}"},
+        "a1111": {"parameters": "p\nSteps: 5, Sampler: Euler, CFG scale: 7, Seed: 1"},
+    }
+    for source, chunks in cases.items():
+        assert read_image_info(_png(tmp_path / f"{source}.png", chunks))["source"] == source
+    # A1111 JPEG: the parameters text in EXIF UserComment, UTF-16 after "UNICODE\0".
+    text = "a jpeg cat\nSteps: 9, Sampler: DPM++ 2M, CFG scale: 5, Seed: 77, Size: 64x48"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + text.encode("utf-16-be")
+    jpeg = tmp_path / "a1111.jpg"
+    Image.new("RGB", (64, 48)).save(jpeg, exif=exif)
+    info = read_image_info(jpeg)
+    assert (info["source"], info["prompt"], info["seed"], info["sampler"]) == (
+        "a1111", "a jpeg cat", 77, "dpmpp_2m")  # fmt: skip
+
+
+def test_cli_info_prints_other_tools_metadata(tmp_path, capsys):
+    from pipeline.cli import main
+
+    path = _png(tmp_path / "comfy.png", {"prompt": json.dumps(COMFY_GRAPH)})
+    assert main(["info", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["source"] == "comfyui" and data["sampler"] == "dpmpp_2m_karras"
