@@ -11,7 +11,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,9 @@ MAX_STEPS = 500
 MAX_BATCH = 16
 MAX_GUIDANCE = 50.0
 MAX_MASK_PIXELS = 256  # mask blur and grow, in pixels of the init image
+
+
+E = TypeVar("E", bound=Enum)
 
 
 class Mode(str, Enum):
@@ -159,20 +162,20 @@ class GenerationRequest:
         return data
 
 
-def _mode(value: Mode | str) -> Mode:
+def _choice(kind: type[E], name: str, value: object) -> E:
     try:
-        return Mode(value)
+        return kind(value)
     except ValueError:
-        choices = ", ".join(m.value for m in Mode)
-        raise RequestError(f"Unknown mode {value!r}; choose one of: {choices}.") from None
+        choices = ", ".join(member.value for member in kind)
+        raise RequestError(f"Unknown {name} {value!r}; choose one of: {choices}.") from None
+
+
+def _mode(value: Mode | str) -> Mode:
+    return _choice(Mode, "mode", value)
 
 
 def _inpaint_area(value: InpaintArea | str) -> InpaintArea:
-    try:
-        return InpaintArea(value)
-    except ValueError:
-        choices = ", ".join(a.value for a in InpaintArea)
-        raise RequestError(f"Unknown inpaint_area {value!r}; choose one of: {choices}.") from None
+    return _choice(InpaintArea, "inpaint_area", value)
 
 
 def _check_text(name: str, value: object) -> None:

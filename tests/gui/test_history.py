@@ -1,19 +1,13 @@
 import json
 import os
 
-import numpy as np
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
-
 from pipeline import Mode
 from tests.gui.conftest import wait_idle
+from tests.pngs import png_with_text
 
 
 def write_png(path, value, text=None, age=0):
-    info = PngInfo()
-    for key, chunk in (text or {}).items():
-        info.add_text(key, chunk)
-    Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(path, pnginfo=info)
+    png_with_text(path, text or {}, value, size=16)
     stamp = 1_700_000_000 + age
     os.utime(path, (stamp, stamp))
     return path

@@ -3,11 +3,10 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from pipeline import GenerationRequest, ImageInputError, read_image_info
 from pipeline.metadata import format_parameters, parse_parameters
+from tests.pngs import png_with_text
 
 A1111_SAMPLE = (
     "masterpiece, a castle on a hill, (detailed:1.2)\n"
@@ -68,12 +67,7 @@ def test_format_and_parse_round_trip(prompt, negative, model, steps):
 
 
 def png_with(tmp_path, **chunks):
-    path = tmp_path / "image.png"
-    pnginfo = PngInfo()
-    for key, value in chunks.items():
-        pnginfo.add_text(key, value)
-    Image.new("RGB", (8, 8)).save(path, pnginfo=pnginfo)
-    return path
+    return png_with_text(tmp_path / "image.png", chunks)
 
 
 def test_reads_a1111_png(tmp_path):

@@ -13,6 +13,7 @@ from pipeline.metadata_formats import (
     novelai,
     sampler_id,
 )
+from tests.pngs import png_with_text
 
 COMFY_GRAPH = {
     "3": {"class_type": "KSampler", "inputs": {
@@ -148,17 +149,6 @@ def test_readers_never_raise_on_malformed_chunks(chunks):
         assert result is None or result["source"]
 
 
-def _png(path, chunks):
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    for key, value in chunks.items():
-        info.add_text(key, value)
-    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
-    return path
-
-
 def test_read_image_info_recognises_every_format_from_files(tmp_path):
     from PIL import Image
 
@@ -172,7 +162,9 @@ def test_read_image_info_recognises_every_format_from_files(tmp_path):
         "a1111": {"parameters": "p\nSteps: 5, Sampler: Euler, CFG scale: 7, Seed: 1"},
     }
     for source, chunks in cases.items():
-        assert read_image_info(_png(tmp_path / f"{source}.png", chunks))["source"] == source
+        assert (
+            read_image_info(png_with_text(tmp_path / f"{source}.png", chunks))["source"] == source
+        )
     # A1111 JPEG: the parameters text in EXIF UserComment, UTF-16 after "UNICODE\0".
     text = "a jpeg cat\nSteps: 9, Sampler: DPM++ 2M, CFG scale: 5, Seed: 77, Size: 64x48"
     exif = Image.Exif()
@@ -187,7 +179,7 @@ def test_read_image_info_recognises_every_format_from_files(tmp_path):
 def test_cli_info_prints_other_tools_metadata(tmp_path, capsys):
     from pipeline.cli import main
 
-    path = _png(tmp_path / "comfy.png", {"prompt": json.dumps(COMFY_GRAPH)})
+    path = png_with_text(tmp_path / "comfy.png", {"prompt": json.dumps(COMFY_GRAPH)})
     assert main(["info", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["source"] == "comfyui" and data["sampler"] == "dpmpp_2m_karras"
