@@ -31,6 +31,10 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     return home
 
 
+# Library daemons that start once and live as long as the process: not leaks of a test.
+PROCESS_LIFETIME_THREADS = {"tqdm_monitor"}
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_threads() -> Iterator[None]:
     before = set(threading.enumerate())
@@ -38,7 +42,10 @@ def _no_leaked_threads() -> Iterator[None]:
     leaked = [
         t
         for t in threading.enumerate()
-        if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
+        if t not in before
+        and t.is_alive()
+        and not isinstance(t, threading._DummyThread)  # QThreads seen from Python
+        and t.name not in PROCESS_LIFETIME_THREADS
     ]
     for thread in leaked:
         thread.join(timeout=5)
