@@ -182,6 +182,15 @@ def inpaint_check(pipe, steps: int, cfg: float, n: int = 20, seed: int = 21) -> 
     }
 
 
+def save_grid(images: np.ndarray, path: Path, cols: int = 10) -> None:
+    """Contact sheet of generations, for a human look at what the numbers mean."""
+    rows = (len(images) + cols - 1) // cols
+    grid = Image.new("RGB", (64 * cols, 64 * rows))
+    for i, img in enumerate(images):
+        grid.paste(Image.fromarray(img), ((i % cols) * 64, (i // cols) * 64))
+    grid.save(path)
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -236,10 +245,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--cfg", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--inpaint-n", type=int, default=20)
+    p.add_argument("--limit", type=int, default=0, help="only the first N prompts (quick look)")
     p.add_argument("--write-card", action="store_true")
     p.add_argument("--json", type=Path, help="also dump the raw results here")
+    p.add_argument("--grid", type=Path, help="save the held-out generations as a PNG grid")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -256,9 +267,12 @@ def main(argv: list[str] | None = None) -> dict:
     gt = checker_on_ground_truth()
     res["checker_ground_truth"] = {**gt, "n": 500}
     for name, items in (("held_out", held_out_prompts()), ("seen", seen_prompts())):
+        items = items[: args.limit] if args.limit else items
         seeds = [args.seed + 1000 + i for i in range(len(items))]
         imgs = generate(pipe, [it["prompt"] for it in items], seeds, args.steps, args.cfg)
         acc, misses = score(imgs, items)
+        if args.grid and name == "held_out":
+            save_grid(imgs, args.grid)
         res[name] = {**acc, "n": len(items)}
         res[f"{name}_misses"] = misses
     res["inpaint"] = inpaint_check(pipe, args.steps, args.cfg, n=args.inpaint_n)
