@@ -379,6 +379,18 @@ def swap_in(params: list[torch.nn.Parameter], values: list[torch.Tensor]) -> Non
             p.copy_(v)
 
 
+def add_slow_tokenizer_files(out: Path, tok: CLIPTokenizer) -> None:
+    """Also ship vocab.json + merges.txt: older transformers' CLIPTokenizer (the class named in
+    model_index.json) is the slow one and cannot read tokenizer.json alone."""
+    vocab, merges = build_tokenizer_files()
+    assert vocab == tok.get_vocab()
+    tdir = out / "tokenizer"
+    (tdir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (tdir / "merges.txt").write_text(
+        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
+    )
+
+
 def save_pipeline(out: Path, vae, text_encoder, tok, unet, latent_rgb: dict, meta: dict) -> None:
     """Save the standard SD layout in fp16 safetensors, plus preview factors and metadata."""
     import copy
@@ -386,7 +398,9 @@ def save_pipeline(out: Path, vae, text_encoder, tok, unet, latent_rgb: dict, met
     out.mkdir(parents=True, exist_ok=True)
     pipe = StableDiffusionPipeline(
         vae=copy.deepcopy(vae).half(),
-        text_encoder=copy.deepcopy(text_encoder).half(),
+        # fp32: it is tiny (~2 MB), and transformers keeps the saved dtype when loading
+        # without torch_dtype, which would feed fp16 embeddings into an fp32 UNet.
+        text_encoder=copy.deepcopy(text_encoder).float(),
         tokenizer=tok,
         unet=copy.deepcopy(unet).half(),
         scheduler=make_scheduler(),
@@ -395,6 +409,7 @@ def save_pipeline(out: Path, vae, text_encoder, tok, unet, latent_rgb: dict, met
         requires_safety_checker=False,
     )
     pipe.save_pretrained(out, safe_serialization=True)
+    add_slow_tokenizer_files(out, tok)
     (out / "latent_rgb.json").write_text(
         json.dumps({"factors": latent_rgb["factors"], "bias": latent_rgb["bias"]}, indent=1)
     )
@@ -490,10 +505,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--work-dir", type=Path, default=REPO / "build" / "bundled-model")
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--vae-steps", type=int, default=700)
+    p.add_argument("--vae-steps", type=int, default=1200)
     p.add_argument("--vae-batch", type=int, default=8)
     p.add_argument("--vae-lr", type=float, default=1e-3)
-    p.add_argument("--pool", type=int, default=12000)
+    p.add_argument("--pool", type=int, default=8000)
     p.add_argument("--unet-steps", type=int, default=2500)
     p.add_argument("--unet-batch", type=int, default=32)
     p.add_argument("--unet-lr", type=float, default=8e-4)
