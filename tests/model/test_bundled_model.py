@@ -102,6 +102,9 @@ def test_latent_rgb_preview_factors_approximate_the_image(pipe) -> None:
     rgb = z.permute(0, 2, 3, 1) @ factors + bias
     target = torch.nn.functional.adaptive_avg_pool2d(x, z.shape[-1]).permute(0, 2, 3, 1)
     rmse = (rgb - target).pow(2).mean().sqrt().item()
-    flat = (target - target.mean(dim=(1, 2), keepdim=True)).pow(2).mean().sqrt().item()
-    assert rmse < 0.25, rmse
-    assert rmse < flat + 0.3  # far better than a constant guess would allow is not required
+    # a linear map of a nonlinear VAE's latents is only a preview: require that it explains
+    # most of the picture (well below a constant-colour guess, strongly correlated)
+    const = (target - target.mean(dim=(0, 1, 2))).pow(2).mean().sqrt().item()
+    corr = torch.corrcoef(torch.stack([rgb.flatten(), target.flatten()]))[0, 1].item()
+    assert rmse < 0.7 * const, (rmse, const)
+    assert corr > 0.75, corr
