@@ -363,29 +363,53 @@ def fit_latent_rgb(latents: torch.Tensor, images: np.ndarray) -> dict:
     }
 
 
-def train_unet(args, unet, text_encoder, tok, latents: torch.Tensor, scenes: list, save_cb):
-    """Epsilon-prediction diffusion training with CFG dropout, min-SNR weighting and EMA."""
-    rng = random.Random(args.seed + 3)
-    gen = torch.Generator().manual_seed(args.seed + 4)
+def train_unet(
+    args,
+    unet,
+    text_encoder,
+    tok,
+    latents: torch.Tensor,
+    scenes: list,
+    save_cb=None,
+    phase: str = "unet",
+    steps: int | None = None,
+    lr: float | None = None,
+    offset_noise: float = 0.0,
+    seed_offset: int = 3,
+):
+    """Epsilon-prediction diffusion training with CFG dropout, min-SNR weighting and EMA.
+
+    `offset_noise` adds a per-image, per-channel constant to the noise. Why: with SD's
+    betas, 6.8% of the clean latent survives at t=999, and on flat backgrounds its spatial
+    mean gives the background away; without offset noise the model learned to read the
+    background off that leak instead of the prompt, and from pure noise at sampling time
+    painted random backgrounds (measured: 2-15% background accuracy).
+    """
+    steps = steps or args.unet_steps
+    lr = lr or args.unet_lr
+    rng = random.Random(args.seed + seed_offset)
+    gen = torch.Generator().manual_seed(args.seed + seed_offset + 1)
     noise_sched = DDPMScheduler(**SCHEDULER_KW)
     alphas = noise_sched.alphas_cumprod
     snr = alphas / (1 - alphas)
     w_all = torch.clamp(snr, max=args.min_snr) / snr
 
     params = list(unet.parameters()) + list(text_encoder.parameters())
-    opt = torch.optim.AdamW(params, lr=args.unet_lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     ema = [p.detach().clone() for p in params]
     unet.train()
     text_encoder.train()
-    prog = Progress("unet", args.unet_steps)
+    prog = Progress(phase, steps)
     n_pool = latents.shape[0]
-    for step in range(args.unet_steps):
+    for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.unet_steps, args.unet_lr, 200)
+            g["lr"] = lr_at(step, steps, lr, min(200, steps // 8))
         idx = [rng.randrange(n_pool) for _ in range(args.unet_batch)]
         caps = ["" if rng.random() < args.cfg_dropout else ds.caption(scenes[i], rng) for i in idx]
         z0 = latents[idx]
         noise = torch.randn(z0.shape, generator=gen)
+        if offset_noise:
+            noise = noise + offset_noise * torch.randn((*z0.shape[:2], 1, 1), generator=gen)
         t = torch.randint(0, 1000, (len(idx),), generator=gen)
         zt = noise_sched.add_noise(z0, noise, t)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
@@ -402,10 +426,10 @@ def train_unet(args, unet, text_encoder, tok, latents: torch.Tensor, scenes: lis
             for e, p in zip(ema, params, strict=True):
                 e.lerp_(p.detach(), 1 - decay)
         prog.update(step, loss.item())
-        if args.stop_after and step + 1 >= args.stop_after:
+        if phase == "unet" and args.stop_after and step + 1 >= args.stop_after:
             print(f"[unet] stopping after {step + 1} steps (--stop-after)", flush=True)
             break
-        if args.ckpt_every and (step + 1) % args.ckpt_every == 0 and step + 1 < args.unet_steps:
+        if save_cb and args.ckpt_every and (step + 1) % args.ckpt_every == 0 and step + 1 < steps:
             save_cb(ema, f"step{step + 1}")
     return ema
 
@@ -553,6 +577,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--unet-batch", type=int, default=32)
     p.add_argument("--unet-lr", type=float, default=8e-4)
     p.add_argument("--cfg-dropout", type=float, default=0.1)
+    p.add_argument("--offset-steps", type=int, default=400, help="offset-noise fine-tune steps")
+    p.add_argument("--offset-lr", type=float, default=2e-4)
+    p.add_argument("--offset-noise", type=float, default=0.2)
     p.add_argument("--min-snr", type=float, default=5.0)
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--ckpt-every", type=int, default=500)
@@ -651,6 +678,21 @@ def main(argv: list[str] | None = None) -> None:
 
     ema = train_unet(args, unet, text_encoder, tok, latents, scenes, save_ckpt)
     swap_in(params, ema)
+    if args.offset_steps:
+        ema = train_unet(
+            args,
+            unet,
+            text_encoder,
+            tok,
+            latents,
+            scenes,
+            phase="offset",
+            steps=args.offset_steps,
+            lr=args.offset_lr,
+            offset_noise=args.offset_noise,
+            seed_offset=7,
+        )
+        swap_in(params, ema)
     if args.decoder_steps:
         t0 = time.time()
         refine_decoder(args, vae)
