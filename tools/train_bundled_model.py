@@ -11,8 +11,10 @@ Recipe (defaults = the shipped model), sized to finish within 90 minutes on 2 CP
      scaling factor = 1/std so UNet latents have unit std; latent->RGB preview factors fitted;
   4. UNet2DConditionModel + small CLIPTextModel trained jointly with classifier-free-guidance
      dropout, min-SNR-5 loss weighting, AdamW warmup+cosine, EMA, bf16 autocast;
-  5. saved as fp16 safetensors with a model card; tools/evaluate_bundled_model.py fills in
-     the measured figures.
+  5. a short offset-noise fine-tune of UNet + text encoder (backgrounds follow the prompt);
+  6. decoder-only refinement of the VAE on the frozen encoder's latents (sharper shapes);
+  7. saved as fp16 safetensors (text encoder fp32) with a model card;
+     tools/evaluate_bundled_model.py --write-card fills in the measured figures.
 
     python tools/train_bundled_model.py            # full recipe
     python tools/train_bundled_model.py --vae-steps 50 --unet-steps 50 --out /tmp/m  # smoke
@@ -541,7 +543,11 @@ image or caption (every colour still appears with every shape and every position
 - UNet + text encoder (trained jointly): {meta["unet_steps"]} steps, batch
   {meta["unet_batch"]}, epsilon prediction, min-SNR-5 weighting, AdamW warmup + cosine, EMA
   of weights, bf16 autocast, on a pool of {meta["pool"]} pre-encoded images
-  ({meta["unet_minutes"]} min).
+  ({meta["unet_minutes"]} min), then {meta.get("offset_steps", 0)} fine-tune steps with offset
+  noise (per-channel noise offset 0.2, lr 2e-4): without it the model read the background off
+  the signal SD's betas leave at t=999 and painted random backgrounds from pure noise.
+- Decoder refinement: {meta.get("decoder_steps", 0)} decoder-only steps on the frozen
+  encoder's latents (sharper small shapes; the latent space the UNet learned is unchanged).
 - Total wall-clock: {meta["total_minutes"]} min (the 2 CPU cores were shared with other jobs,
   so an idle machine is faster).
 
@@ -654,6 +660,7 @@ def main(argv: list[str] | None = None) -> None:
             "vae_steps": args.vae_steps,
             "vae_batch": args.vae_batch,
             "decoder_steps": args.decoder_steps,
+            "offset_steps": args.offset_steps,
             "unet_steps": steps_done,
             "unet_batch": args.unet_batch,
             "pool": args.pool,
@@ -665,7 +672,7 @@ def main(argv: list[str] | None = None) -> None:
             "latent_rgb_images": latent_rgb["n_images"],
             "scaling_factor": scaling,
             "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, bf16 autocast={args.bf16}",
+            f"{torch.get_num_threads()} thread(s), bf16 autocast={args.bf16}",
         }
 
     def save_ckpt(ema: list[torch.Tensor], tag: str) -> None:
