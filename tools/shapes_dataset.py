@@ -1,0 +1,262 @@
+"""Procedural, captioned shapes dataset for Brushwork's bundled model.
+
+Everything is drawn with Pillow from a seeded RNG, so the training data is reproducible
+bit-for-bit and nothing has to be downloaded (the bundled model must be rebuildable on an
+offline machine). The same renderer is used by the evaluation checker to validate itself
+on ground truth, which is why geometry and palette live here in one place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+IMAGE_SIZE = 64
+SUPERSAMPLE = 4  # draw at 4x and area-downsample: anti-aliased edges are easier to learn
+
+# Well separated named colours, so both the model and the checker can tell them apart.
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "orange": (245, 140, 20),
+    "yellow": (245, 225, 40),
+    "green": (40, 170, 60),
+    "cyan": (40, 210, 225),
+    "blue": (40, 80, 220),
+    "purple": (140, 60, 190),
+    "pink": (250, 150, 200),
+    "white": (245, 245, 245),
+    "black": (20, 20, 20),
+}
+COLOURS: tuple[str, ...] = tuple(PALETTE)
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "ring")
+SIZES: tuple[str, ...] = ("small", "large")
+POSITIONS: tuple[str, ...] = ("left", "right", "top", "bottom", "center")
+
+# Anchor centres in pixels of the 64x64 image.
+ANCHORS: dict[str, tuple[float, float]] = {
+    "left": (16.0, 32.0),
+    "right": (48.0, 32.0),
+    "top": (32.0, 16.0),
+    "bottom": (32.0, 48.0),
+    "center": (32.0, 32.0),
+}
+POSITION_PHRASES: dict[str, str] = {
+    "left": "on the left",
+    "right": "on the right",
+    "top": "at the top",
+    "bottom": "at the bottom",
+    "center": "in the center",
+}
+# Half-extent ("radius") ranges in pixels. Chosen so two large shapes on opposite sides
+# never overlap, and small/large never overlap in extent (the checker splits at 11 px).
+RADIUS_RANGE: dict[str, tuple[float, float]] = {"small": (6.0, 8.0), "large": (13.0, 15.0)}
+JITTER = 2.0
+TWO_SHAPE_FRACTION = 0.2
+OPPOSITE_PAIRS: tuple[tuple[str, str], ...] = (("left", "right"), ("top", "bottom"))
+
+# Every word a caption can contain; the tokenizer gives each one a single token.
+CAPTION_WORDS: tuple[str, ...] = (
+    *COLOURS,
+    *SHAPES,
+    *SIZES,
+    "a",
+    "and",
+    "on",
+    "at",
+    "in",
+    "the",
+    *POSITIONS,
+    "background",
+    ",",
+)
+
+
+@dataclass(frozen=True)
+class ShapeSpec:
+    """One shape: what it is, and where/how large it is drawn."""
+
+    shape: str
+    colour: str
+    size: str
+    position: str
+    cx: float
+    cy: float
+    radius: float
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """A full picture: background colour plus one or two shapes."""
+
+    background: str
+    shapes: tuple[ShapeSpec, ...]
+
+
+def is_held_out(colour: str, shape: str, position: str) -> bool:
+    """Whether a colour x shape x position triple is reserved for evaluation.
+
+    Exactly one colour is held out for every (shape, position) pair, and because 3*s and 7*p
+    are distinct mod 10 for the 5 shapes/positions, every colour still appears with every
+    shape and with every position in training: only the *combination* is new at test time.
+    """
+    s = SHAPES.index(shape)
+    p = POSITIONS.index(position)
+    return COLOURS.index(colour) == (3 * s + 7 * p) % len(COLOURS)
+
+
+def held_out_triples() -> list[tuple[str, str, str]]:
+    """All (colour, shape, position) triples never drawn in training (25 of 250)."""
+    return [(c, s, p) for s in SHAPES for p in POSITIONS for c in COLOURS if is_held_out(c, s, p)]
+
+
+def shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    """Outline polygon of a filled shape (circle/ring handled separately by the renderer)."""
+    if shape == "square":
+        h = r * 0.9
+        return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
+    if shape == "triangle":
+        return [(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)]
+    if shape == "star":
+        pts = []
+        for i in range(10):
+            rad = r if i % 2 == 0 else r * 0.45
+            ang = -np.pi / 2 + i * np.pi / 5
+            pts.append((cx + rad * np.cos(ang), cy + rad * np.sin(ang) + r * 0.1))
+        return pts
+    raise ValueError(shape)
+
+
+def draw_shape(draw: ImageDraw.ImageDraw, spec: ShapeSpec, fill, scale: float, hole=None) -> None:
+    """Draw one shape at `scale` times the nominal coordinates.
+
+    `hole` is the colour punched into a ring (the background, or 0 for masks).
+    """
+    cx, cy, r = spec.cx * scale, spec.cy * scale, spec.radius * scale
+    if spec.shape in ("circle", "ring"):
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+        if spec.shape == "ring":
+            ri = r * 0.55
+            draw.ellipse([cx - ri, cy - ri, cx + ri, cy + ri], fill=hole)
+        return
+    draw.polygon(shape_polygon(spec.shape, cx, cy, r), fill=fill)
+
+
+def render(scene: SceneSpec, size: int = IMAGE_SIZE) -> Image.Image:
+    """Render a scene as an anti-aliased RGB image of `size` x `size`."""
+    big = size * SUPERSAMPLE
+    scale = big / IMAGE_SIZE
+    bg = PALETTE[scene.background]
+    img = Image.new("RGB", (big, big), bg)
+    draw = ImageDraw.Draw(img)
+    for sh in scene.shapes:
+        draw_shape(draw, sh, PALETTE[sh.colour], scale, hole=bg)
+    return img.resize((size, size), Image.BOX)
+
+
+def render_mask(spec: ShapeSpec, size: int = IMAGE_SIZE) -> np.ndarray:
+    """Boolean mask of one shape at `size` (the checker's template)."""
+    big = size * SUPERSAMPLE
+    img = Image.new("L", (big, big), 0)
+    draw_shape(ImageDraw.Draw(img), spec, 255, big / IMAGE_SIZE, hole=0)
+    return np.asarray(img.resize((size, size), Image.BOX)) >= 128
+
+
+def _make_shape(rng: random.Random, colour: str, shape: str, size: str, position: str) -> ShapeSpec:
+    ax, ay = ANCHORS[position]
+    lo, hi = RADIUS_RANGE[size]
+    return ShapeSpec(
+        shape=shape,
+        colour=colour,
+        size=size,
+        position=position,
+        cx=ax + rng.uniform(-JITTER, JITTER),
+        cy=ay + rng.uniform(-JITTER, JITTER),
+        radius=rng.uniform(lo, hi),
+    )
+
+
+def _sample_shape(
+    rng: random.Random, background: str, position: str, include_held_out: bool
+) -> ShapeSpec:
+    while True:
+        colour = rng.choice(COLOURS)
+        shape = rng.choice(SHAPES)
+        if colour == background:
+            continue
+        if not include_held_out and is_held_out(colour, shape, position):
+            continue
+        return _make_shape(rng, colour, shape, rng.choice(SIZES), position)
+
+
+def sample_scene(rng: random.Random, include_held_out: bool = False) -> SceneSpec:
+    """Draw a random scene; training scenes never contain a held-out triple."""
+    background = rng.choice(COLOURS)
+    if rng.random() < TWO_SHAPE_FRACTION:
+        positions = list(rng.choice(OPPOSITE_PAIRS))
+        rng.shuffle(positions)
+        shapes = tuple(_sample_shape(rng, background, p, include_held_out) for p in positions)
+    else:
+        shapes = (_sample_shape(rng, background, rng.choice(POSITIONS), include_held_out),)
+    return SceneSpec(background=background, shapes=shapes)
+
+
+def shape_phrase(sh: ShapeSpec, with_size: bool = True, with_position: bool = True) -> str:
+    """'a large red circle on the left' with optional size/position words."""
+    words = ["a"]
+    if with_size:
+        words.append(sh.size)
+    words += [sh.colour, sh.shape]
+    if with_position:
+        words.append(POSITION_PHRASES[sh.position])
+    return " ".join(words)
+
+
+def caption(scene: SceneSpec, rng: random.Random | None = None) -> str:
+    """Caption a scene. With an RNG, size and position words are sometimes dropped.
+
+    Dropping them teaches the model short prompts such as "a red circle, blue background"
+    (the app's typical first prompt) without losing the fully specified form.
+    """
+    if len(scene.shapes) == 1:
+        sh = scene.shapes[0]
+        with_size = rng is None or rng.random() >= 0.25
+        with_pos = rng is None or rng.random() >= 0.25
+        body = shape_phrase(sh, with_size, with_pos)
+    else:
+        with_size = rng is None or rng.random() >= 0.25
+        body = " and ".join(shape_phrase(sh, with_size, True) for sh in scene.shapes)
+    return f"{body}, {scene.background} background"
+
+
+def scene_from_words(
+    colour: str,
+    shape: str,
+    size: str,
+    position: str,
+    background: str,
+    rng: random.Random | None = None,
+) -> SceneSpec:
+    """Ground-truth scene for an explicit prompt (used by the checker's self-test)."""
+    rng = rng or random.Random(0)
+    return SceneSpec(background, (_make_shape(rng, colour, shape, size, position),))
+
+
+def iter_samples(seed: int, include_held_out: bool = False) -> Iterator[tuple[Image.Image, str]]:
+    """Endless deterministic stream of (image, caption) pairs for a given seed."""
+    rng = random.Random(seed)
+    while True:
+        scene = sample_scene(rng, include_held_out)
+        yield render(scene), caption(scene, rng)
+
+
+def sample_batch(
+    rng: random.Random, n: int, include_held_out: bool = False
+) -> tuple[np.ndarray, list[SceneSpec]]:
+    """n rendered scenes as a uint8 array (n, 64, 64, 3) plus their specs."""
+    scenes = [sample_scene(rng, include_held_out) for _ in range(n)]
+    arr = np.stack([np.asarray(render(s)) for s in scenes])
+    return arr, scenes
