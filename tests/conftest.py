@@ -9,6 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing is not what property tests check: on a busy 2-core machine deadlines and the too-slow
+# health check fail at random, so they are off for the whole suite.
+settings.register_profile("brushwork", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("brushwork")
 
 # Set before anything imports Qt or huggingface_hub: no test may touch the network or a screen.
 os.environ["HF_HUB_OFFLINE"] = "1"

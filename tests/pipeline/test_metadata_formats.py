@@ -2,7 +2,7 @@
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.metadata_formats import (
@@ -139,7 +139,6 @@ anything = st.recursive(
 )  # fmt: skip
 
 
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # shared, busy CPU
 @given(st.dictionaries(st.sampled_from(["prompt", "invokeai_metadata", "sd-metadata", "Dream",
                                         "parameters", "fooocus_scheme", "Software", "Comment"]),
                        anything.map(json.dumps) | st.text(max_size=50)))  # fmt: skip
