@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_flush_denormal(True)
     t0 = time.time()
 
-    pipe = StableDiffusionPipeline.from_pretrained(args.model, torch_dtype=torch.float32)
+    pipe = StableDiffusionPipeline.from_pretrained(args.model, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     res: dict = {
         "sampler": type(pipe.scheduler).__name__,

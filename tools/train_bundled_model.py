@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> None:
     text_encoder = make_text_encoder(len(vocab), vocab[BOS], vocab[EOS])
 
     if args.vae_from:
-        vae = AutoencoderKL.from_pretrained(args.vae_from, torch_dtype=torch.float32)
+        vae = AutoencoderKL.from_pretrained(args.vae_from, dtype=torch.float32)
         vae.requires_grad_(False).eval()
         vae_time = 0.0
     else:
