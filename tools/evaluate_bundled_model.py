@@ -61,17 +61,7 @@ def held_out_prompts() -> list[dict]:
         for j, size in enumerate(ds.SIZES):
             for k in range(2):
                 bg = others[(3 * i + 2 * j + 5 * k) % len(others)]
-                sh = ds.ShapeSpec(s, c, size, p, 0, 0, 0)
-                items.append(
-                    {
-                        "prompt": f"{ds.shape_phrase(sh)}, {bg} background",
-                        "background": bg,
-                        "colour": c,
-                        "shape": s,
-                        "position": p,
-                        "size": size,
-                    }
-                )
+                items.append(_prompt_item(c, s, p, size, bg))
     return items
 
 
@@ -85,18 +75,21 @@ def seen_prompts(n: int = 100, seed: int = 11) -> list[dict]:
             continue
         bg = rng.choice([x for x in ds.COLOURS if x != c])
         size = rng.choice(ds.SIZES)
-        sh = ds.ShapeSpec(s, c, size, p, 0, 0, 0)
-        items.append(
-            {
-                "prompt": f"{ds.shape_phrase(sh)}, {bg} background",
-                "background": bg,
-                "colour": c,
-                "shape": s,
-                "position": p,
-                "size": size,
-            }
-        )
+        items.append(_prompt_item(c, s, p, size, bg))
     return items
+
+
+def _prompt_item(colour: str, shape: str, position: str, size: str, background: str) -> dict:
+    """One fully specified prompt and the attributes the checker should find."""
+    spec = ds.ShapeSpec(shape, colour, size, position, 0, 0, 0)
+    return {
+        "prompt": f"{ds.shape_phrase(spec)}, {background} background",
+        "background": background,
+        "colour": colour,
+        "shape": shape,
+        "position": position,
+        "size": size,
+    }
 
 
 def generate(pipe, prompts: list[str], seeds: list[int], steps: int, cfg: float, batch=25):
