@@ -91,9 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = store.load()  # command-line options override the saved settings for this run
     output_dir = args.out or (Path(settings.output_dir) if settings.output_dir else None)
     output_dir = output_dir or default_output_dir()
-    device = args.device or settings.device
+    if args.device:
+        settings.device = args.device  # for this run; saved like any other setting
     app = BrushworkApp(
-        engine_factory(output_dir, device),
+        engine_factory(output_dir, settings),
         output_dir,
         args.model or settings.model,
         store,

@@ -134,3 +134,23 @@ def test_outpaint_in_the_app_grows_the_canvas(qtbot, make_app, tiny_model_dir, t
     window.doc.undo_stack.undo()
     window.doc.undo_stack.undo()
     assert window.doc.image.shape == (64, 64, 3)
+
+
+def test_the_brushwork_command_starts_loads_the_bundled_model_and_keeps_running(tmp_path):
+    """`python -m gui` is what the `brushwork` entry point runs: start it for real."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+    }
+    try:
+        done = subprocess.run([sys.executable, "-m", "gui", "--device", "cpu"], env=env,
+                              capture_output=True, text=True, timeout=25)  # fmt: skip
+        output = done.stderr
+    except subprocess.TimeoutExpired as exc:  # still running: what we want
+        output = (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+    else:
+        raise AssertionError(f"brushwork exited ({done.returncode}):\n{output[-2000:]}")
+    assert "Traceback" not in output, output[-2000:]
