@@ -88,7 +88,6 @@ class MaskOverlay(QGraphicsItem):
 
 class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
-    brush_changed = Signal(object)  # BrushSettings
 
     def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -195,7 +194,6 @@ class Canvas(QGraphicsView):
     def set_brush(self, brush: BrushSettings) -> None:
         self.brush = brush
         self.viewport().update()
-        self.brush_changed.emit(brush)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():

@@ -7,8 +7,6 @@ to the change signals.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
@@ -29,7 +27,6 @@ class Document(QObject):
         self.image = np.full((height, width, 3), BLANK, np.uint8)
         self.mask = np.zeros((height, width), np.uint8)
         self.is_blank = True  # nothing opened, pasted or generated yet
-        self.path: Path | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self._stroke: Stroke | None = None

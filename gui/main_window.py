@@ -373,7 +373,6 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             width, height = dialog.size()
             self.doc.replace(np.full((height, width, 3), 255, np.uint8), "New canvas")
-            self.doc.path = None
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
@@ -387,7 +386,6 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return False
         self.doc.replace(image, f"Open {path.name}")
-        self.doc.path = path
         self.canvas.fit()
         self.statusBar().showMessage(f"Opened {path} ({image.shape[1]}×{image.shape[0]})")
         return True

@@ -54,7 +54,6 @@ class Settings:
     previews: bool = True  # live previews at every step
     allow_pickle: bool = False  # load .ckpt/.pt (weights only) after an explicit opt-in
     window_geometry: str = ""  # Qt's saveGeometry(), base64
-    window_state: str = ""
 
 
 def default_settings_path() -> Path:
