@@ -63,8 +63,7 @@ class ModelPicker(QWidget):
         location = source.location
         index = self.combo.findData(location)
         if index < 0:
-            label = f"{source.name} ({KIND_LABEL[source.kind]})"
-            self.combo.addItem(label, location)
+            self.combo.addItem(_label(source), location)
             self.combo.setItemData(self.combo.count() - 1, location, 3)  # tooltip role
             index = self.combo.count() - 1
         if select:
@@ -77,8 +76,7 @@ class ModelPicker(QWidget):
         for location in sources:
             if self.combo.findData(location) < 0:
                 source = _quiet_parse(location)
-                label = f"{source.name} ({KIND_LABEL[source.kind]})" if source else location
-                self.combo.addItem(label, location)
+                self.combo.addItem(_label(source) if source else location, location)
         index = self.combo.findData(selected or BUNDLED)
         self.combo.setCurrentIndex(max(index, 0))
         self.combo.blockSignals(False)
@@ -101,6 +99,10 @@ class ModelPicker(QWidget):
         )
         if ok and text.strip():
             self.add_source(text)
+
+
+def _label(source: ModelSource) -> str:
+    return f"{source.name} ({KIND_LABEL[source.kind]})"
 
 
 def _quiet_parse(location: str) -> ModelSource | None:
