@@ -371,7 +371,7 @@ class MainWindow(QMainWindow):
     def new_canvas(self) -> None:
         dialog = NewCanvasDialog(self.doc.width, self.doc.height, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            width, height = dialog.size()
+            width, height = dialog.chosen_size()
             self.doc.replace(np.full((height, width, 3), 255, np.uint8), "New canvas")
 
     def open_dialog(self) -> None:
@@ -689,7 +689,7 @@ class NewCanvasDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
 
-    def size(self) -> tuple[int, int]:  # type: ignore[override]
+    def chosen_size(self) -> tuple[int, int]:
         return self.width_box.value(), self.height_box.value()
 
 
