@@ -229,3 +229,30 @@ def test_missing_shipped_configs_are_reported_not_fetched(tmp_path, monkeypatch)
     monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path / "nowhere")
     with pytest.raises(ModelError, match=r"SDXL base checkpoint, but its component configs are"):
         load_text2image(parse_model_source(str(path)), "cpu", None)
+
+
+def test_tiny_sdxl_file_in_sgm_layout_loads_offline_and_matches_its_folder(tmp_path, monkeypatch):
+    """The real from_single_file, fed the shipped mechanism with a tiny SDXL config folder."""
+    import shutil
+
+    import numpy as np
+
+    from pipeline import Engine, GenerationRequest
+    from tests.tiny_sdxl import save_sgm_checkpoint, save_tiny_sdxl
+
+    folder = save_tiny_sdxl(tmp_path / "tiny-xl")
+    checkpoint = save_sgm_checkpoint(folder, tmp_path / "tiny-xl.safetensors")
+    configs = tmp_path / "resources" / "model_configs" / "sdxl"  # stands in for SDXL base's
+    shutil.copytree(folder, configs, ignore=shutil.ignore_patterns("*.safetensors"))
+    monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path / "resources")
+
+    engine = Engine(tmp_path / "out", device="cpu")
+    images, kinds = [], []
+    for model in (checkpoint, folder):
+        request = GenerationRequest(prompt="a red circle", width=64, height=64, steps=3, seed=5,
+                                    model=str(model))  # fmt: skip
+        images.append(engine.run(request)[0].image)
+        kinds.append(engine.model.kind)
+        assert type(engine.model.pipeline(request.mode)).__name__ == "StableDiffusionXLPipeline"
+    assert kinds == ["SDXL base checkpoint", None]
+    assert np.array_equal(images[0], images[1])  # every weight (both text encoders) carried over
