@@ -119,7 +119,7 @@ class GenerationWorker(QObject):
                 return
             self.status.emit("Loading model…")
             loaded = self._engine_or_create().load(model)
-            self.model_loaded.emit(loaded.source.name)
+            self.model_loaded.emit(_loaded_text(loaded))
         except BrushworkError as exc:
             self.failed.emit(0, str(exc))
         except Exception as exc:  # the app must survive anything the ML stack throws
@@ -140,7 +140,7 @@ class GenerationWorker(QObject):
             self._download_if_needed(job_id, request.model, cancel)
             self.status.emit("Loading model…")
             loaded = engine.load(request.model)
-            self.model_loaded.emit(loaded.source.name)
+            self.model_loaded.emit(_loaded_text(loaded))
             self.status.emit("Generating…")
             results = engine.run(request, on_step=lambda u: self._step(job_id, u), cancel=cancel)
         except Cancelled:
@@ -181,6 +181,11 @@ class GenerationWorker(QObject):
         if update.preview is not None:
             region = getattr(update, "region", None)  # set for "only masked" inpaint
             self.previewed.emit(job_id, array_to_qimage(update.preview), region)
+
+
+def _loaded_text(loaded: Any) -> str:
+    """The model's name, plus the family detected in a single file: "x (SDXL base checkpoint)"."""
+    return f"{loaded.source.name} ({loaded.kind})" if loaded.kind else loaded.source.name
 
 
 def _unexpected(exc: BaseException) -> str:

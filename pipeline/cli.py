@@ -1,4 +1,4 @@
-"""`python -m pipeline` / `brushwork-cli`: generate, read parameters back, list samplers.
+"""`python -m pipeline` / `brushwork-cli`: generate, read parameters back, list samplers, inspect.
 
 Bad input exits with status 2 and one line on stderr; a traceback means a bug in Brushwork.
 """
@@ -18,7 +18,7 @@ from .downloads import DownloadProgress
 from .errors import BrushworkError, Cancelled, ImageInputError, ModelError, RequestError
 from .imagefiles import read_image
 from .metadata import INFO_KEYS, read_image_info
-from .models import SourceKind, parse_model_source
+from .models import SourceKind, describe_source, parse_model_source
 from .outpaint import outpaint_request
 from .outputs import default_output_dir
 from .request import GenerationRequest, InpaintArea, Mode
@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("samplers", help="list sampler ids and display names")
 
+    inspect = commands.add_parser("inspect", help="say what kind of model a file or folder is")
+    inspect.add_argument("model", help="folder, .safetensors file or Hub id")
+    inspect.add_argument("--allow-pickle", action="store_true", help="admit .ckpt/.pt files")
+
     download = commands.add_parser("download", help="download a Hub model into the HF cache")
     download.add_argument("repo_id")
     return parser
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"generate": _generate, "info": _info, "samplers": _samplers}
-        commands["download"] = _download
+        commands.update(download=_download, inspect=_inspect)
         return commands[args.command](args)
     except Cancelled:
         print("cancelled", file=sys.stderr)
@@ -140,6 +144,13 @@ def _download(args: argparse.Namespace) -> int:
     folder = download_model(source.location, progress, threading.Event())
     print(file=sys.stderr)
     print(folder)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    source = parse_model_source(args.model, allow_pickle=args.allow_pickle)
+    generic = {SourceKind.FOLDER: "diffusers folder", SourceKind.HUB: "Hugging Face Hub model"}
+    print(f"{source.name}\t{describe_source(source) or generic[source.kind]}")
     return 0
 
 
@@ -176,6 +187,9 @@ def _generate(args: argparse.Namespace) -> int:
         args.out or default_output_dir(), args.device, args.precision,
         memory_savings=args.memory, previews=False, allow_pickle=args.allow_pickle,
     )  # fmt: skip
+    loaded = engine.load(request.model)
+    if loaded.kind and not args.quiet:
+        print(f"model: {loaded.source.name} ({loaded.kind})", file=sys.stderr)
     try:
         results = engine.run(request, on_step=progress, cancel=threading.Event())
     finally:

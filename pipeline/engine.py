@@ -23,6 +23,7 @@ from .models import (
     SourceKind,
     choose_device,
     choose_dtype,
+    describe_source,
     load_text2image,
     parse_model_source,
 )
@@ -42,8 +43,9 @@ def _bytes_of(module: Any) -> int:
 class LoadedModel:
     """One model's weights and the pipelines derived from them with `from_pipe` (no copies)."""
 
-    def __init__(self, source: ModelSource, text2image: Any) -> None:
+    def __init__(self, source: ModelSource, text2image: Any, kind: str | None = None) -> None:
         self.source = source
+        self.kind = kind  # e.g. "SD 1.x checkpoint": what was detected, shown to the user
         self.pipelines: dict[Mode, Any] = {Mode.TXT2IMG: text2image}
         # Keep the original config: each run builds its sampler from it (see make_scheduler).
         self.scheduler_config = text2image.scheduler.config
@@ -101,7 +103,8 @@ class Engine:
         source = parse_model_source(model, allow_pickle=self.allow_pickle)
         if self.model is None or self.model.source != source:
             self.model = None  # drop the old weights before loading new ones
-            self.model = LoadedModel(source, load_text2image(source, self.device, self.dtype))
+            pipe = load_text2image(source, self.device, self.dtype)
+            self.model = LoadedModel(source, pipe, describe_source(source))
         return self.model
 
     def run(

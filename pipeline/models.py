@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
+from .single_file import CheckpointFamily, detect_family, load_single_file
 
 BUNDLED_MODEL_NAME = "brushwork-shapes"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}$")
@@ -178,47 +179,28 @@ def _load_folder(folder: Path, dtype: Any) -> Any:
     )
 
 
-def single_file_family(path: Path) -> str:
-    """Detects the model family from a checkpoint's tensor names (original LDM key layout)."""
-    from safetensors import safe_open
+def checkpoint_family(source: ModelSource) -> CheckpointFamily | None:
+    """The detected family of a single-file checkpoint (None for folders and Hub models)."""
+    if source.kind is not SourceKind.SINGLE_FILE:
+        return None
+    return detect_family(_as_safetensors(Path(source.location)))
 
-    with safe_open(str(path), framework="pt") as f:
-        keys = list(f.keys())
-    if any(k.startswith("conditioner.embedders.1.") for k in keys):
-        return "sdxl"
-    if any(k.startswith("cond_stage_model.model.") for k in keys):
-        return "sd2"
-    if any(k.startswith("model.diffusion_model.") for k in keys):
-        return "sd1"
-    raise ModelError(
-        f"{path.name} does not look like a Stable Diffusion checkpoint "
-        "(no model.diffusion_model.* tensors)."
-    )
+
+def describe_source(source: ModelSource) -> str | None:
+    """What the user is told was loaded, e.g. "SD 1.x checkpoint"; None when nothing to add."""
+    family = checkpoint_family(source)
+    return f"{family.label} checkpoint" if family else None
+
+
+def _as_safetensors(path: Path) -> Path:
+    if path.suffix.lower() in _PICKLE_SUFFIXES:  # only reachable when the user opted in
+        return convert_pickle_checkpoint(path)  # converted once, then reused
+    return path
 
 
 def _load_single_file(path: Path, dtype: Any) -> Any:
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    if path.suffix.lower() in _PICKLE_SUFFIXES:  # only reachable when the user opted in
-        path = convert_pickle_checkpoint(path)
-    family = single_file_family(path)
-    pipeline_cls = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
-    kwargs: dict[str, Any] = {"dtype": dtype}
-    config_dir = resources_dir() / "model_configs" / family
-    if config_dir.is_dir():  # component configs shipped with the app: loads fully offline
-        kwargs["config"] = str(config_dir)
-    if family != "sdxl":
-        kwargs.update(safety_checker=None, requires_safety_checker=False)
-    try:
-        return pipeline_cls.from_single_file(str(path), **kwargs)
-    except OSError as exc:
-        if "config" not in kwargs and _offline_error(exc):
-            raise ModelError(
-                f"{path.name} is a {family.upper()} checkpoint; loading it needs that family's "
-                "component configs, which are neither shipped nor in the Hugging Face cache, "
-                "and the Hub cannot be reached."
-            ) from exc
-        raise
+    path = _as_safetensors(path)
+    return load_single_file(path, detect_family(path), dtype)
 
 
 def convert_pickle_checkpoint(path: Path, cache_dir: Path | None = None) -> Path:

@@ -24,10 +24,12 @@ class FakeSource:
 @dataclass
 class FakeLoaded:
     source: FakeSource = field(default_factory=FakeSource)
+    kind: str | None = None  # what the engine detected, e.g. "SD 1.x checkpoint"
 
 
 class FakeEngine:
-    def __init__(self, output_dir: Path, step_delay: float = 0.0, fail: Exception | None = None):
+    def __init__(self, output_dir: Path, step_delay: float = 0.0, fail: Exception | None = None,
+                 loaded: FakeLoaded | None = None):  # fmt: skip
         self.output_dir = output_dir
         self.step_delay = step_delay
         self.fail = fail
@@ -35,10 +37,11 @@ class FakeEngine:
         self.cancel_seen_at: int | None = None
         self.threads: set[str] = set()
         self.requests: list[GenerationRequest] = []
+        self.loaded = loaded or FakeLoaded()
 
     def load(self, model: str | None = None) -> FakeLoaded:
         self.threads.add(threading.current_thread().name)
-        return FakeLoaded()
+        return self.loaded
 
     def run(self, request, on_step=None, cancel=None) -> list[GeneratedImage]:
         self.requests.append(request)

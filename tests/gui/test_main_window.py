@@ -157,6 +157,19 @@ def test_model_preload_reports_the_model_name(qtbot, make_app):
     qtbot.waitUntil(lambda: app.window.model_label.text() == "Model: fake-model", timeout=10_000)
 
 
+def test_a_single_file_model_is_reported_with_its_detected_family(qtbot, make_app, tmp_path):
+    from tests.fakes import FakeLoaded
+
+    loaded = FakeLoaded(kind="SDXL base checkpoint")
+    app, _ = make_app(FakeEngine(tmp_path, loaded=loaded), preload=True)
+    window = app.window
+    qtbot.waitUntil(lambda: window.model_label.text() != "Model: not loaded yet", timeout=10_000)
+    qtbot.waitUntil(lambda: "ready" in window.statusBar().currentMessage(), timeout=10_000)
+    assert window.model_label.text() == "Model: fake-model (SDXL base checkpoint)"
+    status = window.statusBar().currentMessage()
+    assert status.startswith("Model fake-model (SDXL base checkpoint) ready")
+
+
 def test_canvas_drops_previews_of_other_jobs(qtbot):
     from gui.canvas import Canvas
     from gui.document import Document

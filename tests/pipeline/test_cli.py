@@ -135,3 +135,36 @@ def test_samplers_and_info_errors(tmp_path, capsys):
     Image.new("RGB", (4, 4)).save(plain)
     assert main(["info", str(plain)]) == 2
     assert "holds no generation parameters" in capsys.readouterr().err
+
+
+def test_inspect_names_the_detected_family(tiny_model_dir, tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    unet = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2, 4, 1, 1)}
+    xl = tmp_path / "my-xl.safetensors"
+    save_file({**unet, "conditioner.embedders.1.model.ln_final.weight": torch.zeros(1)}, str(xl))
+    assert main(["inspect", str(xl)]) == 0
+    assert capsys.readouterr().out == "my-xl\tSDXL base checkpoint\n"
+    assert main(["inspect", str(tiny_model_dir)]) == 0
+    assert capsys.readouterr().out == "tiny-sd\tdiffusers folder\n"
+    lora = tmp_path / "lora.safetensors"
+    save_file({"lora_unet_down.weight": torch.zeros(1)}, str(lora))
+    assert main(["inspect", str(lora)]) == 2
+    assert "does not look like a Stable Diffusion checkpoint" in capsys.readouterr().err
+
+
+def test_generate_says_which_family_a_single_file_is(tiny_model_dir, tmp_path, capsys,
+                                                     monkeypatch):  # fmt: skip
+    import shutil
+
+    from tests.ldm_checkpoint import save_ldm_checkpoint
+
+    checkpoint = save_ldm_checkpoint(tiny_model_dir, tmp_path / "tiny.safetensors")
+    configs = tmp_path / "resources" / "model_configs" / "sd1"  # tiny stand-in for SD 1.5's
+    shutil.copytree(tiny_model_dir, configs, ignore=shutil.ignore_patterns("*.safetensors"))
+    monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path / "resources")
+    code = main(["generate", "--prompt", "x", "--model", str(checkpoint), "--steps", "2",
+                 "--width", "64", "--height", "64", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 0
+    assert "model: tiny (SD 1.x checkpoint)" in capsys.readouterr().err.splitlines()

@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from pipeline import ModelError, SourceKind, parse_model_source
-from pipeline.models import load_text2image, single_file_family
+from pipeline.models import load_text2image
+from pipeline.single_file import SD1, detect_family
 
 
 def test_sources_are_recognised(tiny_model_dir, tmp_path):
@@ -72,26 +73,6 @@ def test_corrupt_weights_in_a_folder_are_reported(tiny_model_dir, tmp_path):
         load_text2image(parse_model_source(str(broken)), "cpu", None)
 
 
-def test_single_file_family_comes_from_tensor_names(tmp_path):
-    import torch
-    from safetensors.torch import save_file
-
-    cases = {
-        "sd1": "cond_stage_model.transformer.text_model.embeddings.position_ids",
-        "sd2": "cond_stage_model.model.token_embedding.weight",
-        "sdxl": "conditioner.embedders.1.model.token_embedding.weight",
-    }
-    for family, key in cases.items():
-        path = tmp_path / f"{family}.safetensors"
-        save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1), key:
-                   torch.zeros(1)}, str(path))  # fmt: skip
-        assert single_file_family(path) == family
-    other = tmp_path / "lora.safetensors"
-    save_file({"lora_unet_down.weight": torch.zeros(1)}, str(other))
-    with pytest.raises(ModelError, match="does not look like a Stable Diffusion checkpoint"):
-        single_file_family(other)
-
-
 def test_unavailable_device_is_a_clear_error():
     import torch
 
@@ -121,14 +102,17 @@ def test_single_file_checkpoint_loads_offline_with_shipped_configs(
     configs = tmp_path / "resources" / "model_configs" / "sd1"
     shutil.copytree(tiny_model_dir, configs, ignore=shutil.ignore_patterns("*.safetensors"))
     monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path / "resources")
-    assert single_file_family(tiny_checkpoint) == "sd1"
+    assert detect_family(tiny_checkpoint) is SD1
 
     engine = Engine(tmp_path / "out", device="cpu")
     images = []
+    kinds = []
     for model in (tiny_checkpoint, tiny_model_dir):
         request = GenerationRequest(prompt="a red circle", width=64, height=64, steps=3, seed=5,
                                     model=str(model))  # fmt: skip
         images.append(engine.run(request)[0])
+        kinds.append(engine.model.kind)
+    assert kinds == ["SD 1.x checkpoint", None]  # what was detected is reported
     assert engine.model.source.kind is SourceKind.FOLDER  # the second run switched models
     assert np.array_equal(images[0].image, images[1].image)  # same weights, same pixels
     assert images[0].path.name != images[1].path.name
@@ -137,7 +121,7 @@ def test_single_file_checkpoint_loads_offline_with_shipped_configs(
 def test_single_file_without_configs_offline_says_what_is_missing(tiny_checkpoint, tmp_path,
                                                                    monkeypatch):  # fmt: skip
     monkeypatch.setattr("pipeline.models.resources_dir", lambda: tmp_path)
-    with pytest.raises(ModelError, match=r"SD1 checkpoint.*component configs"):
+    with pytest.raises(ModelError, match=r"SD 1.x checkpoint, but its component configs are miss"):
         load_text2image(parse_model_source(str(tiny_checkpoint)), "cpu", None)
 
 
@@ -175,7 +159,7 @@ def test_opted_in_pickle_checkpoint_is_converted_and_loads(tiny_checkpoint, tiny
     ckpt = tmp_path / "tiny.ckpt"
     torch.save({"state_dict": load_file(str(tiny_checkpoint))}, ckpt)
     converted = convert_pickle_checkpoint(ckpt, tmp_path / "converted")
-    assert converted.suffix == ".safetensors" and single_file_family(converted) == "sd1"
+    assert converted.suffix == ".safetensors" and detect_family(converted) is SD1
     assert convert_pickle_checkpoint(ckpt, tmp_path / "converted") == converted  # reused
     configs = tmp_path / "resources" / "model_configs" / "sd1"
     shutil.copytree(tiny_model_dir, configs, ignore=shutil.ignore_patterns("*.safetensors"))
