@@ -651,7 +651,9 @@ class MainWindow(QMainWindow):
             self.history.add_image(result.path)
         self.save_settings()
         names = ", ".join(r.path.name for r in results)
-        self.statusBar().showMessage(f"Saved {names} in {first.path.parent} · seed {first.seed}")
+        notes = " ".join(first.notes)  # e.g. an out-of-memory retry or a truncated prompt
+        message = f"Saved {names} in {first.path.parent} · seed {first.seed}"
+        self.statusBar().showMessage(f"{message} · {notes}" if notes else message)
 
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
