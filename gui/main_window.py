@@ -63,12 +63,14 @@ from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
 from .panels import CanvasMode, ParametersPanel
+from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .worker import GenerationWorker, engine_factory
 
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+AUTOSAVE_MS = 30_000  # the session is saved this often while the document keeps changing
 
 
 class MainWindow(QMainWindow):
@@ -83,6 +85,7 @@ class MainWindow(QMainWindow):
         model: str | None,
         store: SettingsStore | None = None,
         settings: Settings | None = None,
+        session: SessionStore | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Brushwork")
@@ -95,6 +98,8 @@ class MainWindow(QMainWindow):
         self.running_job = 0
         self.last_results: list[GeneratedImage] = []
         self.doc = Document(512, 512)
+        self.session = session
+        self.session_dirty = False
         self._build()
         self._build_menus()
         self._connect()
@@ -106,6 +111,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or self.store.load()
         self._restore_settings()
         self.history.reload()
+        self._start_autosave()
 
     # --- settings ------------------------------------------------------------------------------
 
@@ -149,6 +155,57 @@ class MainWindow(QMainWindow):
             self.store.save(self.settings)
         except OSError as exc:
             self.statusBar().showMessage(f"Settings could not be saved: {exc}")
+
+    # --- session autosave (see session.py) -----------------------------------------------------
+
+    def _start_autosave(self) -> None:
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self._autosave_if_dirty)
+        for signal in (self.doc.image_changed, self.doc.mask_changed, self.doc.size_changed,
+                       self.panel.prompt.textChanged, self.panel.negative.textChanged):  # fmt: skip
+            signal.connect(self._mark_session_dirty)
+        if self.session is not None:
+            self.autosave_timer.start()
+
+    def _mark_session_dirty(self, *_args: object) -> None:
+        self.session_dirty = True
+
+    def _autosave_if_dirty(self) -> None:
+        if self.session_dirty:
+            self.save_session()
+
+    def session_state(self) -> SessionState:
+        current = self.history.currentItem()
+        selected = str(self.history.path_of(current)) if current is not None else None
+        return SessionState(
+            self.doc.image, self.doc.mask, self.panel.to_parameters(), self.model, selected
+        )
+
+    def save_session(self) -> bool:
+        """Saves the session now; a failure is reported in the status bar, never fatal."""
+        if self.session is None:
+            return False
+        try:
+            self.session.save(self.session_state())
+        except OSError as exc:
+            self.statusBar().showMessage(f"The session could not be saved: {exc}")
+            return False
+        self.session_dirty = False
+        return True
+
+    def restore_session(self, state: SessionState) -> None:
+        """Shows a saved session: canvas and mask (one undo step), parameters, model, history."""
+        self.doc.replace(state.image, "Restore session", mask=state.mask)
+        self.canvas.fit()
+        self.panel.restore(state.parameters)
+        if state.model != self.model:
+            self.model = state.model
+            self.model_picker.restore(self.model_picker.sources(), state.model)
+        self._on_canvas_size(self.doc.width, self.doc.height)
+        if state.history_path:
+            self.history.select_path(Path(state.history_path))
+        self.statusBar().showMessage("Your previous session was restored.")
 
     # --- construction --------------------------------------------------------------------------
 
@@ -650,6 +707,7 @@ class MainWindow(QMainWindow):
         for result in reversed(results):
             self.history.add_image(result.path)
         self.save_settings()
+        self.save_session()  # every generation: a crash from here on loses nothing
         names = ", ".join(r.path.name for r in results)
         notes = " ".join(first.notes)  # e.g. an out-of-memory retry or a truncated prompt
         message = f"Saved {names} in {first.path.parent} · seed {first.seed}"
@@ -668,6 +726,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel()  # the app waits for the worker thread after the event loop ends
         self.save_settings()
+        self.save_session()
         super().closeEvent(event)
 
 

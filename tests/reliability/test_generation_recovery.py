@@ -73,7 +73,7 @@ def test_nan_latents_give_a_clear_error_not_a_black_image(
         return (torch.full_like(out[0], float("nan")),)
 
     monkeypatch.setattr(unet, "forward", poisoned)
-    with pytest.raises(BrushworkError, match="invalid values \\(NaN\\).*Precision fp32"):
+    with pytest.raises(BrushworkError, match=r"invalid values \(NaN\).*Precision fp32"):
         engine.run(tiny_request())
     assert not list(tmp_path.glob("outputs/*.png"))  # no black image was saved
     monkeypatch.undo()
