@@ -47,6 +47,7 @@ from pipeline import (
     BrushworkError,
     GeneratedImage,
     GenerationRequest,
+    ImageNotSavedError,
     Mode,
     default_output_dir,
     item_seed,
@@ -394,6 +395,7 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.unsaved.connect(self._on_unsaved)
         self.worker.downloading.connect(self._on_download)
         self._brush_from_controls()
 
@@ -717,6 +719,23 @@ class MainWindow(QMainWindow):
     def _on_failed(self, job: int, message: str) -> None:
         if job == 0 or self._end_job(job, "Failed"):
             self.show_error(message)
+
+    @Slot(int, object, str)
+    def _on_unsaved(self, job: int, error: ImageNotSavedError, message: str) -> None:
+        """The disk refused the result (read-only, full): keep it on the canvas, say so."""
+        if not self._end_job(job, "Not saved"):
+            return
+        for result in error.saved:
+            self.history.add_image(result.path)
+        first = error.unsaved[0]
+        self.last_results = []  # the canvas is not a saved file: Save As writes no parameters
+        self.doc.replace(self._canvas_sized(first.image, first.request.mode), "Unsaved result")
+        self.panel.show_used_seed(first.seed)
+        self.save_session()
+        self.show_error(
+            f"{message} The image is on the canvas but not saved: use File → Save image as… "
+            "to keep it, or choose another output folder in Settings."
+        )
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:

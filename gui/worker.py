@@ -21,6 +21,7 @@ from pipeline import (
     BrushworkError,
     Cancelled,
     GenerationRequest,
+    ImageNotSavedError,
     SourceKind,
     StepUpdate,
     parse_model_source,
@@ -77,6 +78,7 @@ class GenerationWorker(QObject):
     finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
     failed = Signal(int, str)  # job (0: model loading), message for the user
     cancelled = Signal(int)
+    unsaved = Signal(int, object, str)  # job, ImageNotSavedError (images kept in memory), message
     downloading = Signal(int, str, int, int)  # job, progress text, done bytes, total bytes
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
@@ -145,6 +147,8 @@ class GenerationWorker(QObject):
             results = engine.run(request, on_step=lambda u: self._step(job_id, u), cancel=cancel)
         except Cancelled:
             self.cancelled.emit(job_id)
+        except ImageNotSavedError as exc:
+            self.unsaved.emit(job_id, exc, str(exc))
         except BrushworkError as exc:
             self.failed.emit(job_id, str(exc))
         except Exception as exc:  # never let an engine bug take the app down
