@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         self.panel.restore(self.settings.parameters)
+        self.model_picker.allow_pickle = self.settings.allow_pickle
         models = list(self.settings.models)
         if self.model and self.model not in models:  # e.g. given with --model
             models.append(self.model)
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         engine_keys = ("device", "precision", "memory_savings", "output_dir", "allow_pickle")
         engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
         self.settings = new
+        self.model_picker.allow_pickle = new.allow_pickle
         self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
         self.history.folder = self.output_dir
         self.history.reload()

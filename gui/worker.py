@@ -115,7 +115,8 @@ class GenerationWorker(QObject):
         """Preloads a model; a Hub model that is not downloaded yet waits for the first job,
         where its download shows progress and can be cancelled."""
         try:
-            source = parse_model_source(model) if model else None
+            # Only to spot a Hub model here: the engine applies the pickle policy itself.
+            source = parse_model_source(model, allow_pickle=True) if model else None
             if source and source.kind is SourceKind.HUB and not is_downloaded(source.location):
                 self.model_loaded.emit(f"{source.name} (downloads when you first generate)")
                 return
