@@ -6,6 +6,7 @@ any pixel is decoded (a decompression bomb is a few KB that would expand to giga
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,10 @@ def read_image(path: Path, mode: str = "RGB") -> np.ndarray:
     """
     name = Path(path).name
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # PIL warns of large images; we refuse them ourselves
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             check_image_size(image.size, name)
             image.load()
             return np.asarray(ImageOps.exif_transpose(image).convert(mode)).copy()
