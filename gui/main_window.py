@@ -685,7 +685,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(step)
         self.progress_label.setText(format_progress(step, total, elapsed))
 
-    @Slot(int, str, int, int)
+    @Slot(int, str, object, object)
     def _on_download(self, job: int, text: str, done: int, total: int) -> None:
         if job != self.running_job:
             return

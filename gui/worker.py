@@ -79,7 +79,8 @@ class GenerationWorker(QObject):
     failed = Signal(int, str)  # job (0: model loading), message for the user
     cancelled = Signal(int)
     unsaved = Signal(int, object, str)  # job, ImageNotSavedError (images kept in memory), message
-    downloading = Signal(int, str, int, int)  # job, progress text, done bytes, total bytes
+    # Byte counts as Python ints: a C int overflows at 2 GiB, smaller than most models.
+    downloading = Signal(int, str, object, object)  # job, progress text, done, total bytes
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
         super().__init__()
