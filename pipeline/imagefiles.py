@@ -45,7 +45,14 @@ def read_image(path: Path, mode: str = "RGB") -> np.ndarray:
             f"Could not read image {name}: it is not a PNG, JPEG, WebP, BMP or TIFF file, or it "
             "is damaged."
         ) from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except ValueError as exc:
+        if "MAX_TEXT" in str(exc):  # PIL's cap on text chunks, itself a bomb defence
+            raise ImageInputError(
+                f"Could not read image {name}: it carries over 1 MB of text metadata, which "
+                "Brushwork does not read (a defence against decompression bombs)."
+            ) from None
+        raise ImageInputError(f"Could not read image {name}: {exc}") from None
+    except (OSError, SyntaxError, EOFError) as exc:
         raise ImageInputError(f"Could not read image {name}: {exc}") from None
 
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from pipeline import ImageInputError
 from pipeline.imagefiles import read_image
@@ -135,6 +136,21 @@ def test_malformed_metadata_chunks_in_opened_images(qtbot, make_app, tmp_path, c
         assert window.panel.to_parameters() == before
     assert window.open_image(path)  # the pixels are fine whatever the chunks say
     assert window.doc.image[0, 0, 0] == 90
+
+
+def test_text_chunk_bomb_is_refused_with_a_reason(qtbot, make_app, tmp_path):
+    """A 6 KB PNG whose compressed text chunk inflates to 6 MB: PIL's 1 MB text cap holds."""
+    info = PngInfo()
+    info.add_text("parameters", "a, " * 2_000_000, zip=True)
+    path = tmp_path / "text-bomb.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    assert path.stat().st_size < 20_000
+    app, _ = make_app()
+    window = app.window
+    assert not window.use_parameters_of(path)
+    assert "not a readable image" in window.error_banner.text()
+    assert not window.open_image(path)
+    assert "over 1 MB of text metadata" in window.error_banner.text()
 
 
 chunk_values = st.one_of(
