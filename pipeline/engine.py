@@ -254,7 +254,19 @@ class Engine:
         """NaN/inf pixels: decode the final latents again with a float32 VAE, and say so."""
         vae_dtype = getattr(getattr(pipe, "vae", None), "dtype", torch.float32)
         if latents is not None and vae_dtype != torch.float32:
-            images = decode_in_float32(pipe, latents)
+            try:
+                images = decode_in_float32(pipe, latents)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                images = None  # a float32 VAE needs twice the memory: report it below
+            if images is None:
+                free_memory(self.device)
+                raise BrushworkError(
+                    "The VAE produced NaN (a black image) in reduced precision and there is not "
+                    "enough memory to decode again in float32. Turn on Settings → Memory savings "
+                    "or use a smaller size."
+                )
             if not has_invalid_values(images):
                 notes.append(
                     "The VAE produced NaN (a black image) in reduced precision; the image was "

@@ -171,7 +171,9 @@ def _load_folder(folder: Path, dtype: Any) -> Any:
     try:
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{folder.name}/model_index.json cannot be read: {exc}") from None
+        raise ModelError(
+            f"Could not load model {folder.name!r}: its model_index.json cannot be read ({exc})."
+        ) from None
     check_model_folder(folder, index)
     return AutoPipelineForText2Image.from_pretrained(
         folder,

@@ -83,7 +83,7 @@ CASES = {
     "truncated-safetensors": (truncated_safetensors, "Could not load model 'broken-model'"),
     "corrupt-safetensors": (corrupt_safetensors_bytes, "Could not load model 'broken-model'"),
     "folder-with-only-bin-weights": (only_pickle_weights, "only pickle weights"),
-    "model-index-not-json": (index_not_json, "model_index.json cannot be read"),
+    "model-index-not-json": (index_not_json, "its model_index.json cannot be read"),
     "single-file-random-bytes": (single_file_random_bytes, "Could not load model 'random'"),
     "single-file-not-a-checkpoint": (single_file_not_a_checkpoint, "does not look like a Stable"),
 }

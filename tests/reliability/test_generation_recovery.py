@@ -162,3 +162,21 @@ def test_rtl_and_non_latin_prompts_round_trip_through_the_file(engine, prompt, t
     [result] = engine.run(tiny_request(prompt=prompt, negative_prompt=prompt[::-1]))
     info = read_image_info(result.path)
     assert (info["prompt"], info["negative_prompt"]) == (prompt, prompt[::-1])
+
+
+def test_nan_output_without_memory_for_a_float32_decode_is_explained(
+    bf16_engine, monkeypatch, tmp_path, tiny_request
+):
+    bf16_engine.output_dir = tmp_path
+    pipe = bf16_engine.model.pipelines[next(iter(bf16_engine.model.pipelines))]
+    original = pipe.vae.decode
+
+    def decode(z, *args, **kwargs):
+        if z.dtype == torch.float32:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        return (torch.full_like(original(z, *args, **kwargs)[0], float("nan")),)
+
+    monkeypatch.setattr(pipe.vae, "decode", decode)
+    with pytest.raises(BrushworkError, match="not enough memory to decode again in float32"):
+        bf16_engine.run(tiny_request())
+    assert pipe.vae.dtype == torch.bfloat16 and not list(tmp_path.glob("*.png"))
