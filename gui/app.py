@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 from pipeline import default_output_dir, resources_dir
 
 from .main_window import MainWindow
+from .session import RestoreQuestion, SessionStore, ask_to_restore
 from .settings import Settings, SettingsStore
 from .worker import EngineLike, GenerationWorker, engine_factory
 
@@ -32,23 +33,45 @@ class BrushworkApp:
         model: str | None = None,
         store: SettingsStore | None = None,
         settings: Settings | None = None,
+        session: SessionStore | None = None,
+        ask_restore: RestoreQuestion = ask_to_restore,
     ) -> None:
         self.thread = QThread()
         self.thread.setObjectName("brushwork-worker")
         self.worker = GenerationWorker(factory)
         self.worker.moveToThread(self.thread)
-        self.window = MainWindow(self.worker, output_dir, model, store, settings)
+        self.session = session or SessionStore()
+        self.ask_restore = ask_restore
+        self.window = MainWindow(self.worker, output_dir, model, store, settings, self.session)
+        self.restored = False
 
     def start(self, preload: bool = True) -> None:
         self.window.show()
+        self._offer_restore()
+        try:
+            self.session.mark_running()
+        except OSError as exc:
+            self.window.statusBar().showMessage(f"The session cannot be autosaved: {exc}")
         self.thread.start()
         if preload:
             self.window.load_model()
+
+    def _offer_restore(self) -> None:
+        """After a crash, asks whether to bring the last autosaved session back."""
+        if not self.session.crashed():
+            return
+        state = self.session.load()
+        if state is None:
+            self.window.show_error("The previous session could not be read; starting afresh.")
+        elif self.ask_restore(self.window):
+            self.window.restore_session(state)
+            self.restored = True
 
     def shutdown(self) -> None:
         self.window.cancel()
         self.thread.quit()
         self.thread.wait()  # a running step ends at the next boundary; loading runs to its end
+        self.session.mark_clean_exit()
 
 
 def apply_style(app: QApplication) -> None:
@@ -81,7 +104,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    on_started: Callable[[BrushworkApp], None] | None = None,
+) -> int:
+    """Runs the app. `on_started` is called once the window is up (tests drive the real app
+    in a subprocess with it, e.g. to kill it mid-session)."""
     args = parse_args(argv)
     qt_app = QApplication(sys.argv[:1])
     qt_app.setApplicationName("Brushwork")
@@ -101,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings,
     )
     app.start()
+    if on_started is not None:
+        on_started(app)
     try:
         return qt_app.exec()
     finally:

@@ -69,6 +69,15 @@ class HistoryStrip(QListWidget):
         self._thumbnail(item)
         self.scrollToItem(item)
 
+    def select_path(self, path: Path) -> bool:
+        """Selects the item of `path` (e.g. after restoring a session), if it is still there."""
+        for row in range(self.count()):
+            if self.path_of(self.item(row)) == path:
+                self.setCurrentRow(row)
+                self.scrollToItem(self.item(row))
+                return True
+        return False
+
     def remove(self, path: Path) -> None:
         for row in range(self.count()):
             if self.path_of(self.item(row)) == path:

@@ -47,6 +47,7 @@ from pipeline import (
     BrushworkError,
     GeneratedImage,
     GenerationRequest,
+    ImageNotSavedError,
     Mode,
     default_output_dir,
     item_seed,
@@ -63,12 +64,14 @@ from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
 from .panels import CanvasMode, ParametersPanel
+from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .worker import GenerationWorker, engine_factory
 
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+AUTOSAVE_MS = 30_000  # the session is saved this often while the document keeps changing
 
 
 class MainWindow(QMainWindow):
@@ -83,6 +86,7 @@ class MainWindow(QMainWindow):
         model: str | None,
         store: SettingsStore | None = None,
         settings: Settings | None = None,
+        session: SessionStore | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Brushwork")
@@ -95,6 +99,8 @@ class MainWindow(QMainWindow):
         self.running_job = 0
         self.last_results: list[GeneratedImage] = []
         self.doc = Document(512, 512)
+        self.session = session
+        self.session_dirty = False
         self._build()
         self._build_menus()
         self._connect()
@@ -106,11 +112,13 @@ class MainWindow(QMainWindow):
         self.settings = settings or self.store.load()
         self._restore_settings()
         self.history.reload()
+        self._start_autosave()
 
     # --- settings ------------------------------------------------------------------------------
 
     def _restore_settings(self) -> None:
         self.panel.restore(self.settings.parameters)
+        self.model_picker.allow_pickle = self.settings.allow_pickle
         models = list(self.settings.models)
         if self.model and self.model not in models:  # e.g. given with --model
             models.append(self.model)
@@ -131,6 +139,7 @@ class MainWindow(QMainWindow):
         engine_keys = ("device", "precision", "memory_savings", "output_dir", "allow_pickle")
         engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
         self.settings = new
+        self.model_picker.allow_pickle = new.allow_pickle
         self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
         self.history.folder = self.output_dir
         self.history.reload()
@@ -149,6 +158,57 @@ class MainWindow(QMainWindow):
             self.store.save(self.settings)
         except OSError as exc:
             self.statusBar().showMessage(f"Settings could not be saved: {exc}")
+
+    # --- session autosave (see session.py) -----------------------------------------------------
+
+    def _start_autosave(self) -> None:
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self._autosave_if_dirty)
+        for signal in (self.doc.image_changed, self.doc.mask_changed, self.doc.size_changed,
+                       self.panel.prompt.textChanged, self.panel.negative.textChanged):  # fmt: skip
+            signal.connect(self._mark_session_dirty)
+        if self.session is not None:
+            self.autosave_timer.start()
+
+    def _mark_session_dirty(self, *_args: object) -> None:
+        self.session_dirty = True
+
+    def _autosave_if_dirty(self) -> None:
+        if self.session_dirty:
+            self.save_session()
+
+    def session_state(self) -> SessionState:
+        current = self.history.currentItem()
+        selected = str(self.history.path_of(current)) if current is not None else None
+        return SessionState(
+            self.doc.image, self.doc.mask, self.panel.to_parameters(), self.model, selected
+        )
+
+    def save_session(self) -> bool:
+        """Saves the session now; a failure is reported in the status bar, never fatal."""
+        if self.session is None:
+            return False
+        try:
+            self.session.save(self.session_state())
+        except OSError as exc:
+            self.statusBar().showMessage(f"The session could not be saved: {exc}")
+            return False
+        self.session_dirty = False
+        return True
+
+    def restore_session(self, state: SessionState) -> None:
+        """Shows a saved session: canvas and mask (one undo step), parameters, model, history."""
+        self.doc.replace(state.image, "Restore session", mask=state.mask)
+        self.canvas.fit()
+        self.panel.restore(state.parameters)
+        if state.model != self.model:
+            self.model = state.model
+            self.model_picker.restore(self.model_picker.sources(), state.model)
+        self._on_canvas_size(self.doc.width, self.doc.height)
+        if state.history_path:
+            self.history.select_path(Path(state.history_path))
+        self.statusBar().showMessage("Your previous session was restored.")
 
     # --- construction --------------------------------------------------------------------------
 
@@ -337,6 +397,7 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.unsaved.connect(self._on_unsaved)
         self.worker.downloading.connect(self._on_download)
         self._brush_from_controls()
 
@@ -624,7 +685,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(step)
         self.progress_label.setText(format_progress(step, total, elapsed))
 
-    @Slot(int, str, int, int)
+    @Slot(int, str, object, object)
     def _on_download(self, job: int, text: str, done: int, total: int) -> None:
         if job != self.running_job:
             return
@@ -650,13 +711,33 @@ class MainWindow(QMainWindow):
         for result in reversed(results):
             self.history.add_image(result.path)
         self.save_settings()
+        self.save_session()  # every generation: a crash from here on loses nothing
         names = ", ".join(r.path.name for r in results)
-        self.statusBar().showMessage(f"Saved {names} in {first.path.parent} · seed {first.seed}")
+        notes = " ".join(first.notes)  # e.g. an out-of-memory retry or a truncated prompt
+        message = f"Saved {names} in {first.path.parent} · seed {first.seed}"
+        self.statusBar().showMessage(f"{message} · {notes}" if notes else message)
 
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
         if job == 0 or self._end_job(job, "Failed"):
             self.show_error(message)
+
+    @Slot(int, object, str)
+    def _on_unsaved(self, job: int, error: ImageNotSavedError, message: str) -> None:
+        """The disk refused the result (read-only, full): keep it on the canvas, say so."""
+        if not self._end_job(job, "Not saved"):
+            return
+        for result in error.saved:
+            self.history.add_image(result.path)
+        first = error.unsaved[0]
+        self.last_results = []  # the canvas is not a saved file: Save As writes no parameters
+        self.doc.replace(self._canvas_sized(first.image, first.request.mode), "Unsaved result")
+        self.panel.show_used_seed(first.seed)
+        self.save_session()
+        self.show_error(
+            f"{message} The image is on the canvas but not saved: use File → Save image as… "
+            "to keep it, or choose another output folder in Settings."
+        )
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:
@@ -666,6 +747,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel()  # the app waits for the worker thread after the event loop ends
         self.save_settings()
+        self.save_session()
         super().closeEvent(event)
 
 

@@ -46,6 +46,7 @@ class ModelPicker(QWidget):
         row.addWidget(self.combo, 1)
         row.addWidget(add)
         self.combo.currentIndexChanged.connect(lambda _: self.model_selected.emit(self.current()))
+        self.allow_pickle = False  # Settings → pickle checkpoints; the engine reads them safely
 
     def current(self) -> str | None:
         return self.combo.currentData() or None
@@ -56,7 +57,7 @@ class ModelPicker(QWidget):
     def add_source(self, text: str, select: bool = True) -> bool:
         """Checks and lists a source (no duplicates); reports the reason when it is refused."""
         try:
-            source = parse_model_source(text.strip())
+            source = parse_model_source(text.strip(), allow_pickle=self.allow_pickle)
         except BrushworkError as exc:
             self.error.emit(str(exc))
             return False
@@ -107,6 +108,6 @@ def _label(source: ModelSource) -> str:
 
 def _quiet_parse(location: str) -> ModelSource | None:
     try:
-        return parse_model_source(location)
+        return parse_model_source(location, allow_pickle=True)  # only for the label
     except BrushworkError:
         return None

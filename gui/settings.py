@@ -101,9 +101,15 @@ class SettingsStore:
             raise
 
 
+def parameters_from(data: Any) -> Parameters:
+    """Parameters from saved JSON data; fields that are missing or of the wrong type keep
+    their defaults."""
+    return _fill(Parameters(), data)
+
+
 def _settings_from(data: dict[str, Any]) -> Settings:
     settings = _fill(Settings(), data)
-    settings.parameters = _fill(Parameters(), data.get("parameters"))
+    settings.parameters = parameters_from(data.get("parameters"))
     settings.models = [m for m in settings.models if isinstance(m, str)]
     return settings
 

@@ -21,6 +21,7 @@ from pipeline import (
     BrushworkError,
     Cancelled,
     GenerationRequest,
+    ImageNotSavedError,
     SourceKind,
     StepUpdate,
     parse_model_source,
@@ -77,7 +78,9 @@ class GenerationWorker(QObject):
     finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
     failed = Signal(int, str)  # job (0: model loading), message for the user
     cancelled = Signal(int)
-    downloading = Signal(int, str, int, int)  # job, progress text, done bytes, total bytes
+    unsaved = Signal(int, object, str)  # job, ImageNotSavedError (images kept in memory), message
+    # Byte counts as Python ints: a C int overflows at 2 GiB, smaller than most models.
+    downloading = Signal(int, str, object, object)  # job, progress text, done, total bytes
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
         super().__init__()
@@ -113,7 +116,8 @@ class GenerationWorker(QObject):
         """Preloads a model; a Hub model that is not downloaded yet waits for the first job,
         where its download shows progress and can be cancelled."""
         try:
-            source = parse_model_source(model) if model else None
+            # Only to spot a Hub model here: the engine applies the pickle policy itself.
+            source = parse_model_source(model, allow_pickle=True) if model else None
             if source and source.kind is SourceKind.HUB and not is_downloaded(source.location):
                 self.model_loaded.emit(f"{source.name} (downloads when you first generate)")
                 return
@@ -145,6 +149,8 @@ class GenerationWorker(QObject):
             results = engine.run(request, on_step=lambda u: self._step(job_id, u), cancel=cancel)
         except Cancelled:
             self.cancelled.emit(job_id)
+        except ImageNotSavedError as exc:
+            self.unsaved.emit(job_id, exc, str(exc))
         except BrushworkError as exc:
             self.failed.emit(job_id, str(exc))
         except Exception as exc:  # never let an engine bug take the app down

@@ -198,6 +198,8 @@ def _generate(args: argparse.Namespace) -> int:
     plan = engine.last_memory_plan
     if plan is not None and plan.savings and not args.quiet:
         print(plan.describe(), file=sys.stderr)
+    for note in dict.fromkeys(note for result in results for note in result.notes):
+        print(note, file=sys.stderr)  # what the engine did on its own (OOM retry, NaN, …)
     for result in results:
         print(f"{result.path}\tseed={result.seed}")
     return 0

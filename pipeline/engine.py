@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from . import __version__
-from .errors import BrushworkError, Cancelled, RequestError
+from .errors import BrushworkError, Cancelled, ImageNotSavedError, OutputError, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
-from .memory import MemoryPlan, available_bytes, plan_memory
+from .memory import MemoryPlan, available_bytes, plan_memory, stronger_plan
 from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
 from .models import (
     ModelSource,
@@ -29,6 +29,7 @@ from .models import (
 )
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
+from .recovery import decode_in_float32, free_memory, has_invalid_values, is_out_of_memory
 from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
@@ -124,10 +125,12 @@ class Engine:
         pipe.scheduler = scheduler  # from_pipe shares one scheduler object: set it every run
         self.last_memory_plan = self._apply_memory_plan(model, pipe, request)
         started = time.perf_counter()
+        final_latents: list[Any] = [None]
 
         def step_end(pipe_: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()  # stops at once; interrupting would still run the VAE decode
+            final_latents[0] = tensors["latents"]  # kept for a float32 re-decode (NaN output)
             if on_step is not None:
                 preview = None
                 if self.previews:
@@ -141,10 +144,11 @@ class Engine:
 
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        arrays = self._call(pipe, request, step_end, plan)
+        notes = prompt_notes(pipe, request)
+        arrays = self._call(model, pipe, request, step_end, plan, notes, final_latents)
         if plan is not None:
             arrays = [finish_inpaint(plan, array) for array in arrays]
-        return [self._save(request, k, array, model) for k, array in enumerate(arrays)]
+        return self._save_all(request, arrays, model, tuple(notes))
 
     def _apply_memory_plan(
         self, model: LoadedModel, pipe: Any, request: GenerationRequest
@@ -158,37 +162,25 @@ class Engine:
                 request.batch_size, torch.finfo(self.dtype).bits // 8,
                 available_bytes(self.device), can_offload=self.device == "cuda",
             )  # fmt: skip
-        if plan.vae_tiling:
-            pipe.vae.enable_tiling()
-        else:
-            pipe.vae.disable_tiling()
-        if plan.attention_slicing:
-            pipe.enable_attention_slicing()
-        else:
-            pipe.disable_attention_slicing()
-        if plan.cpu_offload and not model.offloaded:  # stays on until another model is loaded
-            pipe.enable_model_cpu_offload(device=self.device)
-            model.offloaded = True
+        _switch_savings(model, pipe, plan, self.device)
         return plan
 
     def _call(
         self,
+        model: LoadedModel,
         pipe: Any,
         request: GenerationRequest,
         step_end: Callable,
-        plan: InpaintPlan | None = None,
+        plan: InpaintPlan | None,
+        notes: list[str],
+        final_latents: list[Any],
     ) -> np.ndarray:
-        generators = [
-            torch.Generator("cpu").manual_seed(item_seed(request.seed, k))
-            for k in range(request.batch_size)
-        ]
         kwargs: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,
             "num_inference_steps": request.steps,
             "guidance_scale": request.guidance,
             "num_images_per_prompt": request.batch_size,
-            "generator": generators,
             "callback_on_step_end": step_end,
             "output_type": "np",
         }
@@ -207,18 +199,115 @@ class Engine:
                 width=request.width,
                 height=request.height,
             )
-        try:
-            with torch.inference_mode():
-                images = pipe(**kwargs).images
-        except torch.OutOfMemoryError as exc:
-            raise BrushworkError(
-                f"Out of memory on {self.device} at {request.width}×{request.height}, batch "
-                f"{request.batch_size}. Try a smaller size or batch."
-            ) from exc
+        images = self._run_with_memory_retries(model, pipe, request, kwargs, notes)
+        if has_invalid_values(images):
+            images = self._redecode_in_float32(pipe, final_latents[0], notes)
         return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
+    def _run_with_memory_retries(
+        self,
+        model: LoadedModel,
+        pipe: Any,
+        request: GenerationRequest,
+        kwargs: dict[str, Any],
+        notes: list[str],
+    ) -> np.ndarray:
+        """Runs the pipeline; out of memory frees it and retries with the next saving."""
+        while True:
+            # Fresh generators per attempt: a retry makes the same image the first would have.
+            kwargs["generator"] = [
+                torch.Generator("cpu").manual_seed(item_seed(request.seed, k))
+                for k in range(request.batch_size)
+            ]
+            try:
+                with torch.inference_mode():
+                    return pipe(**kwargs).images
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+            # Outside the except block: the failed attempt's frames (and tensors) are gone.
+            free_memory(self.device)
+            plan = self.last_memory_plan
+            stronger = None
+            if self.memory_savings != "off" and plan is not None:
+                stronger = stronger_plan(plan, can_offload=self.device == "cuda")
+            if stronger is None:
+                raise BrushworkError(self._out_of_memory_message(request, plan))
+            _switch_savings(model, pipe, stronger, self.device)
+            self.last_memory_plan = stronger
+            notes.append(
+                f"Ran out of memory on {self.device}; freed it and retried with "
+                f"{', '.join(stronger.savings)}."
+            )
+
+    def _out_of_memory_message(self, request: GenerationRequest, plan: MemoryPlan | None) -> str:
+        size = f"{request.width}×{request.height}, batch {request.batch_size}"
+        if self.memory_savings == "off":
+            return (
+                f"Out of memory on {self.device} at {size}. Memory savings are off: set "
+                "Settings → Memory savings to Automatic, or use a smaller size or batch."
+            )
+        tried = ", ".join(plan.savings) if plan is not None and plan.savings else "no savings"
+        return (
+            f"Out of memory on {self.device} at {size}, even with {tried}. Use a smaller size "
+            "or batch, or close other programs that use the memory."
+        )
+
+    def _redecode_in_float32(self, pipe: Any, latents: Any, notes: list[str]) -> np.ndarray:
+        """NaN/inf pixels: decode the final latents again with a float32 VAE, and say so."""
+        vae_dtype = getattr(getattr(pipe, "vae", None), "dtype", torch.float32)
+        if latents is not None and vae_dtype != torch.float32:
+            try:
+                images = decode_in_float32(pipe, latents)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                images = None  # a float32 VAE needs twice the memory: report it below
+            if images is None:
+                free_memory(self.device)
+                raise BrushworkError(
+                    "The VAE produced NaN (a black image) in reduced precision and there is not "
+                    "enough memory to decode again in float32. Turn on Settings → Memory savings "
+                    "or use a smaller size."
+                )
+            if not has_invalid_values(images):
+                notes.append(
+                    "The VAE produced NaN (a black image) in reduced precision; the image was "
+                    "decoded again in float32."
+                )
+                return images
+        raise BrushworkError(
+            "The model produced invalid values (NaN), which would be a black image. Try "
+            "Settings → Precision fp32, another sampler, or fewer steps at this CFG scale."
+        )
+
+    def _save_all(
+        self,
+        request: GenerationRequest,
+        arrays: list[np.ndarray],
+        model: LoadedModel,
+        notes: tuple[str, ...],
+    ) -> list[GeneratedImage]:
+        """Writes every image; if the disk refuses, the images travel with the error instead."""
+        saved: list[GeneratedImage] = []
+        for k, array in enumerate(arrays):
+            try:
+                saved.append(self._save(request, k, array, model, notes))
+            except OutputError as exc:
+                unsaved = [
+                    GeneratedImage(self.output_dir, a, item_seed(request.seed, j), request, notes)
+                    for j, a in enumerate(arrays[k:], start=k)
+                ]
+                raise ImageNotSavedError(str(exc), unsaved, saved) from exc
+        return saved
+
     def _save(
-        self, request: GenerationRequest, index: int, image: np.ndarray, model: LoadedModel
+        self,
+        request: GenerationRequest,
+        index: int,
+        image: np.ndarray,
+        model: LoadedModel,
+        notes: tuple[str, ...] = (),
     ) -> GeneratedImage:
         seed = item_seed(request.seed, index)
         # Each file records the parameters that re-make it alone: its own seed, batch size 1.
@@ -228,7 +317,43 @@ class Engine:
             JSON_KEY: json_chunk(meta, model.source.name, __version__),
         }
         path = write_png(image, self.output_dir, image_stem(seed), chunks)
-        return GeneratedImage(path, image, seed, request)
+        return GeneratedImage(path, image, seed, request, notes)
+
+
+def _switch_savings(model: LoadedModel, pipe: Any, plan: MemoryPlan, device: str) -> None:
+    """Turns the pipeline's VAE tiling / attention slicing / CPU offload on or off per `plan`."""
+    if plan.vae_tiling:
+        pipe.vae.enable_tiling()
+    else:
+        pipe.vae.disable_tiling()
+    if plan.attention_slicing:
+        pipe.enable_attention_slicing()
+    else:
+        pipe.disable_attention_slicing()
+    if plan.cpu_offload and not model.offloaded:  # stays on until another model is loaded
+        pipe.enable_model_cpu_offload(device=device)
+        model.offloaded = True
+
+
+def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
+    """CLIP reads at most 77 tokens (75 of text): say how much of a long prompt is dropped.
+
+    Brushwork truncates like diffusers does rather than chunking (A1111 style), so a prompt
+    means the same here as in the model's own pipeline; the note makes the loss visible.
+    """
+    tokenizer = getattr(pipe, "tokenizer", None)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
+        return []
+    notes = []
+    for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
+        count = len(tokenizer(text).input_ids)
+        if count > limit:
+            notes.append(
+                f"The {label} is {count - 2} tokens long; the text encoder reads only the first "
+                f"{limit - 2}, so the last {count - limit} were ignored."
+            )
+    return notes
 
 
 def _steps_for_strength(steps: int, strength: float) -> int:

@@ -27,6 +27,18 @@ class OutputError(BrushworkError):
     """A finished image could not be written."""
 
 
+class ImageNotSavedError(OutputError):
+    """Generated images could not be written (read-only or full folder). They are not lost:
+    `unsaved` holds them (GeneratedImage-like, with the path they were meant to get) so the
+    front end can keep them on screen and let the user save them elsewhere; `saved` holds the
+    batch items that did reach the disk."""
+
+    def __init__(self, message: str, unsaved: list, saved: list) -> None:
+        super().__init__(message)
+        self.unsaved = unsaved
+        self.saved = saved
+
+
 class Cancelled(BrushworkError):
     """The job was cancelled by the user; not a failure."""
 

@@ -8,7 +8,7 @@ offload costs a lot — and the plan says in words which were chosen and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 GB = 1024**3
 HEADROOM = 0.85  # plan to use at most this share of the free memory
@@ -90,6 +90,22 @@ def plan_memory(
         needed_bytes=needed,
         available_bytes=available,
     )
+
+
+# The savings in the order they are added, cheapest first; each rung keeps the ones before it.
+_LADDER = ("vae_tiling", "attention_slicing", "cpu_offload")
+
+
+def stronger_plan(plan: MemoryPlan, can_offload: bool) -> MemoryPlan | None:
+    """`plan` with the next saving on the ladder switched on, or None if none is left.
+
+    Used after a run really ran out of memory, whatever the estimate said.
+    """
+    rungs = _LADDER if can_offload else _LADDER[:-1]
+    for name in rungs:
+        if not getattr(plan, name):
+            return replace(plan, **dict.fromkeys(rungs[: rungs.index(name) + 1], True))
+    return None
 
 
 def available_bytes(device: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageInputError
-from .metadata_formats import MAX_TEXT, READERS, exif_user_comment
+from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment
 from .samplers import get_sampler, sampler_from_name
 
 PARAMETERS_KEY = "parameters"
@@ -34,7 +34,9 @@ INFO_KEYS = (
 EXTRA_KEYS = ("mode", "strength", "batch_size")
 INPAINT_KEYS = ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding", "color_correction")
 # One `Key: value` pair of the last line; a value may be a JSON-quoted string (A1111's rule).
-_PARAM = re.compile(r'\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+# A pair starts only at the line's start or at a comma: the line is untrusted, and a pattern that
+# may start anywhere rescans the rest of a comma-less line from every position (quadratic time).
+_PARAM = re.compile(r'(?:^|,)\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)')
 _SIZE = re.compile(r"^(\d+)\s*x\s*(\d+)$")
 
 
@@ -161,15 +163,12 @@ def _exif_user_comment(image: Image.Image) -> str | None:
 
 
 def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
+    data = bounded_json(raw)  # untrusted: size-capped, deep nesting refused
     if not isinstance(data, dict):
         return None
     request = data.get("request", {})
+    if not isinstance(request, dict):
+        return None
     info = {
         "source": "brushwork",
         "prompt": request.get("prompt"),

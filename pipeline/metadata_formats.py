@@ -50,7 +50,8 @@ def sampler_id(name: str, karras: bool = False) -> str:
     return base
 
 
-def _json(text: Any) -> Any:
+def bounded_json(text: Any) -> Any:
+    """JSON from an untrusted chunk: None if too long, malformed or nested too deeply."""
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         return None
     try:
@@ -89,7 +90,7 @@ _SAMPLER_NODES = ("KSampler", "KSamplerAdvanced", "SamplerCustom")
 def comfyui(chunks: dict[str, Any]) -> dict[str, Any] | None:
     """ComfyUI's `prompt` chunk is the API graph: {id: {class_type, inputs}}; inputs that come
     from another node are [node_id, output_index]. Start at the sampler node and follow links."""
-    graph = _json(chunks.get("prompt"))
+    graph = bounded_json(chunks.get("prompt"))
     if not isinstance(graph, dict) or len(graph) > MAX_NODES:
         return None
     nodes = {str(k): v for k, v in graph.items() if isinstance(v, dict)}
@@ -155,7 +156,7 @@ def _comfy_text(nodes: dict[str, Any], link: Any) -> str | None:
 
 
 def invokeai(chunks: dict[str, Any]) -> dict[str, Any] | None:
-    data = _json(chunks.get("invokeai_metadata"))
+    data = bounded_json(chunks.get("invokeai_metadata"))
     if isinstance(data, dict):
         model = data.get("model")
         name = model.get("name") or model.get("model_name") if isinstance(model, dict) else model
@@ -173,7 +174,7 @@ def invokeai(chunks: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(data.get("scheduler"), str):
             info["sampler"] = sampler_id(data["scheduler"])
         return _clean(info)
-    legacy = _json(chunks.get("sd-metadata"))
+    legacy = bounded_json(chunks.get("sd-metadata"))
     if isinstance(legacy, dict) and isinstance(legacy.get("image"), dict):
         return _invokeai_v2(legacy)
     if isinstance(chunks.get("Dream"), str):
@@ -233,7 +234,7 @@ def _dream(text: str) -> dict[str, Any]:
 def fooocus(chunks: dict[str, Any]) -> dict[str, Any] | None:
     """Fooocus writes `fooocus_scheme` and a JSON `parameters` chunk (A1111 scheme is parsed
     by the A1111 reader)."""
-    data = _json(chunks.get("parameters"))
+    data = bounded_json(chunks.get("parameters"))
     if not isinstance(data, dict) or not (
         "fooocus_scheme" in chunks or "Fooocus" in str(data.get("version", ""))
     ):
@@ -270,7 +271,7 @@ def novelai(chunks: dict[str, Any]) -> dict[str, Any] | None:
     """NovelAI: `Software: NovelAI`, the prompt in `Description`, settings as JSON `Comment`."""
     if str(chunks.get("Software", "")).strip() != "NovelAI":
         return None
-    data = _json(chunks.get("Comment"))
+    data = bounded_json(chunks.get("Comment"))
     data = data if isinstance(data, dict) else {}
     info = {
         "source": "novelai",

@@ -169,7 +169,13 @@ def _no_safety_checker(model_index: dict[str, Any]) -> dict[str, Any]:
 def _load_folder(folder: Path, dtype: Any) -> Any:
     from diffusers import AutoPipelineForText2Image
 
-    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"Could not load model {folder.name!r}: its model_index.json cannot be read ({exc})."
+        ) from None
+    check_model_folder(folder, index)
     return AutoPipelineForText2Image.from_pretrained(
         folder,
         dtype=dtype,
@@ -177,6 +183,33 @@ def _load_folder(folder: Path, dtype: Any) -> Any:
         local_files_only=True,
         **_no_safety_checker(index),
     )
+
+
+_NO_WEIGHTS = ("Scheduler", "Tokenizer", "ImageProcessor", "FeatureExtractor", "Processor")
+
+
+def check_model_folder(folder: Path, index: Any) -> None:
+    """Refuses an incomplete folder, or one whose weights exist only as pickle files, with a
+    message naming the component, before diffusers tries (and reports something vaguer)."""
+    if not isinstance(index, dict):
+        raise ModelError(f"{folder.name}/model_index.json is not a diffusers model index.")
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
+            continue
+        part = folder / name
+        if not part.is_dir():
+            raise ModelError(f"Model folder {folder.name} is incomplete: {name}/ is missing.")
+        if any(word in str(spec[1]) for word in _NO_WEIGHTS):
+            continue
+        if any(part.glob("*.safetensors")):
+            continue
+        pickles = sorted(p.name for p in part.iterdir() if p.suffix.lower() in _PICKLE_SUFFIXES)
+        if pickles:
+            raise ModelError(
+                f"{folder.name}/{name} has only pickle weights ({pickles[0]}), which can run code "
+                "when loaded; Brushwork loads only .safetensors. Convert the model first."
+            )
+        raise ModelError(f"Model folder {folder.name} is incomplete: {name}/ has no weights.")
 
 
 def checkpoint_family(source: ModelSource) -> CheckpointFamily | None:

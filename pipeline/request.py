@@ -24,6 +24,7 @@ MAX_STEPS = 500
 MAX_BATCH = 16
 MAX_GUIDANCE = 50.0
 MAX_MASK_PIXELS = 256  # mask blur and grow, in pixels of the init image
+MAX_PROMPT_CHARS = 20_000  # far beyond what CLIP reads; keeps metadata chunks small
 
 
 E = TypeVar("E", bound=Enum)
@@ -181,6 +182,18 @@ def _inpaint_area(value: InpaintArea | str) -> InpaintArea:
 def _check_text(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise RequestError(f"{name} must be text (got {type(value).__name__}).")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise RequestError(
+            f"{name} is {len(value):,} characters long; the limit is {MAX_PROMPT_CHARS:,} (the "
+            "text encoder reads only about 75 tokens of it anyway)."
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. undecodable bytes from a terminal
+        raise RequestError(
+            f"{name} holds bytes that are not valid text (at character {exc.start + 1}); "
+            "retype it or paste it again as plain text."
+        ) from None
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -29,12 +29,18 @@ class StepUpdate:
 
 @dataclass(frozen=True)
 class GeneratedImage:
-    """A finished image; `path` already exists on disk when the caller receives this."""
+    """A finished image; `path` already exists on disk when the caller receives this (except in
+    `ImageNotSavedError.unsaved`, where writing it failed).
+
+    `notes` tell the user what the engine did on its own to get this image: memory savings added
+    after running out of memory, a float32 VAE retry after NaN output, a truncated prompt.
+    """
 
     path: Path
     image: np.ndarray
     seed: int
     request: GenerationRequest
+    notes: tuple[str, ...] = ()
 
 
 StepCallback = Callable[[StepUpdate], None]

@@ -125,30 +125,6 @@ def test_single_file_without_configs_offline_says_what_is_missing(tiny_checkpoin
         load_text2image(parse_model_source(str(tiny_checkpoint)), "cpu", None)
 
 
-class _Payload:
-    """Unpickling this creates a file: proof that code ran."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
-def test_pickle_payload_is_never_executed(tmp_path):
-    import torch
-
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {"w": torch.zeros(1)}, "x": _Payload(marker)}, evil)
-    with pytest.raises(ModelError, match="pickle checkpoint"):
-        parse_model_source(str(evil))  # refused by default
-    source = parse_model_source(str(evil), allow_pickle=True)  # the user opted in
-    with pytest.raises(ModelError, match="more than plain weights"):
-        load_text2image(source, "cpu", None)
-    assert not marker.exists()
-
-
 def test_opted_in_pickle_checkpoint_is_converted_and_loads(tiny_checkpoint, tiny_model_dir,
                                                            tmp_path, monkeypatch):  # fmt: skip
     import torch
