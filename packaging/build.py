@@ -82,8 +82,10 @@ def run_self_test(executable: Path, out: Path) -> list[str]:
 
 
 def make_tarball(target: Path) -> Path:
+    started = time.perf_counter()
     with tarfile.open(target, "w:gz", compresslevel=6) as archive:
         archive.add(app_folder(), arcname=target.name.removesuffix(".tar.gz"))
+    print(f"build: {target.name} in {time.perf_counter() - started:.0f} s")
     return target
 
 
@@ -96,8 +98,10 @@ def package_linux(version: str) -> list[Path]:
         name=appinfo.APP_NAME, description=appinfo.DESCRIPTION, icon_png=appinfo.ICON_PNG,
         arch=arch,
     )  # fmt: skip
+    started = time.perf_counter()
     deb = deb_package.build_deb(staging, DIST / f"{appinfo.PACKAGE_NAME}_{version}_{arch}.deb")
     shutil.rmtree(staging)
+    print(f"build: {deb.name} in {time.perf_counter() - started:.0f} s")
     return [tarball, deb]
 
 
@@ -130,10 +134,14 @@ def package_macos(version: str) -> list[Path]:
     return [dmg]
 
 
+def regular_files(folder: Path) -> list[Path]:
+    """Files, not the symlinks PyInstaller adds beside some libraries (they would count twice)."""
+    return [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
 def size_mib(path: Path) -> float:
-    if path.is_file():
-        return path.stat().st_size / 2**20
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+    files = [path] if path.is_file() else regular_files(path)
+    return sum(p.stat().st_size for p in files) / 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PyInstaller build: {build_s:.0f} s")
     print(f"packaging: {package_s:.0f} s")
     app_size = size_mib(app_folder())
-    files = sum(1 for _ in app_folder().rglob("*"))
+    files = len(regular_files(app_folder()))
     print(f"one-folder app: {app_size:.0f} MiB, {files} files ({app_folder()})")
     for package in packages:
         print(f"{package.name}: {size_mib(package):.0f} MiB")
