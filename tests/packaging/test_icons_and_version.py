@@ -1,5 +1,8 @@
 """Build-time icons and the single source of the version."""
 
+import subprocess
+import sys
+
 from PIL import Image
 
 import pipeline
@@ -24,3 +27,10 @@ def test_macos_icon_is_a_readable_icns(tmp_path):
 
 def test_the_running_package_reports_pyprojects_version():
     assert pipeline.__version__ == appinfo.version()
+
+
+def test_the_app_prints_pyprojects_version():
+    root = appinfo.ROOT
+    done = subprocess.run([sys.executable, "-m", "gui", "--version"], cwd=root,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.stdout.strip() == f"Brushwork {appinfo.version()}", done.stderr
