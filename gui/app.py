@@ -15,7 +15,7 @@ from PySide6.QtCore import QThread
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-from pipeline import default_output_dir, resources_dir
+from pipeline import __version__, default_output_dir, resources_dir
 
 from .main_window import MainWindow
 from .session import RestoreQuestion, SessionStore, ask_to_restore
@@ -101,7 +101,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, help="model folder, .safetensors file or Hub id")
     parser.add_argument("--out", type=Path, default=None, help="folder for finished images")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="run offscreen with temporary settings, generate one image with the bundled model, "
+        "print the timings and exit 0 if everything worked (images go to --out if given)",
+    )
+    parser.add_argument("--version", action="version", version=f"Brushwork {__version__}")
     return parser.parse_args(argv)
+
+
+def create_qt_app() -> QApplication:
+    qt_app = QApplication(sys.argv[:1])
+    qt_app.setApplicationName("Brushwork")
+    qt_app.setApplicationVersion(__version__)
+    qt_app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "brushwork.png")))
+    apply_style(qt_app)
+    return qt_app
 
 
 def main(
@@ -111,10 +127,11 @@ def main(
     """Runs the app. `on_started` is called once the window is up (tests drive the real app
     in a subprocess with it, e.g. to kill it mid-session)."""
     args = parse_args(argv)
-    qt_app = QApplication(sys.argv[:1])
-    qt_app.setApplicationName("Brushwork")
-    qt_app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "brushwork.png")))
-    apply_style(qt_app)
+    if args.self_test:
+        from .self_test import run_self_test
+
+        return run_self_test(args.out, args.model, args.device)
+    qt_app = create_qt_app()
     store = SettingsStore()
     settings = store.load()  # command-line options override the saved settings for this run
     output_dir = args.out or (Path(settings.output_dir) if settings.output_dir else None)

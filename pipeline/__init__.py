@@ -6,9 +6,13 @@ first and loads the heavy parts on its worker thread. `Engine` is imported on fi
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:  # pyproject.toml's version is the only source; installs and the frozen app carry it
+    __version__ = _metadata.version("brushwork")
+except _metadata.PackageNotFoundError:  # a source tree that was never pip-installed
+    __version__ = "0+unknown"
 
 from .errors import (
     BrushworkError,
