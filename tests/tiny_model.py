@@ -10,28 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte→symbol table: every byte is a token, so no text is ever unknown."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in codes), strict=True))
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # CLIP's byte table
 
 
 def build_tokenizer(folder: Path):
     from transformers import CLIPTokenizer
 
-    symbols = list(_bytes_to_unicode().values())
+    symbols = list(bytes_to_unicode().values())
     vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols])}
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)

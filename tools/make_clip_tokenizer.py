@@ -23,6 +23,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # CLIP's byte table
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "resources" / "model_configs" / "clip-bpe"
 # Each family's tokenizer folder holds only its settings; they differ in the pad token.
@@ -39,22 +41,6 @@ MERGE_COUNT = VOCAB_SIZE - 2 * 256 - 2  # bytes, bytes + </w>, start/end of text
 CHECK_TEXT = "a photo of a cat"
 CHECK_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 
-
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte→symbol table (printable bytes map to themselves)."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in codes), strict=True))
 
 
 def read_wheel(wheel: Path) -> tuple[list[str], str]:
