@@ -154,3 +154,40 @@ def test_the_brushwork_command_starts_loads_the_bundled_model_and_keeps_running(
     else:
         raise AssertionError(f"brushwork exited ({done.returncode}):\n{output[-2000:]}")
     assert "Traceback" not in output, output[-2000:]
+
+
+SHOWN_PROBE = """
+import sys
+from gui.app import BrushworkApp
+from gui.main_window import MainWindow
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+def show_event(window, event, original=MainWindow.showEvent):
+    print("ML modules at show:", sorted(m for m in ("torch", "diffusers", "transformers")
+                                        if m in sys.modules))
+    original(window, event)
+
+def start(app, preload=True, original=BrushworkApp.start):
+    original(app, preload=False)  # the window is shown before preloading starts; skip the load
+    QApplication.instance().processEvents()
+    print("visible:", app.window.isVisible())
+    QTimer.singleShot(0, QApplication.quit)
+
+MainWindow.showEvent = show_event
+BrushworkApp.start = start
+from gui.app import main
+sys.exit(main(["--out", sys.argv[1], "--device", "cpu"]))
+"""
+
+
+def test_real_entry_point_shows_the_window_before_any_ml_import(tmp_path):
+    """`brushwork` as users start it: at the moment the main window is shown, torch, diffusers
+    and transformers are not imported (the worker thread imports them afterwards)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", SHOWN_PROBE, str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert "ML modules at show: []" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "visible: True" in done.stdout, done.stderr[-2000:]

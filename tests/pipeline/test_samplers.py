@@ -50,3 +50,35 @@ def test_display_names_map_back_to_ids():
     assert sampler_from_name("DPM++ 2M Karras").id == "dpmpp_2m_karras"
     assert sampler_from_name("euler a").id == "euler_a"
     assert sampler_from_name("Restart") is None
+
+
+@pytest.mark.parametrize("sampler_id", ["dpm2", "euler_a", "dpmpp_2m"])
+def test_each_run_gets_a_fresh_scheduler_that_steps_like_a_newly_built_one(
+    sampler_id, base_config
+):
+    """Schedulers come from a cached template (building KDPM2 takes ~200 ms): a used one, or
+    one whose `step` was patched, must not change what the next run gets."""
+    import inspect
+
+    import diffusers
+    import torch
+
+    def denoise(scheduler) -> torch.Tensor:
+        takes_generator = "generator" in inspect.signature(scheduler.step).parameters
+        extra = {"generator": torch.Generator().manual_seed(3)} if takes_generator else {}
+        scheduler.set_timesteps(6)
+        sample = torch.ones(1, 4, 4, 4) * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            model_input = scheduler.scale_model_input(sample, t)
+            sample = scheduler.step(model_input * 0.1, t, sample, **extra).prev_sample
+        return sample
+
+    sampler = get_sampler(sampler_id)
+    built = getattr(diffusers, sampler.scheduler).from_config(base_config, **sampler.options)
+    first = make_scheduler(sampler_id, base_config)
+    first.step = None  # what a careless caller might do to its own copy
+    used = make_scheduler(sampler_id, base_config)
+    denoise(used)
+    again = make_scheduler(sampler_id, base_config)
+    assert again is not used and again is not first
+    assert torch.equal(denoise(again), denoise(built))
