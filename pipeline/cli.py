@@ -8,14 +8,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .downloads import DownloadProgress
-from .errors import BrushworkError, Cancelled, ImageInputError, ModelError, RequestError
+from .errors import (
+    BrushworkError,
+    Cancelled,
+    ImageInputError,
+    ImageNotSavedError,
+    ModelError,
+    OutputError,
+    RequestError,
+)
 from .imagefiles import read_image
 from .metadata import INFO_KEYS, read_image_info
 from .models import SourceKind, describe_source, parse_model_source
@@ -23,6 +32,9 @@ from .outpaint import outpaint_request
 from .outputs import default_output_dir
 from .request import GenerationRequest, InpaintArea, Mode
 from .samplers import DEFAULT_SAMPLER, SAMPLERS
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -192,6 +204,8 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"model: {loaded.source.name} ({loaded.kind})", file=sys.stderr)
     try:
         results = engine.run(request, on_step=progress, cancel=threading.Event())
+    except ImageNotSavedError as exc:
+        return _keep_unsaved(engine, exc)
     finally:
         if shown:
             print(file=sys.stderr)
@@ -203,6 +217,23 @@ def _generate(args: argparse.Namespace) -> int:
     for result in results:
         print(f"{result.path}\tseed={result.seed}")
     return 0
+
+
+def _keep_unsaved(engine: Engine, error: ImageNotSavedError) -> int:
+    """The output folder refused the images: write them to the temp folder rather than lose
+    them, list every file on stdout as usual, and still fail (exit 2)."""
+    fallback = Path(tempfile.gettempdir()) / "brushwork-unsaved"
+    for result in error.saved:
+        print(f"{result.path}\tseed={result.seed}")
+    try:
+        kept = engine.save_elsewhere(error.unsaved, fallback)
+    except OutputError as again:
+        print(f"error: {error} The images are lost: {again}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for result in kept:
+        print(f"{result.path}\tseed={result.seed}")
+    print(f"error: {error} The images were written to {fallback} instead.", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _request_from_args(args: argparse.Namespace) -> GenerationRequest:

@@ -30,7 +30,7 @@ from .models import (
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
 from .recovery import decode_in_float32, free_memory, has_invalid_values, is_out_of_memory
-from .request import GenerationRequest, Mode, item_seed
+from .request import SEED_LIMIT, GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
 
@@ -301,6 +301,18 @@ class Engine:
                 raise ImageNotSavedError(str(exc), unsaved, saved) from exc
         return saved
 
+    def save_elsewhere(
+        self, unsaved: list[GeneratedImage], directory: Path
+    ) -> list[GeneratedImage]:
+        """Writes images the output folder refused (`ImageNotSavedError.unsaved`) to `directory`,
+        with the same parameters, so a front end without a canvas need not lose them."""
+        if self.model is None:
+            raise OutputError("No model is loaded, so the images' parameters are unknown.")
+        return [
+            self._save(r.request, _batch_index(r), r.image, self.model, r.notes, directory)
+            for r in unsaved
+        ]
+
     def _save(
         self,
         request: GenerationRequest,
@@ -308,6 +320,7 @@ class Engine:
         image: np.ndarray,
         model: LoadedModel,
         notes: tuple[str, ...] = (),
+        directory: Path | None = None,
     ) -> GeneratedImage:
         seed = item_seed(request.seed, index)
         # Each file records the parameters that re-make it alone: its own seed, batch size 1.
@@ -316,7 +329,7 @@ class Engine:
             PARAMETERS_KEY: format_parameters(meta, model.source.name),
             JSON_KEY: json_chunk(meta, model.source.name, __version__),
         }
-        path = write_png(image, self.output_dir, image_stem(seed), chunks)
+        path = write_png(image, directory or self.output_dir, image_stem(seed), chunks)
         return GeneratedImage(path, image, seed, request, notes)
 
 
@@ -354,6 +367,10 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
                 f"{limit - 2}, so the last {count - limit} were ignored."
             )
     return notes
+
+
+def _batch_index(result: GeneratedImage) -> int:
+    return (result.seed - result.request.seed) % SEED_LIMIT  # inverse of item_seed
 
 
 def _steps_for_strength(steps: int, strength: float) -> int:

@@ -170,3 +170,25 @@ def test_closing_the_app_during_a_generation(qtbot, make_app, tmp_path):
     assert engine.cancel_seen_at is not None and engine.cancel_seen_at < 500
     assert app.session.load() is not None  # the session was saved on the way out
     assert not app.session.marker.exists()  # a clean exit: no restore offered next time
+
+
+def test_cli_keeps_images_the_output_folder_refuses(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """The command line has no canvas to keep the image on: it writes it to the temp folder,
+    names the file on stdout as usual, and still exits 2 with the reason."""
+    from pipeline.cli import main
+    from pipeline.metadata import read_image_info
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    code = main(["generate", "--model", str(tiny_model_dir), "--prompt", "a red circle",
+                 "--steps", "2", "--width", "64", "--height", "64", "--seed", "7",
+                 "--batch", "2", "--device", "cpu", "--out", str(blocker / "out")])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert f"Could not write the image to {blocker / 'out'}" in err
+    kept = [Path(line.split("\t")[0]) for line in out.splitlines()]
+    assert [p.parent for p in kept] == [tmp_path / "tmp" / "brushwork-unsaved"] * 2
+    assert [read_image_info(p)["seed"] for p in kept] == [7, 8]  # parameters travel with them
+    assert "were written to" in err and str(tmp_path / "tmp" / "brushwork-unsaved") in err
