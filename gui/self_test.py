@@ -89,6 +89,7 @@ class SelfTestProbe(QObject):
         worker.previewed.connect(self._on_preview)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
+        worker.unsaved.connect(self._on_unsaved)
         worker.cancelled.connect(self._on_cancelled)
         self._deadline = QTimer(self)
         self._deadline.setSingleShot(True)
@@ -132,6 +133,10 @@ class SelfTestProbe(QObject):
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
         self._fail(f"{'loading the model' if job == 0 else 'generating'} failed: {message}")
+
+    @Slot(int, object, str)
+    def _on_unsaved(self, _job: int, _error: object, message: str) -> None:
+        self._fail(f"the image could not be written: {message}")
 
     @Slot(int)
     def _on_cancelled(self, _job: int) -> None:

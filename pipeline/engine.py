@@ -214,7 +214,8 @@ class Engine:
     ) -> np.ndarray:
         """Runs the pipeline; out of memory frees it and retries with the next saving."""
         while True:
-            # Fresh generators per attempt: a retry makes the same image the first would have.
+            # Fresh generators per attempt: a retry starts from the same noise (its pixels differ
+            # only where the added saving does, e.g. VAE tiling on images larger than a tile).
             kwargs["generator"] = [
                 torch.Generator("cpu").manual_seed(item_seed(request.seed, k))
                 for k in range(request.batch_size)

@@ -64,5 +64,5 @@ def check_image_size(size: tuple[int, int], name: str) -> None:
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
         raise ImageInputError(
             f"{name} is {width}×{height} pixels; Brushwork opens images up to {MAX_SIDE} px a "
-            f"side and {MAX_PIXELS // 1_000_000} megapixels. Scale it down first."
+            f"side and {MAX_PIXELS // 2**20} megapixels. Scale it down first."
         )

@@ -193,8 +193,11 @@ def check_model_folder(folder: Path, index: Any) -> None:
     message naming the component, before diffusers tries (and reports something vaguer)."""
     if not isinstance(index, dict):
         raise ModelError(f"{folder.name}/model_index.json is not a diffusers model index.")
+    skipped = set(_no_safety_checker(index))  # never read, so it may be missing or pickle-only
     for name, spec in index.items():
         if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
+            continue
+        if name in skipped:
             continue
         part = folder / name
         if not part.is_dir():

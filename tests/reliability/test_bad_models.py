@@ -192,3 +192,22 @@ def test_every_loader_call_refuses_pickle_fallback(monkeypatch, tiny_model_dir):
         load_text2image(parse_model_source("org/not-cached"), "cpu", None)
     assert seen == [True, True]
     assert json.loads((tiny_model_dir / "model_index.json").read_text())  # folder untouched
+
+
+@pytest.mark.parametrize("state", ["missing", "pickle-only"])
+def test_a_safety_checker_that_is_never_loaded_does_not_block_the_model(
+    tiny_model_dir, tmp_path, state
+):
+    """Brushwork passes safety_checker=None, so that folder is never read: users who deleted it
+    (or whose copy holds only a .bin) must still be able to load the model."""
+    import json
+
+    folder = copy_model(tiny_model_dir, tmp_path)
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    (folder / "model_index.json").write_text(json.dumps(index), encoding="utf-8")
+    if state == "pickle-only":
+        (folder / "safety_checker").mkdir()
+        (folder / "safety_checker" / "pytorch_model.bin").write_bytes(b"never read")
+    pipe = load_text2image(parse_model_source(str(folder)), "cpu", None)
+    assert pipe.safety_checker is None
