@@ -204,7 +204,9 @@ class MainWindow(QMainWindow):
         self.panel.restore(state.parameters)
         if state.model != self.model:
             self.model = state.model
-            self.model_picker.restore(self.model_picker.sources(), state.model)
+            sources = self.model_picker.sources()
+            extra = [state.model] if state.model and state.model not in sources else []
+            self.model_picker.restore([*sources, *extra], state.model)  # picker shows what loads
         self._on_canvas_size(self.doc.width, self.doc.height)
         if state.history_path:
             self.history.select_path(Path(state.history_path))

@@ -162,6 +162,8 @@ def test_restore_is_offered_only_after_a_crash(tmp_path, make_app, qtbot):
     assert asked == [1] and app.restored
     assert np.array_equal(app.window.doc.image, state(40).image)
     assert app.window.panel.prompt.toPlainText() == "prompt 40"
+    # the session's model was not in the picker's list: the picker shows it, not the bundled one
+    assert app.window.model == app.window.model_picker.current() == "some/model"
 
 
 def test_declining_the_restore_starts_with_a_blank_canvas(tmp_path, make_app):
