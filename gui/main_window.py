@@ -732,14 +732,12 @@ class MainWindow(QMainWindow):
         for result in error.saved:
             self.history.add_image(result.path)
         first = error.unsaved[0]
-        self.last_results = []  # the canvas is not a saved file: Save As writes no parameters
+        # Written to the temp folder (with parameters): Save As can carry them over.
+        self.last_results = list(error.unsaved) if error.fallback else []
         self.doc.replace(self._canvas_sized(first.image, first.request.mode), "Unsaved result")
         self.panel.show_used_seed(first.seed)
         self.save_session()
-        self.show_error(
-            f"{message} The image is on the canvas but not saved: use File → Save image as… "
-            "to keep it, or choose another output folder in Settings."
-        )
+        self.show_error(f"{message} {_where_unsaved_images_are(error)}")
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:
@@ -751,6 +749,21 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.save_session()
         super().closeEvent(event)
+
+
+def _where_unsaved_images_are(error: ImageNotSavedError) -> str:
+    count = len(error.unsaved)
+    if error.fallback:
+        what = "The image was" if count == 1 else f"The {count} images were"
+        return (
+            f"{what} written to {error.fallback} instead (the first is on the canvas): use "
+            "File → Save image as… to keep it, or choose another output folder in Settings."
+        )
+    lost = f" The other {count - 1} images of the batch could not be kept." if count > 1 else ""
+    return (
+        "The image is on the canvas but not saved: use File → Save image as… to keep it, or "
+        f"choose another output folder in Settings.{lost}"
+    )
 
 
 class NewCanvasDialog(QDialog):

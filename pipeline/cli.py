@@ -8,10 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +21,6 @@ from .errors import (
     ImageInputError,
     ImageNotSavedError,
     ModelError,
-    OutputError,
     RequestError,
 )
 from .imagefiles import read_image
@@ -32,9 +30,6 @@ from .outpaint import outpaint_request
 from .outputs import default_output_dir
 from .request import GenerationRequest, InpaintArea, Mode
 from .samplers import DEFAULT_SAMPLER, SAMPLERS
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -205,7 +200,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         results = engine.run(request, on_step=progress, cancel=threading.Event())
     except ImageNotSavedError as exc:
-        return _keep_unsaved(engine, exc)
+        return _report_unsaved(exc)
     finally:
         if shown:
             print(file=sys.stderr)
@@ -219,20 +214,14 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keep_unsaved(engine: Engine, error: ImageNotSavedError) -> int:
-    """The output folder refused the images: write them to the temp folder rather than lose
-    them, list every file on stdout as usual, and still fail (exit 2)."""
-    fallback = Path(tempfile.gettempdir()) / "brushwork-unsaved"
-    for result in error.saved:
+def _report_unsaved(error: ImageNotSavedError) -> int:
+    """The output folder refused the images: list every file that exists on stdout as usual
+    (the engine wrote the refused ones to a temp folder) and still fail (exit 2)."""
+    kept = error.unsaved if error.fallback else []
+    for result in [*error.saved, *kept]:
         print(f"{result.path}\tseed={result.seed}")
-    try:
-        kept = engine.save_elsewhere(error.unsaved, fallback)
-    except OutputError as again:
-        print(f"error: {error} The images are lost: {again}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for result in kept:
-        print(f"{result.path}\tseed={result.seed}")
-    print(f"error: {error} The images were written to {fallback} instead.", file=sys.stderr)
+    where = f"were written to {error.fallback} instead" if error.fallback else "are lost"
+    print(f"error: {error} The images {where}.", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from .models import (
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
 from .recovery import decode_in_float32, free_memory, has_invalid_values, is_out_of_memory
-from .request import SEED_LIMIT, GenerationRequest, Mode, item_seed
+from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
 
@@ -289,30 +290,25 @@ class Engine:
         model: LoadedModel,
         notes: tuple[str, ...],
     ) -> list[GeneratedImage]:
-        """Writes every image; if the disk refuses, the images travel with the error instead."""
+        """Writes every image. If the output folder refuses them, they go to a new folder in the
+        temp dir instead; if that fails too, they travel in memory with the error."""
         saved: list[GeneratedImage] = []
         for k, array in enumerate(arrays):
             try:
                 saved.append(self._save(request, k, array, model, notes))
             except OutputError as exc:
-                unsaved = [
-                    GeneratedImage(self.output_dir, a, item_seed(request.seed, j), request, notes)
-                    for j, a in enumerate(arrays[k:], start=k)
-                ]
-                raise ImageNotSavedError(str(exc), unsaved, saved) from exc
+                rest = list(enumerate(arrays[k:], start=k))
+                try:
+                    fallback = Path(tempfile.mkdtemp(prefix="brushwork-unsaved-"))
+                    kept = [self._save(request, j, a, model, notes, fallback) for j, a in rest]
+                except (OSError, OutputError):
+                    fallback, kept = None, [
+                        GeneratedImage(self.output_dir, a, item_seed(request.seed, j), request,
+                                       notes)
+                        for j, a in rest
+                    ]  # fmt: skip
+                raise ImageNotSavedError(str(exc), kept, saved, fallback) from exc
         return saved
-
-    def save_elsewhere(
-        self, unsaved: list[GeneratedImage], directory: Path
-    ) -> list[GeneratedImage]:
-        """Writes images the output folder refused (`ImageNotSavedError.unsaved`) to `directory`,
-        with the same parameters, so a front end without a canvas need not lose them."""
-        if self.model is None:
-            raise OutputError("No model is loaded, so the images' parameters are unknown.")
-        return [
-            self._save(r.request, _batch_index(r), r.image, self.model, r.notes, directory)
-            for r in unsaved
-        ]
 
     def _save(
         self,
@@ -368,10 +364,6 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
                 f"{limit - 2}, so the last {count - limit} were ignored."
             )
     return notes
-
-
-def _batch_index(result: GeneratedImage) -> int:
-    return (result.seed - result.request.seed) % SEED_LIMIT  # inverse of item_seed
 
 
 def _steps_for_strength(steps: int, strength: float) -> int:

@@ -28,15 +28,17 @@ class OutputError(BrushworkError):
 
 
 class ImageNotSavedError(OutputError):
-    """Generated images could not be written (read-only or full folder). They are not lost:
-    `unsaved` holds them (GeneratedImage-like, with the path they were meant to get) so the
-    front end can keep them on screen and let the user save them elsewhere; `saved` holds the
-    batch items that did reach the disk."""
+    """Generated images could not be written to the output folder (read-only or full). They are
+    not lost: `unsaved` holds them (GeneratedImages). When `fallback` is a folder, each was
+    written there (with its parameters) and its `path` is that file; when it is None even the
+    temp dir refused them, they exist only in memory and the front end must keep them on
+    screen. `saved` holds the batch items that did reach the output folder."""
 
-    def __init__(self, message: str, unsaved: list, saved: list) -> None:
+    def __init__(self, message: str, unsaved: list, saved: list, fallback=None) -> None:
         super().__init__(message)
         self.unsaved = unsaved
         self.saved = saved
+        self.fallback = fallback
 
 
 class Cancelled(BrushworkError):

@@ -189,6 +189,44 @@ def test_cli_keeps_images_the_output_folder_refuses(tiny_model_dir, tmp_path, mo
     assert code == 2
     assert f"Could not write the image to {blocker / 'out'}" in err
     kept = [Path(line.split("\t")[0]) for line in out.splitlines()]
-    assert [p.parent for p in kept] == [tmp_path / "tmp" / "brushwork-unsaved"] * 2
+    folder = kept[0].parent  # a new private folder per run, never a shared fixed path
+    assert folder.parent == tmp_path / "tmp" and folder.name.startswith("brushwork-unsaved-")
+    assert [p.parent for p in kept] == [folder, folder]
     assert [read_image_info(p)["seed"] for p in kept] == [7, 8]  # parameters travel with them
-    assert "were written to" in err and str(tmp_path / "tmp" / "brushwork-unsaved") in err
+    assert f"were written to {folder} instead" in err
+
+
+def test_a_refused_batch_is_kept_whole_in_the_temp_folder(
+    qtbot, make_app, tiny_model_dir, tmp_path, monkeypatch
+):
+    """Only the output folder refuses (full disk there): every image of the batch is written to
+    a temp folder, the first is on the canvas, and Save As keeps its parameters."""
+    import os
+
+    out = tmp_path / "outputs"
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(out)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    engine = engine_factory(out, Settings(device="cpu"))()
+    app, _ = make_app(engine, model=str(tiny_model_dir))
+    window = app.window
+    ask_for(window, steps=2)
+    window.panel.batch_size.setValue(3)
+    monkeypatch.setattr("pipeline.outputs.os.fsync", fsync)
+    window.generate()
+    wait_idle(qtbot, window, timeout=120_000)
+    kept = sorted((tmp_path / "tmp").glob("brushwork-unsaved-*/*.png"))
+    assert len(kept) == 3 and not [p for p in out.glob("*") if p.is_file()]
+    banner = window.error_banner.text()
+    assert f"The 3 images were written to {kept[0].parent} instead" in banner
+    assert np.array_equal(np.asarray(Image.open(window.last_results[0].path)), window.doc.image)
+    monkeypatch.undo()
+    target = tmp_path / "elsewhere" / "kept.png"
+    assert window.save_image(target)
+    assert "a red circle" in Image.open(target).text.get("parameters", "")
