@@ -64,11 +64,11 @@ DEFAULT_SAMPLER = "euler_a"
 
 
 def get_sampler(sampler_id: str) -> Sampler:
-    try:
-        return _BY_ID[sampler_id]
-    except KeyError:
+    sampler = _BY_ID.get(sampler_id) if isinstance(sampler_id, str) else None
+    if sampler is None:  # also a non-string from a JSON file or a caller: no TypeError
         known = ", ".join(_BY_ID)
-        raise RequestError(f"Unknown sampler {sampler_id!r}; choose one of: {known}.") from None
+        raise RequestError(f"Unknown sampler {sampler_id!r}; choose one of: {known}.")
+    return sampler
 
 
 def sampler_from_name(name: str) -> Sampler | None:
