@@ -6,12 +6,13 @@ from tests.fakes import FakeEngine
 
 @pytest.fixture
 def make_app(qtbot, tmp_path):
-    """Builds the real app around any engine; always joins the worker thread afterwards."""
+    """The real app around any engine (default: the fake one); extra keyword arguments go to
+    BrushworkApp (session store, restore question, settings). Always joins the worker thread."""
     apps = []
 
-    def make(engine=None, model=None, preload=False):
+    def make(engine=None, model=None, preload=False, **kwargs):
         engine = engine or FakeEngine(tmp_path / "outputs")
-        app = BrushworkApp(lambda: engine, tmp_path / "outputs", model)
+        app = BrushworkApp(lambda: engine, tmp_path / "outputs", model, **kwargs)
         qtbot.addWidget(app.window)
         app.start(preload=preload)
         apps.append(app)

@@ -1,26 +1,3 @@
-import pytest
+"""The reliability suite drives the same app fixture as the GUI tests."""
 
-from gui.app import BrushworkApp
-from tests.fakes import FakeEngine
-
-
-@pytest.fixture
-def make_app(qtbot, tmp_path):
-    """The real app around any engine (default: the fake one); extra keyword arguments go to
-    BrushworkApp (session store, restore question, settings). Always joins the worker thread."""
-    apps = []
-
-    def make(engine=None, model=None, preload=False, **kwargs):
-        engine = engine or FakeEngine(tmp_path / "outputs")
-        app = BrushworkApp(lambda: engine, tmp_path / "outputs", model, **kwargs)
-        qtbot.addWidget(app.window)
-        app.start(preload=preload)
-        apps.append(app)
-        app.window.activateWindow()
-        qtbot.waitUntil(app.window.isActiveWindow, timeout=5_000)
-        return app, engine
-
-    yield make
-    for app in apps:
-        app.shutdown()
-        assert app.thread.isFinished()
+from tests.gui.conftest import make_app  # noqa: F401  (a fixture, used by name)
