@@ -124,19 +124,30 @@ def score(images: np.ndarray, items: list[dict]) -> tuple[dict[str, float], list
     return {a: hits[a] / len(items) for a in ATTRS}, misses
 
 
+INPAINT_PROMPTS = {
+    # the whole new picture is described: the shape that stays and the new one
+    "both_described": "a large {c1} {s1} on the left and a large {c2} {s2} on the right, "
+    "{bg} background",
+    # only what the brush should paint, as a user of an inpaint brush writes it
+    "new_shape_only": "a large {c2} {s2} on the right, {bg} background",
+}
+
+
 def inpaint_check(pipe, steps: int, cfg: float, n: int = 20, seed: int = 21) -> dict:
     """Mask the right half of a generated one-shape picture and ask for a new shape there.
 
     Follows the prompt = the checker finds the requested colour and kind in the masked half;
     unchanged = after pasting the result back through the mask, the unmasked half is
     bit-identical to the original (also reported: how much it drifted before paste-back).
+    Two prompt styles (INPAINT_PROMPTS) run on the same pictures, masks and seeds.
     """
     inpaint = AutoPipelineForInpainting.from_pipe(pipe)
     rng = random.Random(seed)
     mask = np.zeros((64, 64), dtype=np.uint8)
     mask[:, 32:] = 255
     mask_img = Image.fromarray(mask)
-    colour_ok = shape_ok = both_ok = identical = 0
+    m = (mask[..., None] > 127).astype(np.uint8)
+    hits = {k: Counter() for k in INPAINT_PROMPTS}
     drift = []
     for i in range(n):
         bg = rng.choice(ds.COLOURS)
@@ -144,35 +155,35 @@ def inpaint_check(pipe, steps: int, cfg: float, n: int = 20, seed: int = 21) -> 
         s1, s2 = rng.sample(ds.SHAPES, 2)
         base_prompt = f"a large {c1} {s1} on the left, {bg} background"
         base = generate(pipe, [base_prompt], [seed * 100 + i], steps, cfg)[0]
-        prompt = (
-            f"a large {c1} {s1} on the left and a large {c2} {s2} on the right, {bg} background"
-        )
-        res = inpaint(
-            prompt=prompt,
-            image=Image.fromarray(base),
-            mask_image=mask_img,
-            num_inference_steps=steps,
-            guidance_scale=cfg,
-            generator=torch.Generator().manual_seed(seed * 1000 + i),
-            output_type="np",
-        ).images[0]
-        res = (np.clip(res, 0, 1) * 255).round().astype(np.uint8)
-        m = (mask[..., None] > 127).astype(np.uint8)
-        pasted = res * m + base * (1 - m)
-        identical += bool(np.array_equal(pasted[:, :32], base[:, :32]))
-        drift.append(float(np.abs(res[:, :32].astype(int) - base[:, :32].astype(int)).mean()))
-        det = ck.analyse(pasted, region=(32, 0, 64, 64))
-        colour_ok += det.colour == c2
-        shape_ok += det.shape == s2
-        both_ok += det.colour == c2 and det.shape == s2
-    return {
-        "n": n,
-        "masked_half_colour": colour_ok / n,
-        "masked_half_shape": shape_ok / n,
-        "masked_half_colour_and_shape": both_ok / n,
-        "unmasked_identical_after_paste": identical / n,
-        "unmasked_mean_abs_drift_before_paste": float(np.mean(drift)),
-    }
+        for style, template in INPAINT_PROMPTS.items():
+            res = inpaint(
+                prompt=template.format(c1=c1, s1=s1, c2=c2, s2=s2, bg=bg),
+                image=Image.fromarray(base),
+                mask_image=mask_img,
+                num_inference_steps=steps,
+                guidance_scale=cfg,
+                generator=torch.Generator().manual_seed(seed * 1000 + i),
+                output_type="np",
+            ).images[0]
+            res = (np.clip(res, 0, 1) * 255).round().astype(np.uint8)
+            pasted = res * m + base * (1 - m)
+            det = ck.analyse(pasted, region=(32, 0, 64, 64))
+            h = hits[style]
+            h["identical"] += bool(np.array_equal(pasted[:, :32], base[:, :32]))
+            h["colour"] += det.colour == c2
+            h["shape"] += det.shape == s2
+            h["both"] += det.colour == c2 and det.shape == s2
+            drift.append(float(np.abs(res[:, :32].astype(int) - base[:, :32].astype(int)).mean()))
+    out: dict = {"n": n, "unmasked_mean_abs_drift_before_paste": float(np.mean(drift))}
+    for style, h in hits.items():
+        out[style] = {
+            "prompt": INPAINT_PROMPTS[style],
+            "masked_half_colour": h["colour"] / n,
+            "masked_half_shape": h["shape"] / n,
+            "masked_half_colour_and_shape": h["both"] / n,
+            "unmasked_identical_after_paste": h["identical"] / n,
+        }
+    return out
 
 
 def save_grid(images: np.ndarray, path: Path, cols: int = 10) -> None:
@@ -207,12 +218,24 @@ def render_table(res: dict) -> str:
     ip = res["inpaint"]
     lines += [
         "",
-        f"Inpainting ({ip['n']} cases: right half masked, prompt asks for a different shape "
-        f"there): masked half shows the requested colour {pct(ip['masked_half_colour'])}, "
-        f"kind {pct(ip['masked_half_shape'])}, both {pct(ip['masked_half_colour_and_shape'])}; "
-        f"unmasked half bit-identical after paste-back "
-        f"{pct(ip['unmasked_identical_after_paste'])} (mean drift before paste-back "
-        f"{ip['unmasked_mean_abs_drift_before_paste']:.1f}/255).",
+        f"Inpainting ({ip['n']} cases: a generated picture of one large shape on the left, its "
+        "right half masked, a different colour and kind asked for there; same pictures, masks "
+        "and seeds for both prompt styles):",
+        "",
+        "| prompt | masked half: colour | kind | both | unmasked half identical after paste-back |",
+        "|---|---|---|---|---|",
+    ]
+    for style in INPAINT_PROMPTS:
+        r = ip[style]
+        lines.append(
+            f"| `{r['prompt']}` | {pct(r['masked_half_colour'])} | "
+            f"{pct(r['masked_half_shape'])} | {pct(r['masked_half_colour_and_shape'])} | "
+            f"{pct(r['unmasked_identical_after_paste'])} |"
+        )
+    lines += [
+        "",
+        f"Mean drift of the unmasked half before paste-back: "
+        f"{ip['unmasked_mean_abs_drift_before_paste']:.1f}/255.",
         "",
         f"Held-out misses ({len(res['held_out_misses'])} of {res['held_out']['n']} prompts "
         "have at least one wrong attribute):",

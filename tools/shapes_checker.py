@@ -16,7 +16,7 @@ import shapes_dataset as ds
 _PAL_NAMES = list(ds.PALETTE)
 _PAL = np.array([ds.PALETTE[n] for n in _PAL_NAMES], dtype=np.float32)
 FG_DISTANCE = 60.0  # RGB distance from the background that counts as "shape"
-SIZE_SPLIT = 22.0  # bbox extent in px: small shapes are 12-16 px, large 26-30 px
+SIZE_SPLIT = 22.0  # bbox extent in px: small shapes are 16-19 px, large 23-30 px
 
 
 @dataclass
