@@ -38,19 +38,53 @@ ATTRS = ("background", "colour", "shape", "position", "size")
 CARD_START, CARD_END = "<!-- EVAL START -->", "<!-- EVAL END -->"
 
 
+def _ground_truth(rng: random.Random, shape: str | None = None, size: str | None = None):
+    """A random one-shape render and the attributes it was drawn with."""
+    c, p = rng.choice(ds.COLOURS), rng.choice(ds.POSITIONS)
+    s, sz = shape or rng.choice(ds.SHAPES), size or rng.choice(ds.SIZES)
+    bg = rng.choice([x for x in ds.COLOURS if x != c])
+    img = np.asarray(ds.render(ds.scene_from_words(c, s, sz, p, bg, rng)))
+    return img, {"background": bg, "colour": c, "shape": s, "position": p, "size": sz}
+
+
 def checker_on_ground_truth(n: int = 500, seed: int = 7) -> dict[str, float]:
     """Checker accuracy on exact renders (including held-out triples)."""
     rng = random.Random(seed)
     hits = Counter()
     for _ in range(n):
-        c, s, p = rng.choice(ds.COLOURS), rng.choice(ds.SHAPES), rng.choice(ds.POSITIONS)
-        bg = rng.choice([x for x in ds.COLOURS if x != c])
-        size = rng.choice(ds.SIZES)
-        det = ck.analyse(np.asarray(ds.render(ds.scene_from_words(c, s, size, p, bg, rng))))
-        truth = {"background": bg, "colour": c, "shape": s, "position": p, "size": size}
+        img, truth = _ground_truth(rng)
+        det = ck.analyse(img)
         for a in ATTRS:
             hits[a] += getattr(det, a) == truth[a]
     return {a: hits[a] / n for a in ATTRS}
+
+
+def vae_reconstruction(vae, per_cell: int = 12, seed: int = 5) -> dict:
+    """How often the checker still sees the right shape after the VAE alone (no UNet).
+
+    Why: this is the ceiling the UNet works under. An under-trained decoder drew small stars
+    as pentagons, which no amount of UNet training could fix; this separates the two.
+    """
+    rng = random.Random(seed)
+    by_cell, errs = {}, []
+    for shape in ds.SHAPES:
+        for size in ds.SIZES:
+            imgs, truths = zip(
+                *(_ground_truth(rng, shape, size) for _ in range(per_cell)), strict=True
+            )
+            x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
+            with torch.no_grad():
+                y = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+            errs.append((y - x).pow(2).mean().item())
+            rec = ((y + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+            hits = sum(ck.analyse(r).shape == t["shape"] for r, t in zip(rec, truths, strict=True))
+            by_cell[f"{size} {shape}"] = hits / per_cell
+    return {
+        "n": per_cell * len(by_cell),
+        "shape": float(np.mean(list(by_cell.values()))),
+        "shape_by_size_and_kind": by_cell,
+        "mse": float(np.mean(errs)),
+    }
 
 
 def held_out_prompts() -> list[dict]:
@@ -142,6 +176,7 @@ def inpaint_check(pipe, steps: int, cfg: float, n: int = 20, seed: int = 21) -> 
     Two prompt styles (INPAINT_PROMPTS) run on the same pictures, masks and seeds.
     """
     inpaint = AutoPipelineForInpainting.from_pipe(pipe)
+    inpaint.set_progress_bar_config(disable=True)
     rng = random.Random(seed)
     mask = np.zeros((64, 64), dtype=np.uint8)
     mask[:, 32:] = 255
@@ -215,6 +250,17 @@ def render_table(res: dict) -> str:
     ):
         r = res[key]
         lines.append(f"| {label} | {r['n']} | " + " | ".join(pct(r[a]) for a in ATTRS) + " |")
+    vr = res["vae_reconstruction"]
+    below = sorted(
+        (kv for kv in vr["shape_by_size_and_kind"].items() if kv[1] < 1), key=lambda kv: kv[1]
+    )
+    lines += [
+        "",
+        f"VAE alone (encode + decode of {vr['n']} ground-truth renders, no UNet): the checker "
+        f"recognises the shape kind in {pct(vr['shape'])}; below 100%: "
+        + (", ".join(f"{k} {pct(v)}" for k, v in below) or "none")
+        + f"; reconstruction MSE {vr['mse']:.4f} in [-1, 1] units.",
+    ]
     ip = res["inpaint"]
     lines += [
         "",
@@ -291,6 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
             save_grid(imgs, args.grid)
         res[name] = {**acc, "n": len(items)}
         res[f"{name}_misses"] = misses
+    res["vae_reconstruction"] = vae_reconstruction(pipe.vae)
     res["inpaint"] = inpaint_check(pipe, args.steps, args.cfg, n=args.inpaint_n)
     res["seconds"] = time.time() - t0
     table = render_table(res)
