@@ -109,3 +109,13 @@ def test_latent_rgb_preview_factors_approximate_the_image(pipe) -> None:
     corr = torch.corrcoef(torch.stack([rgb.flatten(), target.flatten()]))[0, 1].item()
     assert rmse < 0.7 * const, (rmse, const)
     assert corr > 0.75, corr
+
+
+def test_vae_keeps_the_shape_kinds(pipe) -> None:
+    """The VAE alone must not lose what the UNet is asked to draw (small stars were pentagons)."""
+    from evaluate_bundled_model import vae_reconstruction
+
+    res = vae_reconstruction(pipe.vae, per_cell=6, seed=9)
+    assert res["shape"] >= 0.85, res
+    for cell in ("small circle", "small square", "small triangle", "small ring"):
+        assert res["shape_by_size_and_kind"][cell] >= 5 / 6, res
