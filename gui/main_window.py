@@ -63,7 +63,7 @@ from .images import qimage_to_array
 from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
-from .panels import CanvasMode, ParametersPanel
+from .panels import DEFAULT_SIZE, CanvasMode, ParametersPanel
 from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.model = model
         self._next_job = 1
         self.running_job = 0
+        self._native_size = 0  # of the last model loaded (0: none yet)
         self.last_results: list[GeneratedImage] = []
         self.doc = Document(512, 512)
         self.session = session
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         self.panel.restore(self.settings.parameters)
+        self._native_size = self.settings.native_size
         self.model_picker.allow_pickle = self.settings.allow_pickle
         models = list(self.settings.models)
         if self.model and self.model not in models:  # e.g. given with --model
@@ -153,6 +155,7 @@ class MainWindow(QMainWindow):
         self.settings.parameters = self.panel.to_parameters()
         self.settings.models = self.model_picker.sources()
         self.settings.model = self.model
+        self.settings.native_size = self._native_size
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         try:
             self.store.save(self.settings)
@@ -672,11 +675,28 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(text)
 
-    @Slot(str)
-    def _on_model_loaded(self, name: str) -> None:
+    @Slot(str, int)
+    def _on_model_loaded(self, name: str, native_size: int) -> None:
         self.model_label.setText(f"Model: {name}")
-        if not self.running_job:
+        resized = self._follow_native_size(native_size)
+        if resized:
+            self.statusBar().showMessage(
+                f"Size set to {native_size}×{native_size}, the size {name} was trained at"
+            )
+        elif not self.running_job:
             self.statusBar().showMessage(f"Model {name} ready · images go to {self.output_dir}")
+
+    def _follow_native_size(self, native_size: int) -> bool:
+        """Moves the size to a newly loaded model's own (as InvokeAI does on a model change),
+        unless the user chose another: still at the previous model's size means not chosen.
+        Far from its size a model repeats its subject (the bundled 64-px model tiles at 512)."""
+        previous, self._native_size = self._native_size, native_size or self._native_size
+        if not native_size or native_size == previous:
+            return False
+        if self.panel.txt2img_size != (previous or DEFAULT_SIZE, previous or DEFAULT_SIZE):
+            return False
+        self.panel.set_size(native_size, native_size)
+        return True
 
     @Slot(int, int, int, float)
     def _on_progress(self, job: int, step: int, total: int, elapsed: float) -> None:

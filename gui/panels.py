@@ -28,6 +28,8 @@ from pipeline.request import MAX_BATCH, MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_S
 
 from .settings import Parameters
 
+DEFAULT_SIZE = 512  # until a loaded model says its own (MainWindow._follow_native_size)
+
 
 class PromptEdit(QPlainTextEdit):
     """A multi-line prompt box; Ctrl+Enter submits instead of inserting a line break."""
@@ -112,10 +114,10 @@ class ParametersPanel(QWidget):
         self.batch_count.setToolTip("How many jobs to queue, each with the next seeds")
         self.batch_size = _spin(1, MAX_BATCH, 1)
         self.batch_size.setToolTip("Images per job (made together: faster, more memory)")
-        self.width_box = _spin(MIN_SIZE, MAX_SIZE, 512, step=8, suffix=" px")
-        self.height_box = _spin(MIN_SIZE, MAX_SIZE, 512, step=8, suffix=" px")
+        self.width_box = _spin(MIN_SIZE, MAX_SIZE, DEFAULT_SIZE, step=8, suffix=" px")
+        self.height_box = _spin(MIN_SIZE, MAX_SIZE, DEFAULT_SIZE, step=8, suffix=" px")
         # In canvas modes the boxes show the canvas's size; this keeps the user's txt2img size.
-        self._txt2img_size = (512, 512)
+        self._txt2img_size = (DEFAULT_SIZE, DEFAULT_SIZE)
         for box in (self.width_box, self.height_box):
             box.valueChanged.connect(self._remember_txt2img_size)
         self._layout()
@@ -278,6 +280,11 @@ class ParametersPanel(QWidget):
     def show_used_seed(self, seed: int) -> None:
         """Shows the seed a job used (random or not), so the user can pin and re-use it."""
         self.seed.setText(str(seed))
+
+    @property
+    def txt2img_size(self) -> tuple[int, int]:
+        """The size set for text to image (the boxes show the canvas's in other modes)."""
+        return self._txt2img_size
 
     def set_size(self, width: int, height: int) -> None:
         """Sets the text-to-image size (shown at once when in that mode)."""

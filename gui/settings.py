@@ -48,6 +48,7 @@ class Settings:
     output_dir: str | None = None  # None: the platform default
     models: list[str] = field(default_factory=list)
     model: str | None = None  # None: the bundled model
+    native_size: int = 0  # of the last model loaded: a size still at it was not the user's choice
     device: str = "auto"
     precision: str = "auto"
     memory_savings: str = "auto"  # auto: planned per job; off: never

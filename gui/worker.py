@@ -72,7 +72,7 @@ def engine_factory(output_dir: Path, settings: Settings | None = None) -> Callab
 
 class GenerationWorker(QObject):
     status = Signal(str)
-    model_loaded = Signal(str)
+    model_loaded = Signal(str, int)  # name, native size in px (0: not known yet)
     progressed = Signal(int, int, int, float)  # job, step, total, seconds since start
     previewed = Signal(int, QImage, object)  # job, x0 preview, region (x, y, w, h) or None
     finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
@@ -119,11 +119,11 @@ class GenerationWorker(QObject):
             # Only to spot a Hub model here: the engine applies the pickle policy itself.
             source = parse_model_source(model, allow_pickle=True) if model else None
             if source and source.kind is SourceKind.HUB and not is_downloaded(source.location):
-                self.model_loaded.emit(f"{source.name} (downloads when you first generate)")
+                self.model_loaded.emit(f"{source.name} (downloads when you first generate)", 0)
                 return
             self.status.emit("Loading model…")
             loaded = self._engine_or_create().load(model)
-            self.model_loaded.emit(_loaded_text(loaded))
+            self.model_loaded.emit(_loaded_text(loaded), loaded.native_size or 0)
         except BrushworkError as exc:
             self.failed.emit(0, str(exc))
         except Exception as exc:  # the app must survive anything the ML stack throws
@@ -144,7 +144,7 @@ class GenerationWorker(QObject):
             self._download_if_needed(job_id, request.model, cancel)
             self.status.emit("Loading model…")
             loaded = engine.load(request.model)
-            self.model_loaded.emit(_loaded_text(loaded))
+            self.model_loaded.emit(_loaded_text(loaded), loaded.native_size or 0)
             self.status.emit("Generating…")
             results = engine.run(request, on_step=lambda u: self._step(job_id, u), cancel=cancel)
         except Cancelled:

@@ -6,6 +6,7 @@ Bad input exits with status 2 and one line on stderr; a traceback means a bug in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import threading
@@ -52,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, default=20)
     gen.add_argument("--cfg", type=float, default=7.0)
     gen.add_argument("--seed", type=int, default=-1, help="-1 picks a random seed")
-    gen.add_argument("--width", type=int, default=None, help="default: init image or 512")
+    gen.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="default: the init image's, else the model's native size (512 for SD 1.x, "
+        "1024 for SDXL, 64 for the bundled model)",
+    )
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--batch", type=int, default=1)
     gen.add_argument("--init", type=Path, default=None, help="init image (img2img)")
@@ -97,7 +104,8 @@ def _add_inpaint_arguments(gen: argparse.ArgumentParser) -> None:
     inpaint.add_argument(
         "--only-masked",
         action="store_true",
-        help="generate only a crop around the mask, at --width×--height (default 512×512)",
+        help="generate only a crop around the mask, at --width×--height (default: the model's "
+        "native size; 512×512 with --outpaint)",
     )
     inpaint.add_argument("--padding", type=int, default=None, help="px around the crop (32)")
     inpaint.add_argument(
@@ -197,6 +205,7 @@ def _generate(args: argparse.Namespace) -> int:
     loaded = engine.load(request.model)
     if loaded.kind and not args.quiet:
         print(f"model: {loaded.source.name} ({loaded.kind})", file=sys.stderr)
+    request = _at_native_size(request, args, loaded.native_size)
     try:
         results = engine.run(request, on_step=progress, cancel=threading.Event())
     except ImageNotSavedError as exc:
@@ -236,8 +245,8 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
     if mask is None and _inpaint_fields(args):
         raise RequestError("Inpaint options need --mask (or --outpaint) and --init.")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if init is not None else Mode.TXT2IMG
-    # "Only masked" scales a crop up to the generation size: the image's own size would be
-    # needlessly large, so it defaults to 512×512 as in A1111.
+    # "Only masked" scales a crop up to the generation size, not the image's own size; without
+    # an image (or with that option) the size is the model's own, set once it is loaded.
     height, width = init.shape[:2] if init is not None and not args.only_masked else (512, 512)
     return GenerationRequest(
         **fields,
@@ -249,6 +258,20 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
         init_image=init,
         mask=mask,
     )
+
+
+def _at_native_size(
+    request: GenerationRequest, args: argparse.Namespace, native: int | None
+) -> GenerationRequest:
+    """A size not given on the command line is the model's own, where the image's size does
+    not set it (txt2img, and the crop of an "only masked" inpaint). Outpainting keeps its
+    own rule (the extended canvas, or 512×512 for an "only masked" crop): its size note is
+    printed before the model loads."""
+    sized_by_image = args.init is not None and not args.only_masked
+    if native is None or sized_by_image or args.outpaint is not None:
+        return request
+    missing = {k: native for k in ("width", "height") if getattr(args, k) is None}
+    return dataclasses.replace(request, **missing) if missing else request
 
 
 def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -287,7 +310,7 @@ def _outpaint_request(
     if mask is not None:
         raise ImageInputError("--outpaint makes its own mask; leave out --mask.")
     sizes = {k: getattr(args, k) for k in ("width", "height") if getattr(args, k) is not None}
-    if args.only_masked:  # as for inpaint: the crop is generated at 512×512 unless told
+    if args.only_masked:  # the crop is generated at 512×512 unless told
         sizes = {"width": 512, "height": 512, **sizes}
     strength = {} if args.strength is None else {"strength": args.strength}
     fields = {**fields, **_inpaint_fields(args), **sizes, **strength}

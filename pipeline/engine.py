@@ -42,6 +42,17 @@ def _bytes_of(module: Any) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
 
+def native_size(pipe: Any) -> int | None:
+    """The square size the model was trained at (512 for SD 1.x, 1024 for SDXL, 64 for the
+    bundled model): what diffusers itself generates when no size is given. Far from it, models
+    repeat or lose their subject, so the CLI and the app default to it."""
+    sample_size = getattr(getattr(pipe, "unet", None), "config", {}).get("sample_size")
+    scale = getattr(pipe, "vae_scale_factor", None)
+    if isinstance(sample_size, (list, tuple)):
+        sample_size = sample_size[0]
+    return int(sample_size * scale) if isinstance(sample_size, int) and scale else None
+
+
 class LoadedModel:
     """One model's weights and the pipelines derived from them with `from_pipe` (no copies)."""
 
@@ -58,6 +69,7 @@ class LoadedModel:
         is_sdxl = "XL" in type(text2image).__name__
         folder = Path(source.location) if source.kind is SourceKind.FOLDER else None
         self.latent_rgb: LatentRGB = latent_rgb_for(folder, is_sdxl)
+        self.native_size = native_size(text2image)
 
     def pipeline(self, mode: Mode) -> Any:
         if mode not in self.pipelines:

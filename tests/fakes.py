@@ -25,6 +25,7 @@ class FakeSource:
 class FakeLoaded:
     source: FakeSource = field(default_factory=FakeSource)
     kind: str | None = None  # what the engine detected, e.g. "SD 1.x checkpoint"
+    native_size: int | None = None  # the size it was trained at (None: the fake does not say)
 
 
 class FakeEngine:

@@ -170,6 +170,61 @@ def test_a_single_file_model_is_reported_with_its_detected_family(qtbot, make_ap
     assert status.startswith("Model fake-model (SDXL base checkpoint) ready")
 
 
+def _size(window) -> tuple[int, int]:
+    return window.panel.width_box.value(), window.panel.height_box.value()
+
+
+def test_the_size_follows_each_loaded_models_own(qtbot, make_app, tmp_path):
+    """Fresh settings at 512×512 and the bundled 64-px model loads: the size becomes 64×64 and
+    the next job asks for it; a model trained at 1024 then moves it again."""
+    from tests.fakes import FakeLoaded
+
+    engine = FakeEngine(tmp_path, loaded=FakeLoaded(native_size=64))
+    app, _ = make_app(engine, preload=True)
+    window = app.window
+    qtbot.waitUntil(lambda: _size(window) == (64, 64), timeout=10_000)
+    assert window.statusBar().currentMessage() == (
+        "Size set to 64×64, the size fake-model was trained at"
+    )
+    window.generate()
+    wait_idle(qtbot, window)
+    assert (engine.requests[-1].width, engine.requests[-1].height) == (64, 64)
+
+    engine.loaded = FakeLoaded(native_size=1024)
+    window.load_model()
+    qtbot.waitUntil(lambda: _size(window) == (1024, 1024), timeout=10_000)
+
+
+def test_a_size_the_user_chose_stays_when_a_model_loads(qtbot, make_app, tmp_path):
+    from tests.fakes import FakeLoaded
+
+    engine = FakeEngine(tmp_path, loaded=FakeLoaded(native_size=64))
+    app, _ = make_app(engine)
+    window = app.window
+    window.panel.set_size(768, 512)
+    window.load_model()
+    qtbot.waitUntil(lambda: "ready" in window.statusBar().currentMessage(), timeout=10_000)
+    assert _size(window) == (768, 512)
+    window.generate()
+    wait_idle(qtbot, window)
+    assert (engine.requests[-1].width, engine.requests[-1].height) == (768, 512)
+
+
+def test_after_a_restart_a_size_set_by_the_last_model_still_follows_the_next(
+    qtbot, make_app, tmp_path
+):
+    from gui.settings import Parameters, Settings, SettingsStore
+    from tests.fakes import FakeLoaded
+
+    store = SettingsStore(tmp_path / "settings.json")
+    store.save(Settings(parameters=Parameters(width=64, height=64), native_size=64))
+    engine = FakeEngine(tmp_path, loaded=FakeLoaded(native_size=512))
+    app, _ = make_app(engine, preload=True, store=store, settings=store.load())
+    qtbot.waitUntil(lambda: _size(app.window) == (512, 512), timeout=10_000)
+    app.window.save_settings()
+    assert store.load().native_size == 512
+
+
 def test_canvas_drops_previews_of_other_jobs(qtbot):
     from gui.canvas import Canvas
     from gui.document import Document

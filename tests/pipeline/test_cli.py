@@ -127,6 +127,30 @@ def test_init_image_sets_the_default_size_and_mode(engine, tiny_model_dir, tmp_p
     assert (data["mode"], data["width"], data["height"]) == ("img2img", 64, 72)
 
 
+def _generated_size(capsys) -> tuple[int, int]:
+    path = Path(capsys.readouterr().out.split("\t")[0])
+    data = json.loads(Image.open(path).text["brushwork"])["request"]
+    assert Image.open(path).size == (data["width"], data["height"])
+    return data["width"], data["height"]
+
+
+def test_txt2img_defaults_to_the_models_native_size(engine, tiny_model_dir, tmp_path, capsys):
+    # the tiny model: UNet sample_size 8 × VAE scale factor 8
+    args = ["generate", "--prompt", "x", "--model", str(tiny_model_dir), "--steps", "1",
+            "--quiet", "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 0
+    assert _generated_size(capsys) == (64, 64)
+    assert main([*args, "--width", "96"]) == 0
+    assert _generated_size(capsys) == (96, 64)  # the missing side is the model's too
+
+
+def test_the_bundled_model_generates_at_64_by_default(tmp_path, capsys):
+    args = ["generate", "--prompt", "a red circle, blue background", "--steps", "2",
+            "--seed", "1", "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    assert _generated_size(capsys) == (64, 64)
+
+
 def test_samplers_and_info_errors(tmp_path, capsys):
     assert main(["samplers"]) == 0
     out = capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Engine behaviour on tiny real components (CPU, seeded): pixels, files, previews, cancel."""
 
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -191,3 +192,14 @@ def test_memory_savings_off_never_uses_them(tiny_model_dir, tmp_path, monkeypatc
     assert engine.last_memory_plan.savings == []
     with pytest.raises(RequestError, match="memory_savings must be auto or off"):
         Engine(tmp_path, device="cpu", memory_savings="sometimes")
+
+
+def test_native_size_is_what_the_model_was_trained_at(engine, tiny_model_dir) -> None:
+    from pipeline.engine import native_size
+
+    loaded = engine.load(str(tiny_model_dir))
+    assert loaded.native_size == 64  # UNet sample_size 8 × VAE scale factor 8
+    unet = SimpleNamespace(config={"sample_size": 128})
+    sdxl_like = SimpleNamespace(unet=unet, vae_scale_factor=8)
+    assert native_size(sdxl_like) == 1024
+    assert native_size(SimpleNamespace(unet=None, vae_scale_factor=8)) is None
