@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import shapes_checker as ck
 import shapes_dataset as ds
+import torch.nn.functional as F
 from evaluate_bundled_model import ATTRS, checker_on_ground_truth
 
 
@@ -42,15 +44,9 @@ class _FakeVAE:
         self.blur = blur
 
     def encode(self, x):
-        from types import SimpleNamespace
-
         return SimpleNamespace(latent_dist=SimpleNamespace(mean=x))
 
     def decode(self, z):
-        from types import SimpleNamespace
-
-        import torch.nn.functional as F
-
         if self.blur:
             small = F.avg_pool2d(z, self.blur)
             z = F.interpolate(small, scale_factor=self.blur, mode="nearest")
