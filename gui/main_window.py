@@ -690,10 +690,12 @@ class MainWindow(QMainWindow):
         """Moves the size to a newly loaded model's own (as InvokeAI does on a model change),
         unless the user chose another: still at the previous model's size means not chosen.
         Far from its size a model repeats its subject (the bundled 64-px model tiles at 512)."""
-        previous, self._native_size = self._native_size, native_size or self._native_size
+        previous = self._native_size
         if not native_size or native_size == previous:
             return False
-        if self.panel.txt2img_size != (previous or DEFAULT_SIZE, previous or DEFAULT_SIZE):
+        self._native_size = native_size
+        unchosen = previous or DEFAULT_SIZE
+        if self.panel.txt2img_size != (unchosen, unchosen):
             return False
         self.panel.set_size(native_size, native_size)
         return True
