@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import numpy as np
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from pipeline import BrushworkError
+from pipeline.atomic import write_json_atomically
 from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 
@@ -104,7 +104,7 @@ class SessionStore:
             "model": state.model,
             "history_path": state.history_path,
         }
-        _write_json_atomically(self.manifest, manifest)
+        write_json_atomically(self.manifest, manifest)
         self._remove_unreferenced({canvas, mask})
 
     def load(self) -> SessionState | None:
@@ -159,20 +159,6 @@ def _file_name(value: Any) -> str:
     if not isinstance(value, str) or Path(value).name != value or not value.endswith(".png"):
         raise ValueError(f"bad file name in the session manifest: {value!r}")
     return value
-
-
-def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _another_instance_running(marker: Path) -> bool:

@@ -11,10 +11,11 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pipeline.atomic import write_json_atomically
 
 APP_NAME = "Brushwork"
 
@@ -88,18 +89,7 @@ class SettingsStore:
 
     def save(self, settings: Settings) -> None:
         """Writes atomically (temp file + rename): a crash never leaves half a settings file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(dataclasses.asdict(settings), handle, indent=2, ensure_ascii=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_json_atomically(self.path, dataclasses.asdict(settings), indent=2)
 
 
 def parameters_from(data: Any) -> Parameters:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from .atomic import write_atomically
 from .errors import OutputError
 
 APP_NAME = "Brushwork"
@@ -38,26 +37,18 @@ def save_png_as(image: np.ndarray, path: Path, text_chunks: dict[str, str]) -> P
 def _write_atomically(
     image: np.ndarray, directory: Path, text_chunks: dict[str, str], target: Callable[[], Path]
 ) -> Path:
-    """Writes under a temporary name in the same folder, flushes to disk, then renames, so a
-    crash leaves either the whole image or nothing, never a truncated PNG."""
+    """Writes crash-safely (see atomic.py): a crash leaves either the whole image or nothing,
+    never a truncated PNG."""
     info = PngInfo()
     for key, value in text_chunks.items():
         info.add_text(key, value)
-    tmp_name = None
+
+    def encode(handle: IO[bytes]) -> None:
+        Image.fromarray(image, "RGB").save(handle, format="PNG", pnginfo=info)
+
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".png.part", dir=directory)
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(image, "RGB").save(handle, format="PNG", pnginfo=info)
-            handle.flush()
-            os.fsync(handle.fileno())
-        final = target()
-        os.replace(tmp_name, final)
-        return final
+        return write_atomically(directory, encode, target, suffix=".png.part")
     except OSError as exc:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
         reason = exc.strerror or str(exc)
         raise OutputError(f"Could not write the image to {directory}: {reason}.") from exc
 

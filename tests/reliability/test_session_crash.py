@@ -106,7 +106,7 @@ def test_a_kill_in_the_middle_of_a_save_keeps_the_previous_session(tmp_path, mon
     def killed(*_args, **_kwargs):  # the process dies before the manifest is swapped in
         raise SystemExit("killed")
 
-    monkeypatch.setattr("gui.session._write_json_atomically", killed)
+    monkeypatch.setattr("gui.session.write_json_atomically", killed)
     with pytest.raises(SystemExit):
         store.save(state(200, 0))
     monkeypatch.undo()

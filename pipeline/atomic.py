@@ -1,0 +1,55 @@
+"""Crash-safe file writes: the whole new file or the old one, never a truncated mix.
+
+The data goes to a temporary file in the target's own folder (a rename across file systems is a
+copy, not atomic), is flushed to disk, and only then renamed over the target. A failure or a kill
+at any point leaves the target as it was; a failed write removes its temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+Writer = Callable[[IO[bytes]], None]
+
+
+def write_atomically(
+    directory: Path,
+    write: Writer,
+    target: Callable[[], Path],
+    prefix: str = ".",
+    suffix: str = ".part",
+) -> Path:
+    """Calls `write` on a temporary file in `directory`, fsyncs it and renames it to `target()`,
+    which is asked only after the data is on disk (so a free name is still free). Raises
+    OSError (the temporary file is gone then) and whatever `write` raises."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        final = target()
+        os.replace(tmp_name, final)
+        return final
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+
+
+def replace_atomically(path: Path, write: Writer, prefix: str = ".") -> Path:
+    """Writes `path` (replacing it) through `write`, crash-safely."""
+    return write_atomically(path.parent, write, lambda: path, prefix, ".tmp")
+
+
+def write_json_atomically(path: Path, data: Any, indent: int | None = None) -> None:
+    """Writes `data` as UTF-8 JSON to `path`, crash-safely; raises OSError."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False).encode("utf-8")
+    replace_atomically(path, lambda handle: handle.write(text), prefix=f".{path.stem}-")
