@@ -68,7 +68,7 @@ class BrushworkApp:
             self.restored = True
 
     def shutdown(self) -> None:
-        self.window.cancel()
+        self.window.controller.cancel()
         self.thread.quit()
         self.thread.wait()  # a running step ends at the next boundary; loading runs to its end
         self.session.mark_clean_exit()

@@ -110,7 +110,7 @@ class SelfTestProbe(QObject):
         self.seen.window = self.clock()
         window.panel.restore(PARAMETERS)
         window.generate()
-        if not window.running_job:
+        if not window.controller.running_job:
             self._fail(f"Generate did not start a job: {window.error_banner.text()}")
 
     @Slot(str, int)
@@ -144,7 +144,7 @@ class SelfTestProbe(QObject):
 
     @Slot()
     def _on_timeout(self) -> None:
-        self.app.window.cancel()
+        self.app.window.controller.cancel()
         self._fail(f"no image after {TIMEOUT_S:.0f} s")
 
     def _fail(self, reason: str) -> None:

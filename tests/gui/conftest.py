@@ -27,4 +27,4 @@ def make_app(qtbot, tmp_path):
 
 
 def wait_idle(qtbot, window, timeout=20_000):
-    qtbot.waitUntil(lambda: window.running_job == 0, timeout=timeout)
+    qtbot.waitUntil(lambda: window.controller.running_job == 0, timeout=timeout)

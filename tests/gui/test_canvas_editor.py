@@ -31,8 +31,8 @@ def drag(view, points, button=Qt.MouseButton.LeftButton):
 
 
 def hard_brush(window, size):
-    window.hardness_slider.setValue(100)
-    window.size_slider.setValue(size)
+    window.tools.hardness_slider.setValue(100)
+    window.tools.size_slider.setValue(size)
 
 
 def test_a_mouse_stroke_paints_the_mask_where_the_pointer_went(qtbot, make_app):
@@ -55,7 +55,7 @@ def test_eraser_undo_and_redo_restore_exact_pixels(qtbot, make_app):
     drag(window.canvas, [(200, 200), (260, 240)])
     painted = window.doc.mask.copy()
     qtbot.keyClick(window, Qt.Key.Key_E)
-    assert window.eraser_action.isChecked() and window.canvas.brush.erase
+    assert window.tools.eraser_action.isChecked() and window.canvas.brush.erase
     drag(window.canvas, [(200, 200)])
     assert window.doc.mask[200, 200] == 0 and window.doc.mask[240, 260] == 255
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -70,8 +70,8 @@ def test_soft_brush_leaves_a_soft_edge(qtbot, make_app):
     app, _ = make_app()
     window = app.window
     window.canvas.set_zoom(1.0)
-    window.hardness_slider.setValue(0)
-    window.size_slider.setValue(40)
+    window.tools.hardness_slider.setValue(0)
+    window.tools.size_slider.setValue(40)
     drag(window.canvas, [(256, 256)])
     row = window.doc.mask[256, 256:280].astype(int)
     assert row[0] >= 250 and 0 < row[12] < 250 and row[-1] == 0
@@ -81,7 +81,7 @@ def test_soft_brush_leaves_a_soft_edge(qtbot, make_app):
 def test_bracket_keys_resize_the_brush(qtbot, make_app):
     app, _ = make_app()
     window = app.window
-    window.size_slider.setValue(50)
+    window.tools.size_slider.setValue(50)
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)
     assert window.canvas.brush.size == 60
     qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
@@ -110,10 +110,10 @@ def test_mask_overlay_is_tinted_and_follows_opacity(qtbot, make_app):
     app, _ = make_app()
     window = app.window
     window.doc.fill_mask()
-    window.opacity_slider.setValue(100)
+    window.tools.opacity_slider.setValue(100)
     pixel = window.canvas.overlay._buffer[0, 0]
     assert tuple(pixel) == (90, 40, 255, 255)  # B, G, R, A of the default tint
-    window.opacity_slider.setValue(0)
+    window.tools.opacity_slider.setValue(0)
     assert window.canvas.overlay._buffer[..., 3].max() == 0
 
 
@@ -122,12 +122,12 @@ def test_open_save_and_export_mask(qtbot, make_app, tmp_path):
     window = app.window
     source = tmp_path / "photo.png"
     Image.fromarray(np.full((40, 72, 3), (10, 200, 30), np.uint8)).save(source)
-    assert window.open_image(source)
+    assert window.files.open_image(source)
     assert (window.doc.width, window.doc.height) == (72, 40)
     assert tuple(window.doc.image[0, 0]) == (10, 200, 30)
     window.doc.fill_mask()
-    assert window.save_image(tmp_path / "out.png")
-    assert window.export_mask(tmp_path / "mask.png")
+    assert window.files.save_image(tmp_path / "out.png")
+    assert window.files.export_mask(tmp_path / "mask.png")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), window.doc.image)
     assert (np.asarray(Image.open(tmp_path / "mask.png").convert("L")) == 255).all()
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo mask fill
@@ -141,10 +141,10 @@ def test_bad_files_are_explained_and_the_canvas_is_kept(qtbot, make_app, tmp_pat
     window.doc.fill_mask()
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    assert not window.open_image(bad)
+    assert not window.files.open_image(bad)
     assert "Could not read image" in window.error_banner.text()
     assert window.doc.mask.all() and window.doc.width == 512
-    assert not window.save_image(bad / "inside-a-file.png")
+    assert not window.files.save_image(bad / "inside-a-file.png")
     assert "Could not write the image" in window.error_banner.text()
 
 
@@ -154,7 +154,7 @@ def test_paste_and_drop_put_an_image_on_the_canvas(qtbot, make_app, tmp_path):
     pasted = np.zeros((24, 32, 3), np.uint8)
     pasted[..., 2] = 250
     QGuiApplication.clipboard().setImage(array_to_qimage(pasted))
-    window.paste_image()
+    window.files.paste_image()
     assert window.doc.image.shape == (24, 32, 3) and window.doc.image[0, 0, 2] == 250
     dropped = tmp_path / "drop.png"
     Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(dropped)
@@ -224,10 +224,10 @@ def test_saved_canvas_keeps_the_generation_parameters(qtbot, make_app, tmp_path)
     window.panel.steps.setValue(2)
     window.generate()
     wait_idle(qtbot, window)
-    assert window.save_image(tmp_path / "keep.png")
+    assert window.files.save_image(tmp_path / "keep.png")
     assert read_image_info(tmp_path / "keep.png")["prompt"] == "fake"  # the fake's chunk
     window.doc.fill_mask()
     window.doc.invert_mask()
     window.doc.replace(np.zeros((64, 64, 3), np.uint8), "paint over it")
-    assert window.save_image(tmp_path / "edited.png")
+    assert window.files.save_image(tmp_path / "edited.png")
     assert "parameters" not in Image.open(tmp_path / "edited.png").text  # no longer that image

@@ -38,7 +38,7 @@ def test_click_generate_with_the_real_engine(qtbot, make_app, tiny_model_dir, tm
 
     assert not window.error_banner.isVisible(), window.error_banner.text()
     assert len(previews) == 6 and previews[0].size().width() == 8
-    [result] = window.last_results
+    [result] = window.controller.last_results
     assert result.path.parent == out
     with Image.open(result.path) as png:
         on_disk = np.asarray(png.convert("RGB"))

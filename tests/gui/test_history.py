@@ -28,7 +28,7 @@ def test_history_lists_the_output_folder_newest_first_and_survives_restarts(
     app.window.panel.set_size(64, 64)
     app.window.generate()
     wait_idle(qtbot, app.window)
-    assert history.paths()[0] == app.window.last_results[0].path
+    assert history.paths()[0] == app.window.controller.last_results[0].path
     assert len(history.paths()) == 3
 
 
@@ -81,11 +81,11 @@ def test_delete_asks_first_and_removes_file_and_entry(qtbot, make_app, tmp_path,
     doomed = write_png(out / "doomed.png", 5)
     app, _ = make_app()
     window = app.window
-    monkeypatch.setattr(window, "confirm_delete", lambda path: False)
-    assert not window.delete_from_history(doomed)
+    monkeypatch.setattr(window.files, "confirm_delete", lambda path: False)
+    assert not window.files.delete_from_history(doomed)
     assert doomed.exists() and window.history.paths() == [doomed]
-    monkeypatch.setattr(window, "confirm_delete", lambda path: True)
-    assert window.delete_from_history(doomed)
+    monkeypatch.setattr(window.files, "confirm_delete", lambda path: True)
+    assert window.files.delete_from_history(doomed)
     assert not doomed.exists() and window.history.paths() == []
 
 

@@ -41,7 +41,7 @@ def test_generate_streams_previews_then_shows_the_saved_image(qtbot, make_app):
 
     assert [accepted for *_, accepted in shown] == [True] * 5  # one preview per step
     assert [level for _, level, _ in shown] == sorted(level for _, level, _ in shown)
-    result = window.last_results[0]
+    result = window.controller.last_results[0]
     assert result.path.is_file()
     assert np.array_equal(window.doc.image, result.image)
     assert not window.canvas.showing_preview
@@ -84,7 +84,7 @@ def test_engine_errors_appear_in_the_window_in_plain_words(qtbot, make_app, tmp_
     engine.fail = None
     window.generate()
     wait_idle(qtbot, window)
-    assert not window.error_banner.isVisible() and window.last_results
+    assert not window.error_banner.isVisible() and window.controller.last_results
 
 
 def test_an_unexpected_engine_bug_does_not_take_the_app_down(qtbot, make_app, tmp_path):
@@ -103,7 +103,7 @@ def test_invalid_parameters_are_explained_and_nothing_runs(qtbot, make_app):
     start_job(window)
     window.panel.width_box.setValue(100)
     window.generate()
-    assert window.running_job == 0
+    assert window.controller.running_job == 0
     assert "width must be a multiple of 8 (got 100)" in window.error_banner.text()
     window.panel.width_box.setValue(64)
     window.panel.random_seed.setChecked(False)
@@ -132,7 +132,7 @@ def test_ctrl_enter_generates_and_escape_cancels(qtbot, make_app, tmp_path):
     window.activateWindow()
     window.panel.prompt.setFocus()
     qtbot.keyClick(window.panel.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    assert window.running_job != 0
+    assert window.controller.running_job != 0
     assert window.panel.prompt.toPlainText() == "a red circle"  # no line break was typed
     qtbot.waitUntil(lambda: window.progress.value() >= 2, timeout=10_000)
     qtbot.keyClick(window, Qt.Key.Key_Escape)

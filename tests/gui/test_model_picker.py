@@ -16,9 +16,9 @@ def test_added_models_are_checked_listed_selected_and_remembered(qtbot, make_app
     window, picker = app.window, app.window.model_picker
     assert picker.current() is None  # the bundled model
     assert picker.add_source("someone/some-model")
-    assert window.model == "someone/some-model"
+    assert window.controller.model == "someone/some-model"
     drop(window, tiny_model_dir)
-    assert window.model == str(tiny_model_dir)
+    assert window.controller.model == str(tiny_model_dir)
     assert picker.sources() == ["someone/some-model", str(tiny_model_dir)]
     assert not picker.add_source(str(tiny_model_dir / "nope.safetensors"))
     assert "Model file not found" in window.error_banner.text()
@@ -84,7 +84,7 @@ def test_a_hub_model_is_downloaded_with_progress_before_it_is_used(
         wait_idle(qtbot, window)
     assert not window.error_banner.isVisible(), window.error_banner.text()
     assert texts and texts[-1].startswith("Downloading org/tiny-dl: ") and " of " in texts[-1]
-    assert engine.requests[-1].model == "org/tiny-dl" and window.last_results
+    assert engine.requests[-1].model == "org/tiny-dl" and window.controller.last_results
     cache = Path(constants.HF_HUB_CACHE)
     assert list(cache.glob("models--org--tiny-dl/snapshots/*/model_index.json"))
 

@@ -11,7 +11,9 @@ def prepare(window, prompt="a red circle", steps=3):
 
 
 def wait_all(qtbot, window):
-    qtbot.waitUntil(lambda: window.running_job == 0 and window.queue.count() == 0, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: window.controller.running_job == 0 and window.queue.count() == 0, timeout=20_000
+    )
 
 
 def test_generate_while_running_queues_and_runs_in_order(qtbot, make_app, tmp_path):
@@ -20,7 +22,7 @@ def test_generate_while_running_queues_and_runs_in_order(qtbot, make_app, tmp_pa
     for prompt in ("first", "second", "third"):
         prepare(window, prompt, steps=5)
         window.generate()
-    assert window.running_job != 0 and window.queue.count() == 2
+    assert window.controller.running_job != 0 and window.queue.count() == 2
     assert window.queue_label.text() == "2 waiting"
     wait_all(qtbot, window)
     assert [r.prompt for r in engine.requests] == ["first", "second", "third"]
@@ -71,11 +73,11 @@ def test_cancel_stops_the_current_job_and_the_queue_goes_on(qtbot, make_app, tmp
     prepare(window, "next", steps=2)
     window.generate()
     qtbot.waitUntil(lambda: window.progress.value() >= 2, timeout=10_000)
-    window.cancel()
+    window.controller.cancel()
     wait_all(qtbot, window)
     assert engine.cancel_seen_at is not None
     assert [r.prompt for r in engine.requests] == ["long", "next"]
-    assert window.last_results[0].request.prompt == "next"
+    assert window.controller.last_results[0].request.prompt == "next"
 
 
 def test_clear_queue_empties_only_the_waiting_jobs(qtbot, make_app, tmp_path):
@@ -87,4 +89,4 @@ def test_clear_queue_empties_only_the_waiting_jobs(qtbot, make_app, tmp_path):
     window.queue.clear_all()
     wait_all(qtbot, window)
     assert [r.prompt for r in engine.requests] == ["running"]
-    assert isinstance(window.last_results[0].request, GenerationRequest)
+    assert isinstance(window.controller.last_results[0].request, GenerationRequest)

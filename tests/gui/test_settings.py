@@ -66,7 +66,7 @@ def test_the_window_restores_and_saves_its_parameters(qtbot, make_app):
     wait_idle(qtbot, app.window)
     saved = store.load().parameters
     assert saved.prompt == "a new prompt" and saved.mode == "txt2img"
-    assert saved.seed == app.window.last_results[0].seed
+    assert saved.seed == app.window.controller.last_results[0].seed
 
 
 def test_a_corrupt_settings_file_is_reported_in_the_window(qtbot, make_app):
@@ -92,7 +92,7 @@ def test_settings_dialog_changes_take_effect(qtbot, make_app, tmp_path):
     dialog.output.setText(str(tmp_path / "elsewhere"))
     dialog.allow_pickle.setChecked(True)
     replaced = []
-    window.engine_changed.connect(replaced.append)
+    window.controller.engine_changed.connect(replaced.append)
     window.apply_settings(dialog.result_settings())
     assert window.output_dir == tmp_path / "elsewhere"
     assert window.history.folder == tmp_path / "elsewhere"

@@ -53,9 +53,7 @@ def test_display_names_map_back_to_ids():
 
 
 @pytest.mark.parametrize("sampler_id", ["dpm2", "euler_a", "dpmpp_2m"])
-def test_each_run_gets_a_fresh_scheduler_that_steps_like_a_newly_built_one(
-    sampler_id, base_config
-):
+def test_each_run_gets_a_fresh_scheduler_that_steps_like_a_newly_built_one(sampler_id, base_config):
     """Schedulers come from a cached template (building KDPM2 takes ~200 ms): a used one, or
     one whose `step` was patched, must not change what the next run gets."""
     import inspect

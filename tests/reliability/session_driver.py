@@ -38,8 +38,12 @@ def paint_and_generate(app: BrushworkApp, work: Path) -> None:
     def report_when_saved() -> None:
         if window.error_banner.isVisible():
             print("ERROR", window.error_banner.text(), flush=True)
-        elif window.last_results and not window.session_dirty and app.session.manifest.exists():
-            print("SAVED", window.last_results[0].path, flush=True)
+        elif (
+            window.controller.last_results
+            and not window.autosave.dirty
+            and app.session.manifest.exists()
+        ):
+            print("SAVED", window.controller.last_results[0].path, flush=True)
             return
         QTimer.singleShot(100, report_when_saved)
 

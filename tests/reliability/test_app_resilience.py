@@ -40,7 +40,7 @@ def test_corrupt_settings_file_starts_with_defaults_and_says_so(qtbot, make_app)
     ask_for(window)
     window.generate()
     wait_idle(qtbot, window)
-    assert window.last_results[0].path.is_file()
+    assert window.controller.last_results[0].path.is_file()
 
 
 def refuse_writes(monkeypatch, code: int) -> None:
@@ -51,7 +51,7 @@ def refuse_writes(monkeypatch, code: int) -> None:
         raise OSError(code, "No space left on device" if code == errno.ENOSPC else
                       "Read-only file system")  # fmt: skip
 
-    monkeypatch.setattr("pipeline.outputs.os.fsync", fsync)
+    monkeypatch.setattr("pipeline.atomic.os.fsync", fsync)
 
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC], ids=["read-only", "disk-full"])
@@ -77,7 +77,7 @@ def test_output_folder_refuses_the_image_and_it_is_not_lost(
 
     monkeypatch.undo()  # the user saves it elsewhere
     target = tmp_path / "elsewhere" / "kept.png"
-    assert window.save_image(target)
+    assert window.files.save_image(target)
     with Image.open(target) as png:
         assert np.array_equal(np.asarray(png.convert("RGB")), window.doc.image)
 
@@ -105,10 +105,10 @@ def test_cancelling_during_model_load(qtbot, make_app, tmp_path):
     assert window.progress_label.text() == "Cancelling…"
     engine.release.set()
     qtbot.waitUntil(lambda: window.progress_label.text() == "Cancelled", timeout=10_000)
-    assert engine.steps_run == [] and not window.last_results
+    assert engine.steps_run == [] and not window.controller.last_results
     window.generate()  # and the next job runs normally
     wait_idle(qtbot, window)
-    assert len(engine.steps_run) == 5 and window.last_results
+    assert len(engine.steps_run) == 5 and window.controller.last_results
 
 
 def test_generate_pressed_20_times_quickly(qtbot, make_app, tmp_path):
@@ -117,8 +117,10 @@ def test_generate_pressed_20_times_quickly(qtbot, make_app, tmp_path):
     ask_for(window, steps=3)
     for _ in range(20):
         qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
-    assert window.running_job and window.queue.count() >= 15  # queued, not dropped or doubled
-    qtbot.waitUntil(lambda: window.running_job == 0 and window.queue.count() == 0,
+    assert (
+        window.controller.running_job and window.queue.count() >= 15
+    )  # queued, not dropped or doubled
+    qtbot.waitUntil(lambda: window.controller.running_job == 0 and window.queue.count() == 0,
                     timeout=30_000)  # fmt: skip
     assert len(engine.requests) == 20
     assert len(list((tmp_path / "outputs").glob("*.png"))) == 20
@@ -144,7 +146,7 @@ def test_closing_the_app_during_a_download(qtbot, make_app, monkeypatch, tmp_pat
     monkeypatch.setattr("gui.worker.download_model", fake_download)
     app, engine = make_app()
     window = app.window
-    window.model = "org/big-model"
+    window.controller.model = "org/big-model"
     ask_for(window)
     window.generate()
     qtbot.waitUntil(lambda: "Downloading big-model" in window.progress_label.text()
@@ -218,15 +220,17 @@ def test_a_refused_batch_is_kept_whole_in_the_temp_folder(
     window = app.window
     ask_for(window, steps=2)
     window.panel.batch_size.setValue(3)
-    monkeypatch.setattr("pipeline.outputs.os.fsync", fsync)
+    monkeypatch.setattr("pipeline.atomic.os.fsync", fsync)
     window.generate()
     wait_idle(qtbot, window, timeout=120_000)
     kept = sorted((tmp_path / "tmp").glob("brushwork-unsaved-*/*.png"))
     assert len(kept) == 3 and not [p for p in out.glob("*") if p.is_file()]
     banner = window.error_banner.text()
     assert f"The 3 images were written to {kept[0].parent} instead" in banner
-    assert np.array_equal(np.asarray(Image.open(window.last_results[0].path)), window.doc.image)
+    assert np.array_equal(
+        np.asarray(Image.open(window.controller.last_results[0].path)), window.doc.image
+    )
     monkeypatch.undo()
     target = tmp_path / "elsewhere" / "kept.png"
-    assert window.save_image(target)
+    assert window.files.save_image(target)
     assert "a red circle" in Image.open(target).text.get("parameters", "")

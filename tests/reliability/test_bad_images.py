@@ -74,7 +74,7 @@ def test_bad_image_opened_is_explained_and_the_canvas_is_kept(qtbot, make_app, t
     path = tmp_path / f"{case}.png"
     make(path)
     started = time.perf_counter()
-    assert not window.open_image(path)
+    assert not window.files.open_image(path)
     assert time.perf_counter() - started < 5  # refused from the header, not decoded
     assert message in window.error_banner.text()
     assert np.array_equal(window.doc.image, before) and window.doc.mask.all()
@@ -82,7 +82,7 @@ def test_bad_image_opened_is_explained_and_the_canvas_is_kept(qtbot, make_app, t
     window.panel.steps.setValue(2)
     window.generate()
     wait_idle(qtbot, window)
-    assert window.last_results and window.last_results[0].path.is_file()
+    assert window.controller.last_results and window.controller.last_results[0].path.is_file()
 
 
 def test_mask_of_a_different_size_than_the_image(tmp_path, capsys):
@@ -134,7 +134,7 @@ def test_malformed_metadata_chunks_in_opened_images(qtbot, make_app, tmp_path, c
     if not restored:
         assert "holds no generation parameters" in window.error_banner.text()
         assert window.panel.to_parameters() == before
-    assert window.open_image(path)  # the pixels are fine whatever the chunks say
+    assert window.files.open_image(path)  # the pixels are fine whatever the chunks say
     assert window.doc.image[0, 0, 0] == 90
 
 
@@ -149,7 +149,7 @@ def test_text_chunk_bomb_is_refused_with_a_reason(qtbot, make_app, tmp_path):
     window = app.window
     assert not window.use_parameters_of(path)
     assert "not a readable image" in window.error_banner.text()
-    assert not window.open_image(path)
+    assert not window.files.open_image(path)
     assert "over 1 MB of text metadata" in window.error_banner.text()
 
 

@@ -109,7 +109,7 @@ def generate_still_works(qtbot, window, tiny_model_dir) -> None:
     window.generate()
     wait_idle(qtbot, window, timeout=120_000)
     assert not window.error_banner.isVisible(), window.error_banner.text()
-    assert window.last_results and window.last_results[0].path.is_file()
+    assert window.controller.last_results and window.controller.last_results[0].path.is_file()
 
 
 @pytest.mark.parametrize("case", list(CASES))

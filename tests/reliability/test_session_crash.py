@@ -163,7 +163,7 @@ def test_restore_is_offered_only_after_a_crash(tmp_path, make_app, qtbot):
     assert np.array_equal(app.window.doc.image, state(40).image)
     assert app.window.panel.prompt.toPlainText() == "prompt 40"
     # the session's model was not in the picker's list: the picker shows it, not the bundled one
-    assert app.window.model == app.window.model_picker.current() == "some/model"
+    assert app.window.controller.model == app.window.model_picker.current() == "some/model"
 
 
 def test_declining_the_restore_starts_with_a_blank_canvas(tmp_path, make_app):
@@ -178,11 +178,11 @@ def test_declining_the_restore_starts_with_a_blank_canvas(tmp_path, make_app):
 def test_autosave_runs_on_the_timer_only_when_the_document_changed(make_app, qtbot):
     app, _ = make_app()
     window = app.window
-    window.autosave_timer.setInterval(30)
+    window.autosave.timer.setInterval(30)
     saves: list = []
     original = window.session.save
     window.session.save = lambda s: saves.append(1) or original(s)
-    window.session_dirty = False
+    window.autosave.dirty = False
     qtbot.wait(150)
     assert saves == []  # nothing changed: nothing written
     window.doc.fill_mask()

@@ -1,0 +1,98 @@
+"""The left column: model picker, parameters, Generate/Cancel, progress and the job queue.
+
+A view of the generation controller: `bind` connects it to the controller's signals, and the
+window decides what Generate does (it builds the request from the panel and the document).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .generation import GenerationController
+from .job_queue import JobQueue
+from .model_picker import ModelPicker
+from .panels import ParametersPanel
+
+
+class SidePanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.panel = ParametersPanel()
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("generate")
+        self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Cancel (Esc)")
+        self.progress = QProgressBar()
+        self.progress.setFormat("Step %v/%m")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label = QLabel("Ready")
+        self.model_picker = ModelPicker()
+        self.model_label = QLabel("Model: not loaded yet")
+        self.model_label.setWordWrap(True)
+        self.queue = JobQueue()
+        self.queue_label = QLabel()
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+        column = QVBoxLayout(self)
+        scroll = QScrollArea()
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        column.addWidget(self.model_picker)
+        column.addWidget(self.model_label)
+        column.addWidget(scroll, 1)
+        column.addLayout(buttons)
+        column.addWidget(self.progress)
+        column.addWidget(self.progress_label)
+        column.addLayout(self._queue_buttons())
+        column.addWidget(self.queue)
+        self.queue.model().rowsInserted.connect(self._show_queue_size)
+        self.queue.model().rowsRemoved.connect(self._show_queue_size)
+        self.set_running(False)
+        self._show_queue_size()
+
+    def _queue_buttons(self) -> QHBoxLayout:
+        remove = QPushButton("Remove")
+        remove.setToolTip("Remove the selected waiting jobs (Delete)")
+        remove.clicked.connect(self.queue.remove_selected)
+        clear = QPushButton("Clear queue")
+        clear.clicked.connect(self.queue.clear_all)
+        QShortcut(QKeySequence.StandardKey.Delete, self.queue, activated=self.queue.remove_selected)
+        row = QHBoxLayout()
+        row.addWidget(self.queue_label, 1)
+        row.addWidget(remove)
+        row.addWidget(clear)
+        return row
+
+    def bind(self, controller: GenerationController) -> None:
+        self.cancel_button.clicked.connect(controller.cancel)
+        controller.running_changed.connect(self.set_running)
+        controller.progressed.connect(self._show_progress)
+        controller.progress_text.connect(self.progress_label.setText)
+        controller.model_text.connect(self.model_label.setText)
+
+    def set_running(self, running: bool) -> None:
+        self.generate_button.setText("Add to queue" if running else "Generate")
+        self.cancel_button.setEnabled(running)
+
+    def _show_progress(self, value: int, maximum: int, text_format: str) -> None:
+        self.progress.setFormat(text_format)
+        self.progress.setRange(0, maximum)
+        self.progress.setValue(value)
+
+    def _show_queue_size(self) -> None:
+        count = self.queue.count()
+        self.queue_label.setText(f"{count} waiting" if count else "Queue empty")
