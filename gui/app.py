@@ -71,6 +71,7 @@ class BrushworkApp:
         self.window.controller.cancel()
         self.thread.quit()
         self.thread.wait()  # a running step ends at the next boundary; loading runs to its end
+        self.window.autosave.close()  # writes what is waiting
         self.session.mark_clean_exit()
 
 

@@ -24,7 +24,7 @@ class Document(QObject):
 
     def __init__(self, width: int = 512, height: int = 512) -> None:
         super().__init__()
-        self.image = np.full((height, width, 3), BLANK, np.uint8)
+        self.image = _frozen(np.full((height, width, 3), BLANK, np.uint8))
         self.mask = np.zeros((height, width), np.uint8)
         self.is_blank = True  # nothing opened, pasted or generated yet
         self.undo_stack = QUndoStack(self)
@@ -84,7 +84,7 @@ class Document(QObject):
 
     def _restore(self, image: np.ndarray, mask: np.ndarray, blank: bool) -> None:
         resized = image.shape != self.image.shape
-        self.image = image.copy()
+        self.image = _frozen(image)
         self.mask = mask.copy()
         self.is_blank = blank
         if resized:
@@ -127,3 +127,11 @@ class _SnapshotCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.doc._restore(*self.old)
+
+
+def _frozen(image: np.ndarray) -> np.ndarray:
+    """A read-only copy: the image is replaced, never changed in place, so readers such as the
+    autosave writer may keep a reference instead of copying megabytes on the GUI thread."""
+    copy = image.copy()
+    copy.flags.writeable = False
+    return copy

@@ -344,4 +344,5 @@ class MainWindow(QMainWindow):
         self.controller.cancel()  # the app waits for the worker thread after the event loop ends
         self.save_settings()
         self.autosave.save()
+        self.autosave.wait()  # quitting: the session must be on disk before the process ends
         super().closeEvent(event)

@@ -93,7 +93,8 @@ class SessionStore:
         canvas, mask = f"canvas-{token}.png", f"mask-{token}.png"
         try:
             save_png_as(state.image, self.folder / canvas, {})
-            save_png_as(np.repeat(state.mask[..., None], 3, axis=2), self.folder / mask, {})
+            # Grey, not RGB: np.repeat holds the GIL for tens of ms and stalls the GUI thread.
+            save_png_as(state.mask, self.folder / mask, {})
         except BrushworkError as exc:
             raise OSError(str(exc)) from exc
         manifest = {

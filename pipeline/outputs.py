@@ -44,7 +44,8 @@ def _write_atomically(
         info.add_text(key, value)
 
     def encode(handle: IO[bytes]) -> None:
-        Image.fromarray(image, "RGB").save(handle, format="PNG", pnginfo=info)
+        mode = "L" if image.ndim == 2 else "RGB"  # H×W: a grey-level image such as a mask
+        Image.fromarray(image, mode).save(handle, format="PNG", pnginfo=info)
 
     try:
         return write_atomically(directory, encode, target, suffix=".png.part")

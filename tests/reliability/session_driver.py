@@ -40,7 +40,7 @@ def paint_and_generate(app: BrushworkApp, work: Path) -> None:
             print("ERROR", window.error_banner.text(), flush=True)
         elif (
             window.controller.last_results
-            and not window.autosave.dirty
+            and window.autosave.settled  # written by the autosave thread, not only handed over
             and app.session.manifest.exists()
         ):
             print("SAVED", window.controller.last_results[0].path, flush=True)

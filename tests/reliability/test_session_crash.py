@@ -186,7 +186,7 @@ def test_autosave_runs_on_the_timer_only_when_the_document_changed(make_app, qtb
     qtbot.wait(150)
     assert saves == []  # nothing changed: nothing written
     window.doc.fill_mask()
-    qtbot.waitUntil(lambda: len(saves) == 1, timeout=2_000)
+    qtbot.waitUntil(lambda: len(saves) == 1 and window.autosave.settled, timeout=2_000)
     qtbot.wait(150)
     assert len(saves) == 1
     assert window.session.load().mask.min() == 255
