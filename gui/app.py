@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 from pipeline import __version__, default_output_dir, resources_dir
 
 from .main_window import MainWindow
-from .session import RestoreQuestion, SessionStore, ask_to_restore
+from .session import RestoreQuestion, SessionStore, ask_to_restore, claim_session
 from .settings import Settings, SettingsStore
 from .worker import EngineLike, GenerationWorker, engine_factory
 
@@ -40,13 +40,16 @@ class BrushworkApp:
         self.thread.setObjectName("brushwork-worker")
         self.worker = GenerationWorker(factory)
         self.worker.moveToThread(self.thread)
-        self.session = session or SessionStore()
+        self.session, self.session_notice = claim_session(session or SessionStore())
         self.ask_restore = ask_restore
         self.window = MainWindow(self.worker, output_dir, model, store, settings, self.session)
         self.restored = False
+        self._shut_down = False
 
     def start(self, preload: bool = True) -> None:
         self.window.show()
+        if self.session_notice:
+            self.window.show_error(self.session_notice)
         self._offer_restore()
         try:
             self.session.mark_running()
@@ -68,11 +71,15 @@ class BrushworkApp:
             self.restored = True
 
     def shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.window.controller.cancel()
         self.thread.quit()
         self.thread.wait()  # a running step ends at the next boundary; loading runs to its end
         self.window.autosave.close()  # writes what is waiting
         self.session.mark_clean_exit()
+        self.session.release()
 
 
 def apply_style(app: QApplication) -> None:

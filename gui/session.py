@@ -7,8 +7,12 @@ in the history strip. It lives in `<user data dir>/Brushwork/session/`:
 - `manifest.json`, replaced last, naming the two PNGs of the current save. A kill at any moment
   leaves either the old manifest with its old PNGs (removed only after the new manifest is in
   place) or the new one: never a session that mixes or truncates files;
-- `running`, a marker holding the process id while the app runs. A clean exit removes it, so a
-  marker found at start means the last run crashed (or was killed) and its session is offered.
+- `lock`, locked by the running Brushwork for its whole life (an OS file lock: released by the
+  kernel when the process ends, however it ends). A second Brushwork cannot take it and works
+  in a temporary session of its own instead (`claim_session`);
+- `running`, a marker written by the lock holder and removed by its clean exit, so a marker
+  found by the next holder means the last run crashed (or was killed) and its session is
+  offered. No process id is involved, so a reused PID cannot hide a crash.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from pipeline import BrushworkError
@@ -36,6 +43,7 @@ from .settings import APP_NAME, Parameters, parameters_from
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 RUNNING_MARKER = "running"
+LOCK_FILE = "lock"
 RESTORE_ENV = "BRUSHWORK_RESTORE_SESSION"  # "yes"/"no" answers the restore question (tests)
 
 
@@ -57,8 +65,10 @@ def default_session_dir() -> Path:
 class SessionStore:
     """Reads and writes the session folder; every write is crash-safe (see the module doc)."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, temporary: bool = False) -> None:
         self.folder = folder or default_session_dir()
+        self.temporary = temporary  # removed when released (a second instance's own session)
+        self._lock: FileLock | None = None
 
     @property
     def manifest(self) -> Path:
@@ -68,7 +78,28 @@ class SessionStore:
     def marker(self) -> Path:
         return self.folder / RUNNING_MARKER
 
-    # --- crash detection -----------------------------------------------------------------------
+    # --- one Brushwork per session, and crash detection ----------------------------------------
+
+    def claim(self) -> bool:
+        """Locks the session folder for this process; False if another Brushwork holds it.
+        Raises OSError if the folder cannot be created."""
+        if self._lock is not None:
+            return True
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.folder / LOCK_FILE, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return False
+        self._lock = lock
+        return True
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if self.temporary:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def mark_running(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -79,10 +110,9 @@ class SessionStore:
             self.marker.unlink()
 
     def crashed(self) -> bool:
-        """The last run ended without a clean exit and left a session behind."""
-        if not (self.marker.exists() and self.manifest.exists()):
-            return False
-        return not _another_instance_running(self.marker)
+        """The last run ended without a clean exit and left a session behind. Known only to
+        the holder of the lock: while another Brushwork runs, its marker is not a crash."""
+        return self._lock is not None and self.marker.exists() and self.manifest.exists()
 
     # --- saving and loading --------------------------------------------------------------------
 
@@ -136,6 +166,23 @@ class SessionStore:
                     path.unlink()
 
 
+def claim_session(store: SessionStore) -> tuple[SessionStore, str]:
+    """The session this process works in, and a sentence for the user if it is not `store`:
+    while another Brushwork holds `store`, a temporary session of our own, so the two never
+    write over each other's canvas."""
+    try:
+        if store.claim():
+            return store, ""
+    except OSError as exc:
+        return store, f"The session cannot be autosaved: {exc}"
+    own = SessionStore(Path(tempfile.mkdtemp(prefix="brushwork-session-")), temporary=True)
+    own.claim()
+    return own, (
+        "Another Brushwork is running and keeps the saved session. This window works in a "
+        "session of its own, which is not restored after a restart."
+    )
+
+
 def ask_to_restore(parent: QWidget | None) -> bool:
     """Asks "Restore your previous session?"; the environment can answer instead (tests)."""
     answer = os.environ.get(RESTORE_ENV, "").strip().lower()
@@ -160,14 +207,3 @@ def _file_name(value: Any) -> str:
     if not isinstance(value, str) or Path(value).name != value or not value.endswith(".png"):
         raise ValueError(f"bad file name in the session manifest: {value!r}")
     return value
-
-
-def _another_instance_running(marker: Path) -> bool:
-    """The marker belongs to a Brushwork that is still running (then it did not crash)."""
-    import psutil  # a dependency of accelerate, which the engine needs anyway
-
-    try:
-        pid = int(marker.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return False
-    return pid != os.getpid() and psutil.pid_exists(pid)
