@@ -20,6 +20,7 @@ from pipeline import __version__, default_output_dir, resources_dir
 from .main_window import MainWindow
 from .session import RestoreQuestion, SessionStore, ask_to_restore, claim_session
 from .settings import Settings, SettingsStore
+from .termination import QuitOnSignal
 from .worker import EngineLike, GenerationWorker, engine_factory
 
 
@@ -153,6 +154,12 @@ def main(
         store,
         settings,
     )
+
+    def quit_like_the_menu() -> None:  # File → Quit, then leave the event loop
+        app.window.close()
+        qt_app.quit()
+
+    terminated = QuitOnSignal(quit_like_the_menu)
     app.start()
     if on_started is not None:
         on_started(app)
@@ -160,3 +167,4 @@ def main(
         return qt_app.exec()
     finally:
         app.shutdown()
+        terminated.uninstall()

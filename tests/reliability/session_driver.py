@@ -1,8 +1,9 @@
 """Drives the real app (`gui.app.main`, real engine, bundled model) in a subprocess for the crash
-test: `python -m tests.reliability.session_driver paint|restore WORKDIR`.
+tests: `python -m tests.reliability.session_driver paint|term|restore WORKDIR`.
 
 `paint` paints a mask stroke with mouse events, generates, waits until the session is autosaved,
-prints `SAVED <image path>` and keeps running until the test kills it with SIGKILL. `restore`
+prints `SAVED <image path>` and keeps running until the test kills it with SIGKILL. `term` paints
+a stroke, prints `READY` and runs until the test sends SIGTERM. `restore`
 starts the app again (the test answers the restore question through BRUSHWORK_RESTORE_SESSION),
 writes the restored canvas and mask as .npy files and a screenshot, and quits cleanly.
 """
@@ -50,6 +51,17 @@ def paint_and_generate(app: BrushworkApp, work: Path) -> None:
     report_when_saved()
 
 
+def paint_and_wait(app: BrushworkApp, work: Path) -> None:
+    """Paints a stroke, prints READY and waits for the test's SIGTERM (no generation)."""
+    window = app.window
+    window.doc.replace(np.full((64, 64, 3), 90, np.uint8), "New canvas")
+    hard_brush(window, 12)
+    drag(window.canvas, [(10, 12), (30, 20), (50, 40)])
+    np.save(work / "painted_mask.npy", window.doc.mask)
+    window.panel.prompt.setPlainText("terminated politely")
+    print("READY", flush=True)
+
+
 def dump_restored(app: BrushworkApp, work: Path) -> None:
     def dump() -> None:
         window = app.window
@@ -64,7 +76,7 @@ def dump_restored(app: BrushworkApp, work: Path) -> None:
 
 if __name__ == "__main__":
     phase, work = sys.argv[1], Path(sys.argv[2])
-    drive = paint_and_generate if phase == "paint" else dump_restored
+    drive = {"paint": paint_and_generate, "term": paint_and_wait}.get(phase, dump_restored)
     sys.exit(
         main(["--out", str(work / "outputs"), "--device", "cpu"], lambda app: drive(app, work))
     )

@@ -190,3 +190,30 @@ def test_autosave_runs_on_the_timer_only_when_the_document_changed(make_app, qtb
     qtbot.wait(150)
     assert len(saves) == 1
     assert window.session.load().mask.min() == 255
+
+
+@pytest.mark.slow
+def test_sigterm_closes_like_quit_and_the_next_start_offers_no_restore(tmp_path):
+    """`kill PID` (and logging out) is not a crash: the app saves the session and exits 0, and
+    the next start does not ask "did not close normally"."""
+    command = [sys.executable, "-m", "tests.reliability.session_driver"]
+    first = subprocess.Popen(
+        [*command, "term", str(tmp_path)], cwd=ROOT, env=driver_env(tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for_line(first, "READY")
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=180)
+    assert first.returncode == 0, stderr[-3000:]
+    session = tmp_path / "data" / "Brushwork" / "session"
+    assert not (session / "running").exists()  # a clean exit
+    saved = SessionStore(session).load()  # saved on the way out, like File → Quit
+    assert np.array_equal(saved.mask, np.load(tmp_path / "painted_mask.npy"))
+    assert saved.parameters.prompt == "terminated politely"
+
+    second = subprocess.run(
+        [*command, "restore", str(tmp_path)], cwd=ROOT, env=driver_env(tmp_path, "yes"),
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "RESTORED False" in second.stdout  # no restore was offered (it would be accepted)
