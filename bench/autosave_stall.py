@@ -37,7 +37,7 @@ def photo_like(size: int) -> np.ndarray:
 def main() -> None:
     cli = parser(__doc__.split("\n")[0])
     cli.add_argument("--saves", type=int, default=5)
-    cli.add_argument("--idle", type=float, default=5.0, help="seconds of idle baseline")
+    cli.add_argument("--idle", type=float, default=10.0, help="seconds of idle baseline")
     args = cli.parse_args()
     work = Path(tempfile.mkdtemp(prefix="brushwork-bench-"))
     for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
