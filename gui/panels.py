@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from pipeline import DEFAULT_SAMPLER, SAMPLERS, GenerationRequest, Mode, RequestError
+from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
 from pipeline.request import MAX_BATCH, MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE, InpaintArea
 
@@ -210,13 +211,8 @@ class ParametersPanel(QWidget):
             self._show_size(gen_width, gen_height)
         else:
             self._show_size(*self._txt2img_size)
-        note = ""
-        if from_canvas and (gen_width, gen_height) != (width, height):
-            note = (
-                f"The canvas is {width}×{height}; it is generated at {gen_width}×{gen_height} "
-                "(multiples of 8) and the result is scaled back."
-            )
-        self.size_note.setText(note)
+        note = from_canvas and size_note((width, height), (gen_width, gen_height), "The canvas")
+        self.size_note.setText(note or "")
         self.size_note.setVisible(bool(note))
 
     def _remember_txt2img_size(self) -> None:
@@ -374,15 +370,6 @@ MODE_NAMES = {
     CanvasMode.INPAINT: "Inpaint (masked area)",
     CanvasMode.OUTPAINT: "Outpaint (extend the canvas)",
 }
-
-
-def generation_size(width: int, height: int) -> tuple[int, int]:
-    """The nearest size the model accepts: multiples of 8 within the request's limits."""
-
-    def snap(value: int) -> int:
-        return min(max(int(value / 8 + 0.5) * 8, MIN_SIZE), MAX_SIZE)  # halves round up
-
-    return snap(width), snap(height)
 
 
 def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:

@@ -1,13 +1,18 @@
 """`python -m pipeline` / `brushwork-cli`: generate, read parameters back, list samplers, inspect.
 
 Bad input exits with status 2 and one line on stderr; a traceback means a bug in Brushwork.
+stdout carries only results (one line per image); stderr the progress line and what the user
+should know, which `--quiet` silences (but never an error). The libraries' own warnings go to
+a log file (library_logs.py), or to stderr with `--verbose`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -15,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .canvas_size import generation_size, size_note
 from .downloads import DownloadProgress
 from .errors import (
     BrushworkError,
@@ -22,6 +28,7 @@ from .errors import (
     ImageInputError,
     ImageNotSavedError,
     ModelError,
+    OutputError,
     RequestError,
 )
 from .imagefiles import read_image
@@ -30,10 +37,48 @@ from .models import SourceKind, describe_source, parse_model_source
 from .outpaint import outpaint_request
 from .outputs import default_output_dir
 from .request import GenerationRequest, InpaintArea, Mode
+from .results import GeneratedImage
 from .samplers import DEFAULT_SAMPLER, SAMPLERS
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
+# `--out NAME.png` names the file; other image suffixes are refused (the parameters live in
+# PNG text chunks); any other path is a folder.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+class _Stderr:
+    """Everything the CLI says on stderr. The progress line is rewritten in place (\r); any
+    other message ends it first, so an error never lands on the end of "step 2/2"."""
+
+    def __init__(self) -> None:
+        self.reset(quiet=False)
+
+    def reset(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._line_open = False
+
+    def progress(self, text: str) -> None:
+        if not self.quiet:
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            self._line_open = True
+
+    def say(self, text: str) -> None:
+        """A note for the user (what was detected, what the engine did); --quiet drops it."""
+        if not self.quiet:
+            self.error(text)
+
+    def error(self, text: str) -> None:
+        self.end_line()
+        print(text, file=sys.stderr, flush=True)
+
+    def end_line(self) -> None:
+        if self._line_open:
+            print(file=sys.stderr, flush=True)
+            self._line_open = False
+
+
+_stderr = _Stderr()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,8 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inpaint_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
-    gen.add_argument("--out", type=Path, default=None, help=f"folder ({default_output_dir()})")
-    gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    gen.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"a folder ({default_output_dir()}), or a file NAME.png (a batch writes "
+        "NAME-1.png, NAME-2.png, …)",
+    )
+    gen.add_argument("--quiet", action="store_true", help="nothing on stderr but errors")
+    gen.add_argument(
+        "--verbose", action="store_true", help="show the libraries' own warnings on stderr"
+    )
     gen.add_argument(
         "--memory",
         default="auto",
@@ -94,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = commands.add_parser("download", help="download a Hub model into the HF cache")
     download.add_argument("repo_id")
+    download.add_argument(
+        "--verbose", action="store_true", help="show the libraries' own warnings on stderr"
+    )
     return parser
 
 
@@ -135,16 +192,26 @@ def _sides(text: str) -> tuple[int, int, int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _stderr.reset(quiet=getattr(args, "quiet", False))
     try:
         commands = {"generate": _generate, "info": _info, "samplers": _samplers}
         commands.update(download=_download, inspect=_inspect)
         return commands[args.command](args)
-    except Cancelled:
-        print("cancelled", file=sys.stderr)
+    except (Cancelled, KeyboardInterrupt):
+        _stderr.error("cancelled")
         return EXIT_CANCELLED
     except BrushworkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _stderr.error(f"error: {exc}")
         return EXIT_BAD_INPUT
+    finally:
+        _stderr.end_line()
+
+
+def _library_messages(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The libraries' warnings go to the log file unless --verbose asks for them."""
+    from .library_logs import library_messages_to_log
+
+    return contextlib.nullcontext() if args.verbose else library_messages_to_log()
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -154,10 +221,11 @@ def _download(args: argparse.Namespace) -> int:
     from .downloads import download_model, format_progress
 
     def progress(update: DownloadProgress) -> None:
-        print(f"\r{format_progress(update):60}", end="", file=sys.stderr, flush=True)
+        _stderr.progress(f"{format_progress(update):60}")
 
-    folder = download_model(source.location, progress, threading.Event())
-    print(file=sys.stderr)
+    with _library_messages(args):
+        folder = download_model(source.location, progress, threading.Event())
+    _stderr.end_line()
     print(folder)
     return 0
 
@@ -187,40 +255,77 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    folder, file = _output_target(args.out)
     request = _request_from_args(args)
     parse_model_source(request.model, allow_pickle=args.allow_pickle)  # fails before torch loads
     from .engine import Engine, StepUpdate
 
-    shown: list[int] = []
-
     def progress(update: StepUpdate) -> None:
-        if not args.quiet:
-            print(f"\rstep {update.step}/{update.total}", end="", file=sys.stderr, flush=True)
-            shown.append(update.step)
+        _stderr.progress(f"step {update.step}/{update.total}")
 
-    engine = Engine(
-        args.out or default_output_dir(), args.device, args.precision,
-        memory_savings=args.memory, previews=False, allow_pickle=args.allow_pickle,
-    )  # fmt: skip
-    loaded = engine.load(request.model)
-    if loaded.kind and not args.quiet:
-        print(f"model: {loaded.source.name} ({loaded.kind})", file=sys.stderr)
-    request = _at_native_size(request, args, loaded.native_size)
-    try:
-        results = engine.run(request, on_step=progress, cancel=threading.Event())
-    except ImageNotSavedError as exc:
-        return _report_unsaved(exc)
-    finally:
-        if shown:
-            print(file=sys.stderr)
+    with _library_messages(args):
+        engine = Engine(
+            folder, args.device, args.precision,
+            memory_savings=args.memory, previews=False, allow_pickle=args.allow_pickle,
+        )  # fmt: skip
+        loaded = engine.load(request.model)
+        if loaded.kind:
+            _stderr.say(f"model: {loaded.source.name} ({loaded.kind})")
+        request = _at_native_size(request, args, loaded.native_size)
+        scale_back = _init_image_size(args, request)
+        try:
+            results = engine.run(
+                request, on_step=progress, cancel=threading.Event(), output_size=scale_back
+            )
+        except ImageNotSavedError as exc:
+            return _report_unsaved(exc)
+    _stderr.end_line()
     plan = engine.last_memory_plan
-    if plan is not None and plan.savings and not args.quiet:
-        print(plan.describe(), file=sys.stderr)
+    if plan is not None and plan.savings:
+        _stderr.say(plan.describe())
     for note in dict.fromkeys(note for result in results for note in result.notes):
-        print(note, file=sys.stderr)  # what the engine did on its own (OOM retry, NaN, …)
+        _stderr.say(note)  # what the engine did on its own (OOM retry, NaN, …)
+    if file is not None:
+        results = _name_as(results, file)
     for result in results:
         print(f"{result.path}\tseed={result.seed}")
     return 0
+
+
+def _output_target(out: Path | None) -> tuple[Path, Path | None]:
+    """(the folder the engine writes to, the file name asked for or None). `--out x.png` names
+    the file; an existing folder keeps being a folder whatever its name."""
+    if out is None:
+        return default_output_dir(), None
+    suffix = out.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES or out.is_dir():
+        return out, None
+    if suffix != ".png":
+        raise RequestError(
+            f"--out {out}: Brushwork writes PNG files (the parameters are stored in them); "
+            "give a name ending in .png, or a folder."
+        )
+    return out.parent, out
+
+
+def _name_as(results: list[GeneratedImage], file: Path) -> list[GeneratedImage]:
+    """Renames the written images to `file` (one image) or `file`-1, -2, … (a batch),
+    replacing what is there: the user named these files. A rename within one folder is
+    atomic, so each name holds either its old content or the whole new image."""
+    named = []
+    for k, result in enumerate(results, start=1):
+        target = file if len(results) == 1 else file.with_name(f"{file.stem}-{k}{file.suffix}")
+        try:
+            os.replace(result.path, target)
+        except OSError as exc:
+            for done in named:
+                print(f"{done.path}\tseed={done.seed}")
+            raise OutputError(
+                f"Could not name the image {target}: {exc.strerror or exc}; it was written to "
+                f"{result.path}."
+            ) from exc
+        named.append(dataclasses.replace(result, path=target))
+    return named
 
 
 def _report_unsaved(error: ImageNotSavedError) -> int:
@@ -230,7 +335,7 @@ def _report_unsaved(error: ImageNotSavedError) -> int:
     for result in [*error.saved, *kept]:
         print(f"{result.path}\tseed={result.seed}")
     where = f"were written to {error.fallback} instead" if error.fallback else "are lost"
-    print(f"error: {error} The images {where}.", file=sys.stderr)
+    _stderr.error(f"error: {error} The images {where}.")
     return EXIT_BAD_INPUT
 
 
@@ -246,8 +351,10 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
         raise RequestError("Inpaint options need --mask (or --outpaint) and --init.")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if init is not None else Mode.TXT2IMG
     # "Only masked" scales a crop up to the generation size, not the image's own size; without
-    # an image (or with that option) the size is the model's own, set once it is loaded.
+    # an image (or with that option) the size is the model's own, set once it is loaded. An
+    # image's sides are generated at the nearest multiples of 8 (and scaled back, see below).
     height, width = init.shape[:2] if init is not None and not args.only_masked else (512, 512)
+    width, height = generation_size(width, height)
     return GenerationRequest(
         **fields,
         **_inpaint_fields(args),
@@ -267,11 +374,32 @@ def _at_native_size(
     not set it (txt2img, and the crop of an "only masked" inpaint). Outpainting keeps its
     own rule (the extended canvas, or 512×512 for an "only masked" crop): its size note is
     printed before the model loads."""
-    sized_by_image = args.init is not None and not args.only_masked
-    if native is None or sized_by_image or args.outpaint is not None:
+    if native is None or _sized_by_init(args) or args.outpaint is not None:
         return request
     missing = {k: native for k in ("width", "height") if getattr(args, k) is None}
     return dataclasses.replace(request, **missing) if missing else request
+
+
+def _sized_by_init(args: argparse.Namespace) -> bool:
+    return args.init is not None and not args.only_masked and args.outpaint is None
+
+
+def _init_image_size(
+    args: argparse.Namespace, request: GenerationRequest
+) -> tuple[int, int] | None:
+    """The init image's (width, height) when it is generated at another size (its sides are
+    not multiples of 8) and the result must be scaled back to it, as the app does with a
+    canvas; says so on stderr. None when the size was given or already fits."""
+    if not _sized_by_init(args) or request.init_image is None:
+        return None
+    height, width = request.init_image.shape[:2]
+    if args.width is not None or args.height is not None:
+        return None  # a size was asked for: the result has that size
+    note = size_note((width, height), (request.width, request.height), "The init image")
+    if note is None:
+        return None
+    _stderr.say(note)
+    return width, height
 
 
 def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -317,5 +445,5 @@ def _outpaint_request(
     prompt = fields.pop("prompt")
     job = outpaint_request(init, args.outpaint, prompt, **fields)
     if job.note:
-        print(job.note, file=sys.stderr)
+        _stderr.say(job.note)
     return job.request

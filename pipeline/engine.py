@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import threading
@@ -15,6 +16,7 @@ import torch
 from PIL import Image
 
 from . import __version__
+from .canvas_size import scaled_to
 from .errors import BrushworkError, Cancelled, ImageNotSavedError, OutputError, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
 from .memory import MemoryPlan, available_bytes, plan_memory, stronger_plan
@@ -30,7 +32,14 @@ from .models import (
 )
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
-from .recovery import decode_in_float32, free_memory, has_invalid_values, is_out_of_memory
+from .recovery import (
+    FinalLatents,
+    decode_in_float32,
+    decode_latents,
+    free_memory,
+    invalid_items,
+    is_out_of_memory,
+)
 from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
@@ -126,8 +135,13 @@ class Engine:
         request: GenerationRequest,
         on_step: StepCallback | None = None,
         cancel: threading.Event | None = None,
+        *,
+        output_size: tuple[int, int] | None = None,
     ) -> list[GeneratedImage]:
-        """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set."""
+        """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set.
+
+        `output_size` (width, height): each image is scaled to it before it is saved, e.g. back
+        to an init image whose sides are not multiples of 8 (see canvas_size.py)."""
         request = request.with_resolved_seed()
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
@@ -138,12 +152,13 @@ class Engine:
         pipe.scheduler = scheduler  # from_pipe shares one scheduler object: set it every run
         self.last_memory_plan = self._apply_memory_plan(model, pipe, request)
         started = time.perf_counter()
-        final_latents: list[Any] = [None]
+        final_latents = FinalLatents()
 
         def step_end(pipe_: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()  # stops at once; interrupting would still run the VAE decode
-            final_latents[0] = tensors["latents"]  # kept for a float32 re-decode (NaN output)
+            # Kept to decode again without denoising again (out of memory in the decode, NaN).
+            final_latents.record(tensors["latents"], index + 1, pipe_._num_timesteps)
             if on_step is not None:
                 preview = None
                 if self.previews:
@@ -161,6 +176,8 @@ class Engine:
         arrays = self._call(model, pipe, request, step_end, plan, notes, final_latents)
         if plan is not None:
             arrays = [finish_inpaint(plan, array) for array in arrays]
+        if output_size is not None:
+            arrays = [scaled_to(array, output_size) for array in arrays]
         return self._save_all(request, arrays, model, tuple(notes))
 
     def _apply_memory_plan(
@@ -186,7 +203,7 @@ class Engine:
         step_end: Callable,
         plan: InpaintPlan | None,
         notes: list[str],
-        final_latents: list[Any],
+        final_latents: FinalLatents,
     ) -> np.ndarray:
         kwargs: dict[str, Any] = {
             "prompt": request.prompt,
@@ -212,9 +229,12 @@ class Engine:
                 width=request.width,
                 height=request.height,
             )
-        images = self._run_with_memory_retries(model, pipe, request, kwargs, notes)
-        if has_invalid_values(images):
-            images = self._redecode_in_float32(pipe, final_latents[0], notes)
+        images = self._run_with_memory_retries(model, pipe, request, kwargs, notes, final_latents)
+        bad = invalid_items(images)
+        if bad:  # decode only the bad items again; the others stay as they are
+            latents = final_latents.latents
+            subset = latents[bad] if latents is not None else None
+            images[bad] = self._redecode_in_float32(pipe, subset, notes)
         return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
     def _run_with_memory_retries(
@@ -224,8 +244,10 @@ class Engine:
         request: GenerationRequest,
         kwargs: dict[str, Any],
         notes: list[str],
+        final_latents: FinalLatents,
     ) -> np.ndarray:
-        """Runs the pipeline; out of memory frees it and retries with the next saving."""
+        """Runs the pipeline; out of memory frees it and retries with the next saving, or, when
+        only the VAE decode ran out, decodes the final latents again with VAE tiling."""
         while True:
             # Fresh generators per attempt: a retry starts from the same noise (its pixels differ
             # only where the added saving does, e.g. VAE tiling on images larger than a tile).
@@ -233,6 +255,7 @@ class Engine:
                 torch.Generator("cpu").manual_seed(item_seed(request.seed, k))
                 for k in range(request.batch_size)
             ]
+            final_latents.complete = False
             try:
                 with torch.inference_mode():
                     return pipe(**kwargs).images
@@ -241,6 +264,10 @@ class Engine:
                     raise
             # Outside the except block: the failed attempt's frames (and tensors) are gone.
             free_memory(self.device)
+            if final_latents.complete:  # every step ran: only the decode ran out of memory
+                images = self._decode_with_less_memory(pipe, request, final_latents.latents, notes)
+                if images is not None:
+                    return images
             plan = self.last_memory_plan
             stronger = None
             if self.memory_savings != "off" and plan is not None:
@@ -253,6 +280,42 @@ class Engine:
                 f"Ran out of memory on {self.device}; freed it and retried with "
                 f"{', '.join(stronger.savings)}."
             )
+
+    def _decode_with_less_memory(
+        self, pipe: Any, request: GenerationRequest, latents: Any, notes: list[str]
+    ) -> np.ndarray | None:
+        """The VAE decode ran out of memory: decode the same latents again with VAE tiling,
+        then also one image at a time, instead of repeating the whole denoising. None if that
+        is not possible or not enough (the caller then goes on with the other savings)."""
+        plan = self.last_memory_plan
+        if self.memory_savings == "off" or plan is None:
+            return None
+        rungs = [] if plan.vae_tiling else [("VAE tiling", pipe.vae.enable_tiling)]
+        if request.batch_size > 1:
+            rungs.append(("one image at a time", pipe.vae.enable_slicing))
+        used: list[str] = []
+        try:
+            for name, switch_on in rungs:
+                switch_on()
+                used.append(name)
+                try:
+                    images = decode_latents(pipe, latents)
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    images = None  # freed below, outside the except block (its frames hold it)
+                if images is not None:
+                    notes.append(
+                        f"Ran out of memory on {self.device} while decoding the image; freed it "
+                        f"and decoded the same latents again with {' and '.join(used)} (the "
+                        "denoising was not repeated)."
+                    )
+                    return images
+                free_memory(self.device)
+        finally:
+            pipe.vae.disable_slicing()  # one image at a time only for this decode
+            self.last_memory_plan = dataclasses.replace(plan, vae_tiling=True)
+        return None
 
     def _out_of_memory_message(self, request: GenerationRequest, plan: MemoryPlan | None) -> str:
         size = f"{request.width}×{request.height}, batch {request.batch_size}"
@@ -268,7 +331,8 @@ class Engine:
         )
 
     def _redecode_in_float32(self, pipe: Any, latents: Any, notes: list[str]) -> np.ndarray:
-        """NaN/inf pixels: decode the final latents again with a float32 VAE, and say so."""
+        """NaN/inf pixels: decode these latents (the bad items of the batch) again with a
+        float32 VAE, and say so."""
         vae_dtype = getattr(getattr(pipe, "vae", None), "dtype", torch.float32)
         if latents is not None and vae_dtype != torch.float32:
             try:
@@ -284,7 +348,7 @@ class Engine:
                     "enough memory to decode again in float32. Turn on Settings → Memory savings "
                     "or use a smaller size."
                 )
-            if not has_invalid_values(images):
+            if not invalid_items(images):
                 notes.append(
                     "The VAE produced NaN (a black image) in reduced precision; the image was "
                     "decoded again in float32."

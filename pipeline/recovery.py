@@ -1,9 +1,11 @@
 """Recovering from the two failures that hit users most: out of memory and NaN (black) images.
 
 Out of memory: the memory is freed and the generation is run again with the next memory saving
-(VAE tiling → attention slicing → CPU offload, see memory.py). NaN: half-precision VAEs overflow
-on some latents (SDXL's VAE is the best-known case) and decode to NaN, which becomes a black
-image; decoding the same latents again with the VAE in float32 gives the real picture.
+(VAE tiling → attention slicing → CPU offload, see memory.py); when the denoising had finished
+and only the VAE decode ran out, only the decode is done again, with VAE tiling. NaN:
+half-precision VAEs overflow on some latents (SDXL's VAE is the best-known case) and decode to
+NaN, which becomes a black image; decoding the same latents again with the VAE in float32 gives
+the real picture, and only the batch items that came out NaN are decoded again.
 """
 
 from __future__ import annotations
@@ -43,23 +45,59 @@ def has_invalid_values(images: np.ndarray) -> bool:
     return not bool(np.isfinite(images).all())
 
 
-def decode_in_float32(pipe: Any, latents: Any) -> np.ndarray:
-    """Decodes the final `latents` with the VAE upcast to float32, as float images in [0, 1].
+class FinalLatents:
+    """The latents of the last denoising step, kept by the engine's step callback.
 
-    The VAE goes back to its own dtype afterwards, so the pipeline's next run is unchanged.
+    A decode that fails after them (out of memory, NaN pixels) is done again from these
+    latents: the denoising, by far the longest part, is not repeated.
+    """
+
+    def __init__(self) -> None:
+        self.latents: Any = None
+        self.complete = False  # the denoising loop has run its last step
+
+    def record(self, latents: Any, step: int, total: int) -> None:
+        self.latents = latents
+        self.complete = step >= total
+
+
+def invalid_items(images: np.ndarray) -> list[int]:
+    """Indexes of the batch items with NaN or infinite pixels."""
+    flat = images.reshape(len(images), -1)
+    return [int(k) for k in np.flatnonzero(~np.isfinite(flat).all(axis=1))]
+
+
+def decode_latents(pipe: Any, latents: Any, dtype: Any = None) -> np.ndarray:
+    """Decodes `latents` as the pipeline does, as float images in [0, 1] (N×H×W×3).
+
+    `dtype` None decodes in the VAE's own dtype (float32 where the pipeline would upcast an
+    fp16 VAE, as SDXL's does); otherwise the VAE runs in `dtype` and goes back to its own
+    dtype afterwards, so the pipeline's next run is unchanged.
     """
     import torch
 
     vae = pipe.vae
     original = vae.dtype
-    vae.to(dtype=torch.float32)
+    if dtype is None:
+        upcast = original == torch.float16 and vae.config.get("force_upcast", False)
+        dtype = torch.float32 if upcast else original
+    if dtype != original:
+        vae.to(dtype=dtype)
     try:
         with torch.inference_mode():
-            scaled = _unscale(vae.config, latents.to(dtype=torch.float32))
+            scaled = _unscale(vae.config, latents.to(dtype=dtype))
             decoded = vae.decode(scaled, return_dict=False)[0]
             return pipe.image_processor.postprocess(decoded, output_type="np")
     finally:
-        vae.to(dtype=original)
+        if dtype != original:
+            vae.to(dtype=original)
+
+
+def decode_in_float32(pipe: Any, latents: Any) -> np.ndarray:
+    """Decodes `latents` with the VAE upcast to float32 (the cure for an fp16 VAE's NaN)."""
+    import torch
+
+    return decode_latents(pipe, latents, torch.float32)
 
 
 def _unscale(config: Any, latents: Any) -> Any:

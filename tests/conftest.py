@@ -32,6 +32,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
         ("XDG_DATA_HOME", "data"),
         ("XDG_CONFIG_HOME", "config"),
         ("XDG_CACHE_HOME", "cache"),
+        ("XDG_STATE_HOME", "state"),  # the CLI's log of library warnings
     ):
         monkeypatch.setenv(var, str(home / sub))
     return home

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs into the current Python and runs it.
-# CI and a fresh clone use this one command (README "Quick start").
+# The one test command (README "Quick start" and "Tests"; .ci/run calls exactly this).
+# It proves a fresh install: every run creates a new virtual environment that sees nothing of
+# the system Python's packages, installs Brushwork into it from pyproject.toml, and runs ruff,
+# pytest and `brushwork --self-test` from it. A dependency missing from pyproject.toml fails
+# here, not in a user's hands. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# Inside the repository but ignored by git (.gitignore), ruff and pytest; BRUSHWORK_TEST_VENV
+# puts it elsewhere.
+VENV=${BRUSHWORK_TEST_VENV:-$PWD/.venv-ci}
+started=$SECONDS
 
 # Qt's offscreen platform needs a few system libraries; install them only when missing.
 if ! "$PY" -c "import ctypes.util as u, sys; sys.exit(not all(map(u.find_library, ['EGL', 'fontconfig', 'xkbcommon'])))" 2>/dev/null; then
@@ -15,13 +22,20 @@ if ! "$PY" -c "import ctypes.util as u, sys; sys.exit(not all(map(u.find_library
   fi
 fi
 
-# Tests run on the CPU: keep an installed torch (CPU or GPU build); otherwise take the pinned
-# CPU build rather than letting pip pull gigabytes of CUDA packages.
-if ! "$PY" -c "import torch" 2>/dev/null; then
-  "$PY" -m pip install --quiet "torch==2.13.0"
-fi
-"$PY" -m pip install --quiet -e ".[test]"
+# Nothing from outside the new environment: no inherited module paths, no user site-packages.
+unset PYTHONPATH PYTHONHOME PYTHONUSERBASE VIRTUAL_ENV
+export PYTHONNOUSERSITE=1
+rm -rf "$VENV"
+"$PY" -m venv "$VENV"  # include-system-site-packages = false (tests/test_environment.py)
+VPY="$VENV/bin/python"
+# The CPU build of PyTorch first (tests run on the CPU), so that resolving the project does not
+# pull gigabytes of CUDA packages. -qq: pip's warnings about unreachable mirrors are noise.
+"$VPY" -m pip install -qq "torch==2.13.0"
+"$VPY" -m pip install -qq -e ".[test]"
+echo "fresh environment $VENV ready in $((SECONDS - started)) s" >&2
 
-export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
-"$PY" -m ruff check .
-"$PY" -m pytest "$@"
+export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 BRUSHWORK_TEST_VENV="$VENV"
+"$VPY" -m ruff check .
+"$VPY" -m pytest "$@"
+"$VENV/bin/brushwork" --self-test
+echo "tools/run_tests.sh: all passed in $((SECONDS - started)) s" >&2

@@ -180,3 +180,102 @@ def test_nan_output_without_memory_for_a_float32_decode_is_explained(
     with pytest.raises(BrushworkError, match="not enough memory to decode again in float32"):
         bf16_engine.run(tiny_request())
     assert pipe.vae.dtype == torch.bfloat16 and not list(tmp_path.glob("*.png"))
+
+
+def pipe_of(engine):
+    return engine.model.pipelines[next(iter(engine.model.pipelines))]
+
+
+def counting(module, calls: list):
+    original = module.forward
+
+    def forward(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    return forward
+
+
+def oom_in_decode(vae, times: int, calls: list):
+    """The VAE's decode runs out of memory `times` times, recording (batch, tiling) per call."""
+    original = vae.decode
+
+    def decode(z, *args, **kwargs):
+        calls.append((z.shape[0], vae.use_tiling, vae.use_slicing))
+        if len(calls) <= times:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
+        return original(z, *args, **kwargs)
+
+    return decode
+
+
+def test_out_of_memory_in_the_decode_decodes_again_without_denoising_again(
+    engine, monkeypatch, tiny_request
+):
+    pipe = pipe_of(engine)
+    unet_calls: list = []
+    monkeypatch.setattr(pipe.unet, "forward", counting(pipe.unet, unet_calls))
+    expected = [r.image for r in engine.run(tiny_request(batch_size=2))]
+    one_run = len(unet_calls)
+    decodes: list = []
+    monkeypatch.setattr(pipe.vae, "decode", oom_in_decode(pipe.vae, 1, decodes))
+
+    results = engine.run(tiny_request(batch_size=2))
+
+    assert len(unet_calls) == 2 * one_run  # the denoising ran once for this run, not twice
+    assert decodes == [(2, False, False), (2, True, False)]  # then the same latents, tiled
+    assert all(np.array_equal(r.image, e) for r, e in zip(results, expected, strict=True))
+    [note] = set(results[0].notes)
+    assert "while decoding the image" in note and "VAE tiling" in note
+    assert "the denoising was not repeated" in note
+    assert engine.last_memory_plan.vae_tiling
+
+
+def test_out_of_memory_in_a_tiled_decode_decodes_one_image_at_a_time(
+    engine, monkeypatch, tiny_request
+):
+    pipe = pipe_of(engine)
+    decodes: list = []
+    monkeypatch.setattr(pipe.vae, "decode", oom_in_decode(pipe.vae, 2, decodes))
+    results = engine.run(tiny_request(batch_size=2))
+    assert decodes == [(2, False, False), (2, True, False), (2, True, True)]
+    assert "VAE tiling and one image at a time" in results[0].notes[0]
+    assert not pipe.vae.use_slicing  # only for that decode
+    assert all(r.image.std() > 1.0 for r in results)
+
+
+def test_out_of_memory_in_every_decode_is_explained_and_the_engine_survives(
+    engine, monkeypatch, tiny_request
+):
+    pipe = pipe_of(engine)
+    monkeypatch.setattr(pipe.vae, "decode", oom_in_decode(pipe.vae, 100, []))
+    with pytest.raises(BrushworkError, match="Out of memory on cpu at 64×64, batch 1"):
+        engine.run(tiny_request())
+    monkeypatch.undo()
+    assert engine.run(tiny_request())[0].image.std() > 1.0
+
+
+def test_nan_in_one_image_of_a_batch_decodes_only_that_image_again(
+    bf16_engine, monkeypatch, tmp_path, tiny_request
+):
+    bf16_engine.output_dir = tmp_path
+    pipe = pipe_of(bf16_engine)
+    clean = bf16_engine.run(tiny_request(batch_size=3))
+    original, calls = pipe.vae.decode, []
+
+    def decode(z, *args, **kwargs):
+        calls.append((z.dtype, z.shape[0]))
+        sample = original(z, *args, **kwargs)[0]
+        if z.dtype != torch.float32:
+            sample = sample.clone()
+            sample[1] = float("nan")  # the second image overflows in reduced precision
+        return (sample,)
+
+    monkeypatch.setattr(pipe.vae, "decode", decode)
+    results = bf16_engine.run(tiny_request(batch_size=3))
+
+    assert calls == [(torch.bfloat16, 3), (torch.float32, 1)]  # only the bad image again
+    assert np.array_equal(results[0].image, clean[0].image)
+    assert np.array_equal(results[2].image, clean[2].image)
+    assert results[1].image.std() > 1.0  # a real picture, not black
+    assert any("decoded again in float32" in note for note in results[1].notes)
