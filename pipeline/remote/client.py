@@ -221,19 +221,25 @@ class ComfyClient:
                 method, self.url + path, allow_redirects=False, **kw
             ) as response:
                 if response.status >= 300:
-                    body = await response.content.read(MAX_JSON_BYTES)
+                    body = await self._read_all(response, MAX_JSON_BYTES, f"{method} {path}")
                     if refusal is not None and response.status == 400:
                         raise RemoteError(refusal(self.url, body))
                     raise self._status_error(response.status, f"{method} {path}", response.headers)
                 if (response.content_length or 0) > limit:
                     raise RemoteError(f"{self.url} sent {response.content_length} bytes for "
                                       f"{method} {path}; the limit is {limit}.")  # fmt: skip
-                body = await response.content.read(limit + 1)
-                if len(body) > limit:
-                    raise RemoteError(f"{self.url} sent over {limit} bytes for {method} {path}.")
-                return body
+                return await self._read_all(response, limit, f"{method} {path}")
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._unreachable(exc) from None
+
+    async def _read_all(self, response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(2**16):
+            size += len(chunk)
+            if size > limit:
+                raise RemoteError(f"{self.url} sent over {limit} bytes for {what}; refused.")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _status_error(self, status: int, what: str, headers: Any) -> RemoteError:
         if 300 <= status < 400:

@@ -11,6 +11,7 @@ execution_success. Results are solid-colour PNGs of the requested size.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import socket
@@ -90,6 +91,7 @@ class FakeComfy:
     lose_job: bool = True  # … and forgets the job (a crash), else runs it on (a network blip)
     refuse_reconnect: bool = False
     result_size_override: tuple[int, int] | None = None
+    recorded: dict | None = None  # a sequence recorded from a real ComfyUI (see recorded/)
     requests: list = field(default_factory=list)
     prompts: list = field(default_factory=list)
     uploads: dict = field(default_factory=dict)
@@ -249,6 +251,9 @@ class FakeComfy:
             await ws.send_json(message)
 
     async def _play(self, prompt_id: str, body: dict) -> None:
+        if self.recorded is not None:
+            await self._replay(prompt_id, body)
+            return
         client, graph = body.get("client_id", ""), body["prompt"]
 
         async def send(kind: str, data: dict) -> None:
@@ -321,6 +326,26 @@ class FakeComfy:
         if self.modern:
             await send("execution_success", {"prompt_id": prompt_id})
         await send("executing", {"node": None, "prompt_id": prompt_id})
+
+    async def _replay(self, prompt_id: str, body: dict) -> None:
+        """The recorded messages with this job's prompt id; previews keep their recorded
+        header (event and format words) around a small JPEG."""
+        assert self.recorded is not None
+        old, client = self.recorded["prompt_id"], body.get("client_id", "")
+        for message in self.recorded["messages"]:
+            if "binary" in message:
+                header = base64.b64decode(message["binary"])[:8]
+                await self._send(client, header + jpeg(PREVIEW_COLOUR, (8, 8)))
+            else:
+                await self._send(client, json.dumps(message).replace(old, prompt_id))
+        entry = json.loads(json.dumps(self.recorded["history"][old]).replace(old, prompt_id))
+        for output in entry["outputs"].values():
+            for image in output["images"]:
+                self._files[image["filename"]] = png(
+                    RESULT_COLOUR, self._result_size(body["prompt"])
+                )
+        await asyncio.sleep(0.05)  # history appears just after the last message, as for real
+        self._history[prompt_id] = entry
 
     def _preview_frame(self, client: str, prompt_id: str) -> bytes:
         image = jpeg(PREVIEW_COLOUR, (8, 8))

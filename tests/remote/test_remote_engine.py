@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,3 +282,28 @@ def test_statuses_list_device_models_and_errors(tmp_path) -> None:
     )
     assert statuses[0].info.device == "cpu"
     assert statuses[1].info is None and "needs a token" in (statuses[1].error or "")
+
+
+def test_large_answers_are_read_whole(tmp_path) -> None:
+    # A server with many models answers /object_info in many TCP chunks.
+    names = tuple(f"model-{k:05}-{'x' * 40}.safetensors" for k in range(5000))
+    with FakeComfy(checkpoints=names) as server:
+        (status,) = _engine(tmp_path, server).statuses()
+    assert status.info is not None and status.info.checkpoints == names
+
+
+def test_a_sequence_recorded_from_a_real_comfyui_replays_to_a_finished_image(tmp_path) -> None:
+    recorded = json.loads((Path(__file__).parent / "recorded" / "txt2img_2024.json").read_text())
+    updates: list[StepUpdate] = []
+    with FakeComfy(recorded=recorded) as server:
+        request = _request(steps=2, seed=3, prompt="x", model="brushwork-tiny-sd15.safetensors")
+        server.checkpoints = ("brushwork-tiny-sd15.safetensors",)
+        (result,) = _engine(tmp_path, server).run(request, on_step=updates.append)
+        assert server.prompts[0]["prompt"] == recorded["graph"]  # the same graph as recorded
+    assert (result.image == RESULT_COLOUR).all()
+    assert [(u.step, u.total, u.preview is not None) for u in updates] == [
+        (1, 2, False),
+        (1, 2, True),
+        (2, 2, False),
+        (2, 2, True),
+    ]
