@@ -25,7 +25,7 @@ from .client import ComfyClient, ServerInfo, Timeouts, normalize_url
 from .errors import RemoteError, ServerDown
 from .graph import CORE_NODES, Graph, build_graph, comfy_sampler
 from .job import JobSpec, run_job
-from .protocol import encode_png
+from .protocol import encode_png, safe_text
 
 _RETRY_DOWN_AFTER = 30.0  # seconds before a server marked down is asked again
 
@@ -165,7 +165,7 @@ def check_capability(info: ServerInfo, request: GenerationRequest) -> None:
         raise RemoteError(f"{info.url} lacks the node(s) {', '.join(missing)}; Brushwork needs "
                           "ComfyUI's core nodes.")  # fmt: skip
     if request.model not in info.checkpoints:
-        shown = ", ".join(info.checkpoints[:10]) or "none"
+        shown = ", ".join(safe_text(name, 120) for name in info.checkpoints[:10]) or "none"
         raise RemoteError(
             f"{info.url} has no checkpoint {request.model!r}; it has: {shown}"
             + (" …" if len(info.checkpoints) > 10 else "")

@@ -18,7 +18,7 @@ import aiohttp
 
 from ..errors import RequestError
 from .errors import RemoteError, ServerDown
-from .protocol import FEATURE_FLAGS
+from .protocol import FEATURE_FLAGS, safe_text
 
 MAX_JSON_BYTES = 64 * 2**20  # /object_info of a server with many custom nodes is a few MB
 MAX_IMAGE_BYTES = 256 * 2**20
@@ -245,8 +245,8 @@ class ComfyClient:
         if 300 <= status < 400:
             target = (headers or {}).get("Location", "?")
             return RemoteError(
-                f"{self.url} redirected {what} to {target!s:.200}; Brushwork follows no redirects "
-                "(they could send the token and images elsewhere). Use the final address."
+                f"{self.url} redirected {what} to {safe_text(target, 200)}; Brushwork follows no "
+                "redirects (they could send the token and images elsewhere). Use the final address."
             )
         if status in (401, 403):
             given = "refused the token" if self.token else "needs a token"
@@ -304,16 +304,16 @@ def _graph_refusal(url: str, body: bytes) -> str:
     parts = []
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
-        parts.append(str(error.get("message") or error.get("type") or "invalid graph"))
+        parts.append(safe_text(error.get("message") or error.get("type") or "invalid graph"))
     nodes = data.get("node_errors") if isinstance(data, dict) else None
     if isinstance(nodes, dict):
         for node_id, node in list(nodes.items())[:5]:
             if not isinstance(node, dict):
                 continue
-            kind = node.get("class_type", "?")
+            kind = safe_text(node.get("class_type", "?"), 80)
             for err in (node.get("errors") or [])[:3]:
                 if isinstance(err, dict):
-                    text = err.get("details") or err.get("message") or "error"
-                    parts.append(f"node {node_id} ({kind}): {text}")
+                    text = safe_text(err.get("details") or err.get("message") or "error")
+                    parts.append(f"node {safe_text(node_id, 20)} ({kind}): {text}")
     detail = "; ".join(parts) or "invalid graph"
     return f"{url} refused the job: {detail}"[:1000]

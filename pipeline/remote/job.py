@@ -22,7 +22,7 @@ from ..results import StepUpdate
 from .client import ComfyClient
 from .errors import RemoteError, ServerDown
 from .graph import Graph
-from .protocol import Message, decode_image, parse_binary, parse_text
+from .protocol import Message, decode_image, parse_binary, parse_text, safe_text
 
 _POLL = 0.05  # seconds between checks of `cancel` while waiting for frames
 _CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
@@ -143,9 +143,9 @@ def _on_message(
     elif kind == "execution_success" and ours:
         state.done = True
     elif kind == "execution_error" and ours:
-        node = data.get("node_type") or data.get("node_id") or "?"
+        node = safe_text(data.get("node_type") or data.get("node_id") or "?", 80)
         text = str(data.get("exception_message") or data.get("exception_type") or "error")
-        raise RemoteError(f"{url} failed the job in node {node}: {text.strip()[:500]}")
+        raise RemoteError(f"{url} failed the job in node {node}: {safe_text(text.strip(), 500)}")
     elif kind == "execution_interrupted" and ours:
         raise RemoteError(f"{url} interrupted the job (someone stopped it on the server).")
 

@@ -37,14 +37,25 @@ class Preview:
     prompt_id: str | None  # only event 4 says which job it belongs to
 
 
+def safe_text(value: object, limit: int = 300) -> str:
+    """Server-supplied text made safe to print or show: control characters (terminal escape
+    sequences, newlines) written as escapes, and at most `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def parse_text(text: str, server: str) -> Message:
     """A text frame as a Message; RemoteError if it is not the JSON object ComfyUI sends."""
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        raise RemoteError(f"{server} sent a malformed message (not JSON): {text[:80]!r}") from None
+        raise RemoteError(
+            f"{server} sent a malformed message (not JSON): {safe_text(text, 80)}"
+        ) from None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-        raise RemoteError(f"{server} sent a malformed message (no type): {text[:80]!r}")
+        raise RemoteError(f"{server} sent a malformed message (no type): {safe_text(text, 80)}")
     data = value.get("data")
     return Message(value["type"], data if isinstance(data, dict) else {})
 

@@ -307,3 +307,13 @@ def test_a_sequence_recorded_from_a_real_comfyui_replays_to_a_finished_image(tmp
         (2, 2, False),
         (2, 2, True),
     ]
+
+
+def test_server_text_in_errors_cannot_drive_the_terminal(tmp_path) -> None:
+    evil = "\x1b]0;pwned\x07\x1b[2J line\nbreak"
+    reply = {"error": {"message": evil}, "node_errors": {}}
+    with FakeComfy(prompt_reply=(400, reply)) as server, pytest.raises(RemoteError) as error:
+        _engine(tmp_path, server).run(_request())
+    message = str(error.value)
+    assert "\x1b" not in message and "\n" not in message and "\x07" not in message
+    assert "\\x1b]0;pwned" in message
