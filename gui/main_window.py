@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.model = model
         self._next_job = 1
         self.running_job = 0
+        self._where = ""  # where the running job runs (worker.running_on)
         self._native_size = 0  # of the last model loaded (0: none yet)
         self.last_results: list[GeneratedImage] = []
         self.doc = Document(512, 512)
@@ -138,7 +139,8 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, new: Settings) -> None:
         """Takes new settings; engine-related changes give the worker a fresh engine."""
-        engine_keys = ("device", "precision", "memory_savings", "output_dir", "allow_pickle")
+        engine_keys = ("device", "precision", "memory_savings", "output_dir", "allow_pickle",
+                       "backend", "servers", "server_checkpoint")  # fmt: skip
         engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
         self.settings = new
         self.model_picker.allow_pickle = new.allow_pickle
@@ -398,6 +400,7 @@ class MainWindow(QMainWindow):
         self.worker.status.connect(self._on_status)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.progressed.connect(self._on_progress)
+        self.worker.running_on.connect(self._show_where)
         self.worker.previewed.connect(self._on_preview)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
@@ -633,7 +636,13 @@ class MainWindow(QMainWindow):
 
     def _show_queue_size(self) -> None:
         count = self.queue.count()
-        self.queue_label.setText(f"{count} waiting" if count else "Queue empty")
+        running = self.running_job and self._where  # said only for jobs on a server
+        where = f"#{self.running_job} runs on {self._where} · " if running else ""
+        self.queue_label.setText(where + (f"{count} waiting" if count else "Queue empty"))
+
+    def _show_where(self, job: int, where: str) -> None:
+        self._where = where  # the server's URL
+        self._show_queue_size()
 
     @Slot()
     def cancel(self) -> None:
@@ -656,6 +665,8 @@ class MainWindow(QMainWindow):
         self.canvas.end_job()
         self._set_running(False)
         self.progress_label.setText(label)
+        self._where = ""
+        self._show_queue_size()
         QTimer.singleShot(0, self._start_next)  # after this job's result is applied
         return True
 
