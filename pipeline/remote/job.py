@@ -35,6 +35,7 @@ class JobState:
     started: bool = False  # the server began running our prompt
     done: bool = False
     item: int = 0  # index of the batch item being sampled
+    node: str | None = None  # the node the server said it is executing
     step: int = 0
     total: int = 0
     notes: list[str] = field(default_factory=list)
@@ -135,11 +136,10 @@ def _on_message(
             state.done = True  # the 2024 servers' end of a prompt (no execution_success)
         else:
             state.started = True
-            if node in state.graph.samplers:
-                state.item = state.graph.samplers.index(node)
+            state.node = node if isinstance(node, str) else None
     elif kind == "progress" and (ours or ("prompt_id" not in data and state.started)):
-        _on_progress(data, state)
-        emit(None)
+        if _on_progress(data, state):
+            emit(None)
     elif kind == "execution_success" and ours:
         state.done = True
     elif kind == "execution_error" and ours:
@@ -150,16 +150,20 @@ def _on_message(
         raise RemoteError(f"{url} interrupted the job (someone stopped it on the server).")
 
 
-def _on_progress(data: dict[str, Any], state: JobState) -> None:
+def _on_progress(data: dict[str, Any], state: JobState) -> bool:
+    """Counts a sampler step; False for progress of any other node (a model load, a tiled
+    decode), which is not a denoising step."""
     value, maximum = data.get("value"), data.get("max")
     if not isinstance(value, int) or not isinstance(maximum, int) or maximum <= 0:
-        return
-    node = data.get("node")
-    if node in state.graph.samplers:
-        state.item = state.graph.samplers.index(node)
+        return False
+    node = data.get("node", state.node)
+    if node not in state.graph.samplers:
+        return False
+    state.item = state.graph.samplers.index(node)
     count = len(state.graph.samplers)
     state.total = maximum * count
     state.step = min(state.total, state.item * maximum + max(0, min(value, maximum)))
+    return True
 
 
 def _on_frame(

@@ -91,6 +91,7 @@ class FakeComfy:
     lose_job: bool = True  # … and forgets the job (a crash), else runs it on (a network blip)
     refuse_reconnect: bool = False
     result_size_override: tuple[int, int] | None = None
+    decode_progress: bool = False  # VAEDecode reports progress of its own
     recorded: dict | None = None  # a sequence recorded from a real ComfyUI (see recorded/)
     requests: list = field(default_factory=list)
     prompts: list = field(default_factory=list)
@@ -312,6 +313,8 @@ class FakeComfy:
                             await ws.close()
                         if self.lose_job:
                             return  # the "server" lost the job
+            if kind == "VAEDecode" and self.decode_progress:
+                await send("progress", {"value": 1, "max": 3})  # e.g. a tiled decode
             if kind == "SaveImage":
                 name = f"brushwork_{len(self._files):05}_.png"
                 self._files[name] = png(RESULT_COLOUR, self._result_size(graph))

@@ -317,3 +317,10 @@ def test_server_text_in_errors_cannot_drive_the_terminal(tmp_path) -> None:
     message = str(error.value)
     assert "\x1b" not in message and "\n" not in message and "\x07" not in message
     assert "\\x1b]0;pwned" in message
+
+
+def test_progress_of_nodes_other_than_the_sampler_is_not_counted_as_steps(tmp_path) -> None:
+    updates: list[StepUpdate] = []
+    with FakeComfy(decode_progress=True, previews=False) as server:
+        _engine(tmp_path, server).run(_request(), on_step=updates.append)
+    assert [(u.step, u.total) for u in updates] == [(1, 4), (2, 4), (3, 4), (4, 4)]

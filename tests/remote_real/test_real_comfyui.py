@@ -189,3 +189,18 @@ def _wait_for(probe, limit: float = 60.0):
             return value
         time.sleep(0.05)
     raise AssertionError("timed out")
+
+
+def test_a_token_proxy_in_front_admits_the_right_token_only(comfy: ComfyServer, tmp_path) -> None:
+    from .auth_proxy import AuthProxy
+
+    updates: list[StepUpdate] = []
+    with AuthProxy(comfy.url, "s3cret") as proxy:
+        with pytest.raises(RemoteError, match="refused the token"):
+            _engine(tmp_path, proxy.url, token="wrong").run(_request(steps=1))
+        with pytest.raises(RemoteError, match="needs a token"):
+            _engine(tmp_path, proxy.url).run(_request(steps=1))
+        engine = _engine(tmp_path, proxy.url, token="s3cret")
+        (result,) = engine.run(_request(steps=2, seed=88), on_step=updates.append)
+    assert result.path.is_file()
+    assert sum(u.preview is not None for u in updates) == 2  # the socket went through it too
