@@ -10,8 +10,6 @@ import pytest
 
 from .comfy_server import VENV, ComfyServer, comfyui_main
 
-pytestmark = pytest.mark.slow
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if comfyui_main() is not None:

@@ -20,6 +20,7 @@ from pipeline.results import StepUpdate
 from .comfy_server import ComfyServer
 from .tiny_sd15 import NAME
 
+pytestmark = pytest.mark.slow  # minutes: real ComfyUI processes, ~8 s per step on a busy CPU
 TIMEOUTS = Timeouts(connect=10, request=60, idle=300, reconnect=3)
 
 
