@@ -205,3 +205,16 @@ def test_a_token_proxy_in_front_admits_the_right_token_only(comfy: ComfyServer, 
         (result,) = engine.run(_request(steps=2, seed=88), on_step=updates.append)
     assert result.path.is_file()
     assert sum(u.preview is not None for u in updates) == 2  # the socket went through it too
+
+
+def test_the_same_job_twice_gives_the_same_image_from_the_cache(
+    comfy: ComfyServer, tmp_path
+) -> None:
+    # ComfyUI runs nothing for a graph it ran just before (all nodes cached): the result must
+    # still come back.
+    engine = _engine(tmp_path, comfy.url)
+    first = engine.run(_request(seed=123, steps=2))
+    started = time.monotonic()
+    again = engine.run(_request(seed=123, steps=2))
+    assert (first[0].image == again[0].image).all() and first[0].path != again[0].path
+    assert time.monotonic() - started < 30  # no sampling the second time
