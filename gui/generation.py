@@ -47,6 +47,7 @@ class GenerationController(QObject):
     result_applied = Signal(bool)  # a result is on the canvas; True: it is saved on disk too
     message = Signal(str)  # for the status bar
     error = Signal(str)
+    job_location = Signal(str)  # the server the running job runs on ("" : local or none)
 
     def __init__(
         self,
@@ -77,6 +78,7 @@ class GenerationController(QObject):
         self.worker.status.connect(self._on_status)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.progressed.connect(self._on_progress)
+        self.worker.running_on.connect(self._on_running_on)
         self.worker.previewed.connect(self._on_preview)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
@@ -135,6 +137,7 @@ class GenerationController(QObject):
         if job != self.running_job:
             return False
         self.running_job = 0
+        self.job_location.emit("")
         self.job_ended.emit()
         self.running_changed.emit(False)
         self.progress_text.emit(label)
@@ -149,6 +152,11 @@ class GenerationController(QObject):
         return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
     # --- worker signals ------------------------------------------------------------------------
+
+    @Slot(int, str)
+    def _on_running_on(self, job: int, url: str) -> None:
+        if job == self.running_job:
+            self.job_location.emit(f"#{job} runs on {url}")
 
     @Slot(str)
     def _on_status(self, text: str) -> None:

@@ -56,6 +56,9 @@ class Settings:
     previews: bool = True  # live previews at every step
     allow_pickle: bool = False  # load .ckpt/.pt (weights only) after an explicit opt-in
     window_geometry: str = ""  # Qt's saveGeometry(), base64
+    backend: str = "local"  # local, or servers (ComfyUI, see gui/remote_backend.py)
+    servers: list[str] = field(default_factory=list)  # ComfyUI server URLs
+    server_checkpoint: str = ""  # the checkpoint the servers run
 
 
 def default_settings_path() -> Path:
@@ -102,6 +105,7 @@ def _settings_from(data: dict[str, Any]) -> Settings:
     settings = _fill(Settings(), data)
     settings.parameters = parameters_from(data.get("parameters"))
     settings.models = [m for m in settings.models if isinstance(m, str)]
+    settings.servers = [u for u in settings.servers if isinstance(u, str)]
     return settings
 
 

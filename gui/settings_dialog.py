@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from pipeline import default_output_dir
 
+from .backends_box import BackendsBox
 from .settings import Settings
 
 DEVICES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA CUDA",
@@ -58,12 +59,18 @@ class SettingsDialog(QDialog):
         form.addRow("Output folder", output_row)
         form.addRow(self.previews)
         form.addRow(self.allow_pickle)
+        self.backends = BackendsBox(settings)
+        form.addRow(self.backends)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.accepted.connect(self.accept)
+        buttons.accepted.connect(self._accept_if_valid)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _accept_if_valid(self) -> None:
+        if self.backends.check():
+            self.accept()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
@@ -71,7 +78,7 @@ class SettingsDialog(QDialog):
             self.output.setText(folder)
 
     def result_settings(self) -> Settings:
-        return dataclasses.replace(
+        settings = dataclasses.replace(
             self._original,
             device=self.device.currentData(),
             precision=self.precision.currentData(),
@@ -80,6 +87,7 @@ class SettingsDialog(QDialog):
             previews=self.previews.isChecked(),
             allow_pickle=self.allow_pickle.isChecked(),
         )
+        return self.backends.apply(settings)
 
 
 def _choice(options: dict[str, str], current: str) -> QComboBox:

@@ -42,6 +42,7 @@ class SidePanel(QWidget):
         self.model_label.setWordWrap(True)
         self.queue = JobQueue()
         self.queue_label = QLabel()
+        self._where = ""  # where the running job runs, for jobs on a server
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)
@@ -83,6 +84,7 @@ class SidePanel(QWidget):
         controller.progressed.connect(self._show_progress)
         controller.progress_text.connect(self.progress_label.setText)
         controller.model_text.connect(self.model_label.setText)
+        controller.job_location.connect(self._show_where)
 
     def set_running(self, running: bool) -> None:
         self.generate_button.setText("Add to queue" if running else "Generate")
@@ -93,6 +95,11 @@ class SidePanel(QWidget):
         self.progress.setRange(0, maximum)
         self.progress.setValue(value)
 
+    def _show_where(self, where: str) -> None:
+        self._where = where
+        self._show_queue_size()
+
     def _show_queue_size(self) -> None:
         count = self.queue.count()
-        self.queue_label.setText(f"{count} waiting" if count else "Queue empty")
+        where = f"{self._where} · " if self._where else ""
+        self.queue_label.setText(where + (f"{count} waiting" if count else "Queue empty"))

@@ -62,6 +62,16 @@ def engine_factory(output_dir: Path, settings: Settings | None = None) -> Callab
         "allow_pickle": settings.allow_pickle,
     }
 
+    if settings.backend == "servers":
+        servers, checkpoint = list(settings.servers), settings.server_checkpoint
+
+        def create_remote() -> EngineLike:
+            from .remote_backend import RemoteBackend
+
+            return RemoteBackend(servers, checkpoint, output_dir)
+
+        return create_remote
+
     def create() -> EngineLike:
         from pipeline import Engine
 
@@ -78,6 +88,7 @@ class GenerationWorker(QObject):
     finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
     failed = Signal(int, str)  # job (0: model loading), message for the user
     cancelled = Signal(int)
+    running_on = Signal(int, str)  # job, the URL of the server it runs on (remote backend)
     unsaved = Signal(int, object, str)  # job, ImageNotSavedError (images kept in memory), message
     # Byte counts as Python ints: a C int overflows at 2 GiB, smaller than most models.
     downloading = Signal(int, str, object, object)  # job, progress text, done, total bytes
@@ -141,7 +152,8 @@ class GenerationWorker(QObject):
             if cancel.is_set():
                 raise Cancelled()
             engine = self._engine_or_create()
-            self._download_if_needed(job_id, request.model, cancel)
+            if not self._say_where(job_id, engine):  # servers have their own models
+                self._download_if_needed(job_id, request.model, cancel)
             self.status.emit("Loading model…")
             loaded = engine.load(request.model)
             self.model_loaded.emit(_loaded_text(loaded), loaded.native_size or 0)
@@ -161,6 +173,13 @@ class GenerationWorker(QObject):
             with self._lock:
                 self._current_job = 0
                 self._cancelled_jobs.discard(job_id)
+
+    def _say_where(self, job_id: int, engine: EngineLike) -> bool:
+        """A remote backend reports the server it picks for the job; True for one."""
+        if not hasattr(engine, "on_server"):
+            return False
+        engine.on_server = lambda url: self.running_on.emit(job_id, url)
+        return True
 
     def _download_if_needed(self, job_id: int, model: str | None, cancel: threading.Event) -> None:
         if model is None or is_offline():

@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--strength", type=float, default=None, help="0.75; 1 for --outpaint")
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
     _add_inpaint_arguments(gen)
+    _add_server_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument(
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument(
         "--verbose", action="store_true", help="show the libraries' own warnings on stderr"
     )
+    _add_servers_command(commands)
     return parser
 
 
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     _stderr.reset(quiet=getattr(args, "quiet", False))
     try:
         commands = {"generate": _generate, "info": _info, "samplers": _samplers}
-        commands.update(download=_download, inspect=_inspect)
+        commands.update(download=_download, inspect=_inspect, servers=_servers)
         return commands[args.command](args)
     except (Cancelled, KeyboardInterrupt):
         _stderr.error("cancelled")
@@ -256,6 +258,8 @@ def _info(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     folder, file = _output_target(args.out)
+    if args.server:
+        return _generate_remote(args, folder, file)
     request = _request_from_args(args)
     parse_model_source(request.model, allow_pickle=args.allow_pickle)  # fails before torch loads
     from .engine import Engine, StepUpdate
@@ -447,3 +451,87 @@ def _outpaint_request(
     if job.note:
         _stderr.say(job.note)
     return job.request
+
+
+# --- ComfyUI servers (pipeline/remote) ---------------------------------------------------------
+
+_TOKEN_ENV = "BRUSHWORK_SERVER_TOKEN"
+
+
+def _add_server_arguments(gen: argparse.ArgumentParser) -> None:
+    remote = gen.add_argument_group("on ComfyUI servers")
+    remote.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="generate on this ComfyUI server (repeatable: the shortest queue gets the job); "
+        "--model then names a checkpoint on the server, e.g. dreamshaper_8.safetensors",
+    )
+    remote.add_argument(
+        "--token", default=None, help=f"bearer token for the servers (or set {_TOKEN_ENV})"
+    )
+
+
+def _add_servers_command(commands: Any) -> None:
+    servers = commands.add_parser("servers", help="show ComfyUI servers' status, device, models")
+    servers.add_argument("urls", nargs="+", metavar="URL")
+    servers.add_argument("--token", default=None, help=f"bearer token (or set {_TOKEN_ENV})")
+
+
+def _remote_engine(urls: list[str], token: str | None, output_dir: Path) -> Any:
+    from .remote import RemoteEngine
+
+    return RemoteEngine(urls, output_dir, token=token or os.environ.get(_TOKEN_ENV) or None)
+
+
+def _generate_remote(args: argparse.Namespace, folder: Path, file: Path | None) -> int:
+    """`generate --server URL…`: the same request, output and exit codes as a local run; the
+    server runs the model (ComfyUI), Brushwork writes the files."""
+    if args.allow_pickle or args.device != "auto" or args.precision != "auto":
+        raise RequestError("--device, --precision and --allow-pickle apply to local runs only.")
+    request = _request_from_args(args)
+    if request.model is None:
+        raise RequestError("With --server, --model names a checkpoint on the server (see "
+                           "`brushwork-cli servers URL`).")  # fmt: skip
+    engine = _remote_engine(args.server, args.token, folder)
+
+    def progress(update: Any) -> None:
+        _stderr.progress(f"step {update.step}/{update.total}")
+
+    def where(url: str) -> None:
+        if len(args.server) > 1:
+            _stderr.say(f"server: {url}")
+
+    engine.on_server = where
+    try:
+        results = engine.run(request, on_step=progress, cancel=threading.Event())
+    except ImageNotSavedError as exc:
+        return _report_unsaved(exc)
+    _stderr.end_line()
+    for note in dict.fromkeys(note for result in results for note in result.notes):
+        _stderr.say(note)
+    if file is not None:
+        results = _name_as(results, file)
+    for result in results:
+        print(f"{result.path}\tseed={result.seed}")
+    return 0
+
+
+def _servers(args: argparse.Namespace) -> int:
+    """One block per server: URL, up/down, device, queue, then its checkpoints. Exit 2 when
+    any server is down. Everything the server sent is escaped before it reaches the terminal."""
+    from .remote.protocol import safe_text
+
+    statuses = _remote_engine(args.urls, args.token, default_output_dir()).statuses()
+    for status in statuses:
+        info = status.info
+        if info is None:
+            print(f"{status.url}\tdown\t{status.error}")
+            continue
+        version = f"\tComfyUI {safe_text(info.comfyui_version, 40)}" if info.comfyui_version else ""
+        print(f"{status.url}\tup\t{safe_text(info.device, 120)}\tqueue {info.queue_remaining}"
+              f"{version}")  # fmt: skip
+        for name in info.checkpoints:
+            print(f"  {safe_text(name, 200)}")
+    return EXIT_BAD_INPUT if any(s.info is None for s in statuses) else 0

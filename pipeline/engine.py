@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -15,12 +14,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import __version__
 from .canvas_size import scaled_to
-from .errors import BrushworkError, Cancelled, ImageNotSavedError, OutputError, RequestError
+from .errors import BrushworkError, Cancelled, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
 from .memory import MemoryPlan, available_bytes, plan_memory, stronger_plan
-from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
 from .models import (
     ModelSource,
     SourceKind,
@@ -30,7 +27,6 @@ from .models import (
     load_text2image,
     parse_model_source,
 )
-from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
 from .recovery import (
     FinalLatents,
@@ -43,6 +39,7 @@ from .recovery import (
 from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
+from .saving import save_all
 
 _WEIGHTED_MODULES = ("unet", "vae", "text_encoder", "text_encoder_2")
 
@@ -366,44 +363,8 @@ class Engine:
         model: LoadedModel,
         notes: tuple[str, ...],
     ) -> list[GeneratedImage]:
-        """Writes every image. If the output folder refuses them, they go to a new folder in the
-        temp dir instead; if that fails too, they travel in memory with the error."""
-        saved: list[GeneratedImage] = []
-        for k, array in enumerate(arrays):
-            try:
-                saved.append(self._save(request, k, array, model, notes))
-            except OutputError as exc:
-                rest = list(enumerate(arrays[k:], start=k))
-                try:
-                    fallback = Path(tempfile.mkdtemp(prefix="brushwork-unsaved-"))
-                    kept = [self._save(request, j, a, model, notes, fallback) for j, a in rest]
-                except (OSError, OutputError):
-                    fallback, kept = None, [
-                        GeneratedImage(self.output_dir, a, item_seed(request.seed, j), request,
-                                       notes)
-                        for j, a in rest
-                    ]  # fmt: skip
-                raise ImageNotSavedError(str(exc), kept, saved, fallback) from exc
-        return saved
-
-    def _save(
-        self,
-        request: GenerationRequest,
-        index: int,
-        image: np.ndarray,
-        model: LoadedModel,
-        notes: tuple[str, ...] = (),
-        directory: Path | None = None,
-    ) -> GeneratedImage:
-        seed = item_seed(request.seed, index)
-        # Each file records the parameters that re-make it alone: its own seed, batch size 1.
-        meta = {**request.to_metadata(), "seed": seed, "batch_size": 1}
-        chunks = {
-            PARAMETERS_KEY: format_parameters(meta, model.source.name),
-            JSON_KEY: json_chunk(meta, model.source.name, __version__),
-        }
-        path = write_png(image, directory or self.output_dir, image_stem(seed), chunks)
-        return GeneratedImage(path, image, seed, request, notes)
+        """Writes every image (see saving.save_all: shared with the remote backend)."""
+        return save_all(self.output_dir, request, arrays, model.source.name, notes)
 
 
 def _switch_savings(model: LoadedModel, pipe: Any, plan: MemoryPlan, device: str) -> None:

@@ -1,0 +1,153 @@
+"""A Brushwork request as a ComfyUI API-format graph of core nodes only.
+
+Each batch item gets its own sampler chain with its own seed (item_seed), not one batched latent:
+ComfyUI draws a batch's noise from one seed, and Brushwork's metadata promises that every image
+can be re-made alone from its own seed with batch size 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RequestError
+from ..request import GenerationRequest, Mode, item_seed
+from ..samplers import get_sampler
+
+# Brushwork sampler id → ComfyUI (sampler_name, scheduler). PNDM has no ComfyUI sampler.
+_COMFY_SAMPLERS: dict[str, tuple[str, str]] = {
+    "euler": ("euler", "normal"),
+    "euler_a": ("euler_ancestral", "normal"),
+    "heun": ("heun", "normal"),
+    "lms": ("lms", "normal"),
+    "lms_karras": ("lms", "karras"),
+    "dpm2": ("dpm_2", "normal"),
+    "dpm2_a": ("dpm_2_ancestral", "normal"),
+    "dpmpp_2m": ("dpmpp_2m", "normal"),
+    "dpmpp_2m_karras": ("dpmpp_2m", "karras"),
+    "dpmpp_2m_sde": ("dpmpp_2m_sde", "normal"),
+    "dpmpp_2m_sde_karras": ("dpmpp_2m_sde", "karras"),
+    "dpmpp_sde": ("dpmpp_sde", "normal"),
+    "ddim": ("ddim", "ddim_uniform"),
+    "unipc": ("uni_pc", "normal"),
+    "lcm": ("lcm", "normal"),
+}
+
+# Every node class a graph from build_graph may use: checked against /object_info first.
+CORE_NODES = (
+    "CheckpointLoaderSimple",
+    "CLIPTextEncode",
+    "EmptyLatentImage",
+    "LoadImage",
+    "VAEEncode",
+    "SetLatentNoiseMask",
+    "KSampler",
+    "VAEDecode",
+    "SaveImage",
+)
+
+_LOADER, _POSITIVE, _NEGATIVE, _IMAGE, _ENCODE, _MASKED = "1", "2", "3", "4", "5", "6"
+_FIRST_ITEM_NODE = 10
+
+
+def comfy_sampler(sampler_id: str) -> tuple[str, str]:
+    """(sampler_name, scheduler) for a Brushwork sampler id; RequestError when ComfyUI has none."""
+    sampler = get_sampler(sampler_id)
+    if sampler_id not in _COMFY_SAMPLERS:
+        usable = ", ".join(_COMFY_SAMPLERS)
+        raise RequestError(
+            f"Sampler {sampler.name} ({sampler_id}) has no equivalent on ComfyUI servers; "
+            f"choose one of: {usable}."
+        )
+    return _COMFY_SAMPLERS[sampler_id]
+
+
+def sampler_steps(request: GenerationRequest) -> int:
+    """Steps ComfyUI runs: with denoise < 1 it runs exactly `steps` (the tail of a longer
+    schedule), while diffusers runs int(steps × strength); match diffusers' count."""
+    if request.mode is Mode.TXT2IMG:
+        return request.steps
+    return max(1, int(request.steps * request.strength))
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The API-format prompt, and per batch item the ids of its KSampler and SaveImage nodes."""
+
+    prompt: dict[str, Any]
+    samplers: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def build_graph(
+    request: GenerationRequest,
+    checkpoint: str,
+    image_name: str | None = None,
+    filename_prefix: str = "brushwork",
+) -> Graph:
+    """`request` must have a resolved seed. `image_name` is the uploaded init image (img2img) or
+    the uploaded RGBA image whose alpha is 255 − mask (inpaint: LoadImage's MASK is 1 − alpha),
+    both already at the request size."""
+    if request.seed is None:
+        raise RequestError("build_graph needs a request with a resolved seed.")
+    if request.mode is not Mode.TXT2IMG and not image_name:
+        raise RequestError(f"{request.mode.value} needs the uploaded image's name.")
+    sampler_name, scheduler = comfy_sampler(request.sampler)
+    prompt: dict[str, Any] = {
+        _LOADER: _node("CheckpointLoaderSimple", ckpt_name=checkpoint),
+        _POSITIVE: _node("CLIPTextEncode", text=request.prompt, clip=[_LOADER, 1]),
+        _NEGATIVE: _node("CLIPTextEncode", text=request.negative_prompt, clip=[_LOADER, 1]),
+    }
+    latent = _input_latent(prompt, request, image_name)
+    denoise = 1.0 if request.mode is Mode.TXT2IMG else float(request.strength)
+    samplers, outputs = [], []
+    for k in range(request.batch_size):
+        base = _FIRST_ITEM_NODE + 10 * k
+        sample, decode, save = str(base), str(base + 1), str(base + 2)
+        item_latent = latent
+        if item_latent is None:  # txt2img: one empty latent per item (its size only)
+            item_latent = str(base + 3)
+            prompt[item_latent] = _node(
+                "EmptyLatentImage", width=request.width, height=request.height, batch_size=1
+            )
+        prompt[sample] = _node(
+            "KSampler",
+            model=[_LOADER, 0],
+            seed=item_seed(request.seed, k),
+            steps=sampler_steps(request),
+            cfg=float(request.guidance),
+            sampler_name=sampler_name,
+            scheduler=scheduler,
+            positive=[_POSITIVE, 0],
+            negative=[_NEGATIVE, 0],
+            latent_image=[item_latent, 0],
+            denoise=denoise,
+        )
+        prompt[decode] = _node("VAEDecode", samples=[sample, 0], vae=[_LOADER, 2])
+        prompt[save] = _node("SaveImage", images=[decode, 0], filename_prefix=filename_prefix)
+        samplers.append(sample)
+        outputs.append(save)
+    return Graph(prompt, tuple(samplers), tuple(outputs))
+
+
+def _input_latent(
+    prompt: dict[str, Any], request: GenerationRequest, image_name: str | None
+) -> str | None:
+    """The shared starting latent of img2img / inpaint (None for txt2img)."""
+    if request.mode is Mode.TXT2IMG:
+        return None
+    prompt[_IMAGE] = _node("LoadImage", image=image_name)
+    prompt[_ENCODE] = _node("VAEEncode", pixels=[_IMAGE, 0], vae=[_LOADER, 2])
+    if request.mode is Mode.IMG2IMG:
+        return _ENCODE
+    # A plain model inpaints by denoising only under the mask (strength applies, as locally).
+    prompt[_MASKED] = _node("SetLatentNoiseMask", samples=[_ENCODE, 0], mask=[_IMAGE, 1])
+    return _MASKED
+
+
+def _node(class_type: str, **inputs: Any) -> dict[str, Any]:
+    return {"class_type": class_type, "inputs": inputs}
+
+
+def used_nodes(prompt: dict[str, Any]) -> set[str]:
+    return {node["class_type"] for node in prompt.values()}
