@@ -336,13 +336,13 @@ def test_verbose_shows_library_warnings(tiny_model_dir, tmp_path):
 
 
 def _disk_refuses(monkeypatch):
-    import pipeline.engine
+    import pipeline.saving
     from pipeline.errors import OutputError
 
     def refuse(*_args, **_kwargs):
         raise OutputError("Could not write the image to /out: No space left on device.")
 
-    monkeypatch.setattr(pipeline.engine, "write_png", refuse)
+    monkeypatch.setattr(pipeline.saving, "write_png", refuse)
 
 
 def test_progress_line_ends_before_an_error(tiny_model_dir, tmp_path, capsys, monkeypatch):
