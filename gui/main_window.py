@@ -7,6 +7,7 @@ to it as one undoable step after they are already saved on disk.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QColor,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
@@ -56,6 +58,7 @@ from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 from pipeline.request import SEED_LIMIT
 
+from .brush_size import BrushSizeSlider
 from .canvas import Canvas
 from .document import Document
 from .history import HistoryStrip, parameters_from_image
@@ -67,6 +70,7 @@ from .panels import DEFAULT_SIZE, CanvasMode, ParametersPanel
 from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
+from .shortcuts import ShortcutRouter
 from .worker import GenerationWorker, engine_factory
 
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
@@ -105,6 +109,9 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._connect()
+        self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)
+            self, self.doc.undo_stack, (self.panel.prompt, self.panel.negative)
+        )
         self._set_running(False)
         self._show_queue_size()
         self._on_canvas_size(self.doc.width, self.doc.height)
@@ -126,6 +133,7 @@ class MainWindow(QMainWindow):
             models.append(self.model)
         self.model_picker.restore(models, self.model)
         self._on_canvas_size(self.doc.width, self.doc.height)
+        self._restore_brush()
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
         if self.store.notice:
@@ -157,6 +165,9 @@ class MainWindow(QMainWindow):
         self.settings.model = self.model
         self.settings.native_size = self._native_size
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        self.settings.brush_size = self.size_slider.fraction
+        self.settings.mask_color = self.canvas.overlay.color.name()
+        self.settings.mask_opacity = self.canvas.overlay.opacity_level
         try:
             self.store.save(self.settings)
         except OSError as exc:
@@ -300,7 +311,7 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             action.setToolTip(f"{action.text()} ({tip}) — paints the area to regenerate")
         self.brush_action.setChecked(True)
-        self.size_slider = _slider(1, 512, self.canvas.brush.size, "Brush size ([ and ])")
+        self.size_slider = BrushSizeSlider()
         self.hardness_slider = _slider(0, 100, 80, "Brush hardness: 0 soft, 100 hard edge")
         self.opacity_slider = _slider(0, 100, 50, "Mask overlay opacity")
         self.size_value = QLabel()
@@ -316,6 +327,7 @@ class MainWindow(QMainWindow):
                 bar.addWidget(QLabel(f" {label} "))
             bar.addWidget(widget)
         bar.addWidget(self.color_button)
+        bar.addAction(self.canvas.mask_action)
         bar.addSeparator()
         bar.addWidget(self.zoom_label)
         return bar
@@ -352,6 +364,7 @@ class MainWindow(QMainWindow):
         )
         self._add(view, "&Fit", "Ctrl+0", self.canvas.fit)
         self._add(view, "&100%", "Ctrl+1", self.canvas.actual_size)
+        view.addAction(self.canvas.mask_action)
 
     def _add(self, menu, text: str, keys, slot) -> QAction:
         action = menu.addAction(text)
@@ -385,6 +398,10 @@ class MainWindow(QMainWindow):
         self.color_button.clicked.connect(self._pick_mask_color)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
         self.doc.size_changed.connect(self._on_canvas_size)
+        self.doc.size_changed.connect(self.size_slider.set_image_size)
+        self.panel.mode_changed.connect(self._mask_tools_for_mode)
+        self._mask_tools_for_mode(self.panel.current_mode)
+        self.canvas.mask_refused.connect(self._explain_mask_refused)
         self.model_picker.model_selected.connect(self.select_model)
         self.model_picker.error.connect(self.show_error)
         self.history.open_requested.connect(self.show_from_history)
@@ -409,20 +426,38 @@ class MainWindow(QMainWindow):
     # --- brush controls ------------------------------------------------------------------------
 
     def _brush_from_controls(self) -> None:
-        size = self.size_slider.value()
+        size = self.size_slider.pixels()
         self.size_value.setText(f"{size} px ")
         erase = self.eraser_action.isChecked()
         self.canvas.set_brush(BrushSettings(size, self.hardness_slider.value() / 100, erase))
 
     def _resize_brush(self, factor: float) -> None:
-        size = self.size_slider.value()
+        size = self.size_slider.pixels()
         new = round(size * factor)
-        self.size_slider.setValue(new if new != size else size + (1 if factor > 1 else -1))
+        self.size_slider.set_pixels(new if new != size else size + (1 if factor > 1 else -1))
 
     def _set_erase(self, erase: bool) -> None:
         self.brush_action.setChecked(not erase)
         self.eraser_action.setChecked(erase)
         self._brush_from_controls()
+
+    def _restore_brush(self) -> None:
+        """Brush size, mask colour and opacity as the user left them (bad values: defaults)."""
+        self.size_slider.set_fraction(self.settings.brush_size)
+        color = QColor(self.settings.mask_color)
+        opacity = self.settings.mask_opacity
+        opacity = min(max(opacity, 0.0), 1.0) if math.isfinite(opacity) else 0.5
+        self.opacity_slider.setValue(round(100 * opacity))
+        if color.isValid():
+            self.canvas.overlay.set_style(color, self.opacity_slider.value() / 100)
+
+    def _mask_tools_for_mode(self, mode: CanvasMode) -> None:
+        self.canvas.set_mask_editable(mode is CanvasMode.INPAINT)
+
+    def _explain_mask_refused(self) -> None:
+        self.statusBar().showMessage(
+            "The mask is used only in Inpaint mode: choose Inpaint under Mode to paint one."
+        )
 
     def _mask_style_from_controls(self) -> None:
         self.canvas.overlay.set_style(self.canvas.overlay.color, self.opacity_slider.value() / 100)
@@ -731,6 +766,7 @@ class MainWindow(QMainWindow):
         first = results[0]
         canvas_image = self._canvas_sized(first.image, first.request.mode)
         self.doc.replace(canvas_image, f"Generate: {first.request.prompt[:40]}")
+        self.canvas.show_result()
         self.panel.show_used_seed(first.seed)
         for result in reversed(results):
             self.history.add_image(result.path)
@@ -757,6 +793,7 @@ class MainWindow(QMainWindow):
         # Written to the temp folder (with parameters): Save As can carry them over.
         self.last_results = list(error.unsaved) if error.fallback else []
         self.doc.replace(self._canvas_sized(first.image, first.request.mode), "Unsaved result")
+        self.canvas.show_result()
         self.panel.show_used_seed(first.seed)
         self.save_session()
         self.show_error(f"{message} {_where_unsaved_images_are(error)}")

@@ -55,6 +55,9 @@ class Settings:
     previews: bool = True  # live previews at every step
     allow_pickle: bool = False  # load .ckpt/.pt (weights only) after an explicit opt-in
     window_geometry: str = ""  # Qt's saveGeometry(), base64
+    brush_size: float = 0.125  # a fraction of the image's shorter side (gui/brush_size.py)
+    mask_color: str = "#ff285a"
+    mask_opacity: float = 0.5
 
 
 def default_settings_path() -> Path:

@@ -1,0 +1,221 @@
+"""The first hour of a newcomer (issue 17), driven with real mouse, wheel and key events and
+checked on the canvas's rendered pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from tests.gui.conftest import wait_idle
+
+
+def shown_window(make_app, qtbot, **kwargs):
+    app, _ = make_app(**kwargs)
+    window = app.window
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.canvas.viewport().width() > 300)
+    return window
+
+
+def wheel(widget, pos: QPoint, notches: int) -> None:
+    """A real wheel event at `pos` (QTest has no wheel helper)."""
+    global_pos = QPointF(widget.mapToGlobal(pos))
+    event = QWheelEvent(QPointF(pos), global_pos, QPoint(), QPoint(0, 120 * notches),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    QApplication.sendEvent(widget, event)
+
+
+def drag(qtbot, widget, start: QPoint, end: QPoint) -> None:
+    qtbot.mousePress(widget, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(widget, end)
+    qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=end)
+
+
+def rendered(canvas, pos: QPoint) -> np.ndarray:
+    """The colour the canvas shows at viewport position `pos`."""
+    image = canvas.viewport().grab().toImage()
+    color = image.pixelColor(pos)
+    return np.array([color.red(), color.green(), color.blue()])
+
+
+def image_at(canvas, pos: QPoint) -> np.ndarray:
+    point = canvas.mapToScene(pos)
+    return canvas.doc.image[int(point.y()), int(point.x())].astype(int)
+
+
+# --- the canvas --------------------------------------------------------------------------------
+
+
+def test_wheel_zoom_keeps_the_pixel_under_the_pointer(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    canvas = window.canvas
+    window.doc.replace(np.zeros((64, 64, 3), np.uint8), "black")
+    canvas.fit()
+    viewport = canvas.viewport()
+    pointer = QPoint(viewport.width() // 2 + 120, viewport.height() // 2 + 90)
+    qtbot.mouseMove(viewport, pointer)
+    before, fitted = canvas.mapToScene(pointer), canvas.zoom
+    for _ in range(3):
+        wheel(viewport, pointer, 1)
+    assert canvas.zoom == pytest.approx(fitted * 1.25**3)
+    after = canvas.mapToScene(pointer)
+    # Within one screen pixel, in image pixels:
+    assert abs(after.x() - before.x()) <= 1 / canvas.zoom + 1e-6
+    assert abs(after.y() - before.y()) <= 1 / canvas.zoom + 1e-6
+    wheel(viewport, pointer, -2)  # and back out
+    again = canvas.mapToScene(pointer)
+    assert abs(again.x() - before.x()) <= 1 / canvas.zoom + 1e-6
+
+
+def paint_inpaint_mask(qtbot, window, size=40):
+    """Inpaint mode and a hard brush stroke (real mouse events) across the lower half."""
+    window.panel.set_mode("inpaint")
+    window.hardness_slider.setValue(100)
+    window.size_slider.set_pixels(size)
+    canvas = window.canvas
+    start = canvas.mapFromScene(QPointF(20, 44))
+    end = canvas.mapFromScene(QPointF(44, 48))
+    drag(qtbot, canvas.viewport(), start, end)
+    return canvas.mapFromScene(QPointF(32, 46))  # a point inside the stroke
+
+
+def test_a_generation_hides_the_mask_until_the_next_stroke_or_H(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    canvas = window.canvas
+    window.doc.replace(np.full((64, 64, 3), (0, 200, 255), np.uint8), "cyan")
+    canvas.fit()
+    window.panel.prompt.setPlainText("a circle")
+    window.panel.steps.setValue(2)
+    window.panel.random_seed.setChecked(False)
+    window.panel.seed.setText("7")  # the fake's result is then dark red, far from the mask colour
+    inside = paint_inpaint_mask(qtbot, window)
+    assert window.doc.mask[46, 32] == 255
+    tinted = rendered(canvas, inside)
+    assert np.abs(tinted - image_at(canvas, inside)).max() > 40  # the mask is drawn over it
+    qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.doc.mask[46, 32] == 255  # the mask is kept for the next try, only hidden
+    result = image_at(canvas, inside)
+    assert np.abs(rendered(canvas, inside) - result).max() <= 3  # the result, as it is
+    assert not canvas.mask_action.isChecked()
+    qtbot.keyClick(canvas, Qt.Key.Key_H)  # show it again
+    assert canvas.mask_action.isChecked()
+    assert np.abs(rendered(canvas, inside) - result).max() > 20
+    qtbot.keyClick(canvas, Qt.Key.Key_H)
+    assert np.abs(rendered(canvas, inside) - result).max() <= 3
+    paint_inpaint_mask(qtbot, window)  # a new stroke shows the mask again
+    assert canvas.mask_action.isChecked()
+    assert np.abs(rendered(canvas, inside) - result).max() > 20
+
+
+def test_the_mask_is_hatched_and_outlined_so_it_never_looks_like_paint(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    canvas = window.canvas
+    window.doc.replace(np.full((64, 64, 3), 255, np.uint8), "white")
+    canvas.fit()
+    window.panel.set_mode("inpaint")
+    window.doc.set_mask(np.pad(np.full((32, 32), 255, np.uint8), 16), "square")
+    # Along a row inside the square the overlay alternates between stripes and gaps ...
+    row = [rendered(canvas, canvas.mapFromScene(QPointF(x + 0.5, 32.5))) for x in range(18, 46)]
+    levels = {tuple(color // 16) for color in row}
+    assert len(levels) >= 2
+    # ... and its edge is drawn in the full mask colour, whatever the opacity.
+    window.opacity_slider.setValue(20)
+    edge = rendered(canvas, canvas.mapFromScene(QPointF(16.5, 32.5)))
+    outside = rendered(canvas, canvas.mapFromScene(QPointF(10.5, 32.5)))
+    color = canvas.overlay.color
+    assert np.abs(edge - [color.red(), color.green(), color.blue()]).max() <= 3
+    assert np.abs(outside - 255).max() <= 3
+
+
+def test_clicking_the_canvas_outside_inpaint_focuses_it_and_paints_nothing(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    canvas = window.canvas
+    for mode in ("img2img", "txt2img", "outpaint"):
+        window.panel.set_mode(mode)
+        window.panel.prompt.setFocus()
+        centre = canvas.viewport().rect().center()
+        qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+        assert canvas.hasFocus()
+        assert not window.doc.mask.any() and window.doc.undo_stack.count() == 0
+        assert "Inpaint" in window.statusBar().currentMessage()
+    window.panel.set_mode("inpaint")
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert window.doc.mask.any()
+
+
+def test_ctrl_z_in_the_prompt_undoes_what_was_edited_last(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    prompt = window.panel.prompt
+    window.panel.steps.setValue(2)
+    window.panel.set_size(64, 64)
+    qtbot.mouseClick(prompt.viewport(), Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(prompt, "a red circle")
+    qtbot.keyClick(prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # generate
+    wait_idle(qtbot, window)
+    generated = window.doc.image.copy()
+    assert prompt.hasFocus() and not window.doc.is_blank
+    qtbot.keyClick(prompt, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.doc.is_blank  # the picture went back, the prompt kept its text
+    assert prompt.toPlainText() == "a red circle"
+    qtbot.keyClick(
+        prompt,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert np.array_equal(window.doc.image, generated)  # redo, likewise
+    qtbot.keyClicks(prompt, " on blue")  # typed after the last canvas change: text undo
+    qtbot.keyClick(prompt, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert prompt.toPlainText() != "a red circle on blue"
+    assert np.array_equal(window.doc.image, generated)
+
+
+def test_bracket_keys_resize_the_brush_while_a_spin_box_has_focus(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    window.size_slider.set_pixels(50)
+    steps = window.panel.steps
+    steps.setFocus()
+    qtbot.waitUntil(steps.hasFocus)
+    qtbot.keyClick(steps, "]")
+    assert window.canvas.brush.size == 60
+    qtbot.keyClick(steps, "[")
+    assert window.canvas.brush.size == 50
+    qtbot.keyClick(steps, "e")
+    assert window.canvas.brush.erase
+    qtbot.keyClick(steps, "3")  # digits still go to the box
+    assert "3" in steps.text()
+    # A text box keeps every typed key: brackets are prompt syntax.
+    window.panel.prompt.setFocus()
+    qtbot.keyClicks(window.panel.prompt, "(red:1.2) [b]")
+    assert window.panel.prompt.toPlainText() == "(red:1.2) [b]"
+    assert window.canvas.brush.size == 50 and window.canvas.brush.erase
+
+
+def test_the_brush_fits_the_image_on_a_log_scale_and_is_remembered(qtbot, make_app, tmp_path):
+    from gui.settings import SettingsStore
+
+    store = SettingsStore(tmp_path / "settings.json")
+    app, _ = make_app(store=store)
+    window = app.window
+    window.doc.replace(np.zeros((64, 64, 3), np.uint8), "small")
+    assert window.canvas.brush.size == 8  # an eighth of the image, not 48 px of 64
+    slider = window.size_slider
+    slider.setValue(slider.maximum() // 2)  # the middle of a log track: the geometric mean
+    assert window.canvas.brush.size == 8  # sqrt(64)
+    window.doc.replace(np.zeros((512, 512, 3), np.uint8), "large")
+    assert window.canvas.brush.size == 64  # the same share of a larger image
+    qtbot.keyClick(window, "]")
+    assert window.canvas.brush.size == 77
+    window.opacity_slider.setValue(70)
+    window.canvas.overlay.set_style(QColor("#20c040"), 0.7)
+    window.save_settings()
+    app2, _ = make_app(store=SettingsStore(tmp_path / "settings.json"))
+    again = app2.window
+    assert again.canvas.brush.size == 77  # on its 512-px start canvas
+    assert again.opacity_slider.value() == 70
+    assert again.canvas.overlay.color.name() == "#20c040"
+    assert again.canvas.overlay.opacity_level == pytest.approx(0.7)
