@@ -8,6 +8,7 @@ to the change signals.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -81,6 +82,12 @@ class Document(QObject):
             same_size = image.shape[:2] == self.mask.shape
             mask = self.mask if same_size else np.zeros(image.shape[:2], np.uint8)
         self.undo_stack.push(_SnapshotCommand(self, image, mask, text))
+
+    def resize(self, width: int, height: int) -> None:
+        """Scales image and mask to `width`×`height` as one undo step."""
+        image = Image.fromarray(self.image).resize((width, height), Image.Resampling.LANCZOS)
+        mask = Image.fromarray(self.mask).resize((width, height), Image.Resampling.BILINEAR)
+        self.replace(np.asarray(image), "Resize canvas", mask=np.asarray(mask))
 
     def _restore(self, image: np.ndarray, mask: np.ndarray, blank: bool) -> None:
         resized = image.shape != self.image.shape

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -67,6 +66,7 @@ from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
 from .panels import DEFAULT_SIZE, CanvasMode, ParametersPanel
+from .progress_text import IDLE_FORMAT, bar_format, speed_text
 from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.model = model
         self._next_job = 1
         self.running_job = 0
+        self._bar_format = IDLE_FORMAT
         self._native_size = 0  # of the last model loaded (0: none yet)
         self.last_results: list[GeneratedImage] = []
         self.doc = Document(512, 512)
@@ -236,7 +237,7 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Cancel (Esc)")
         self.progress = QProgressBar()
-        self.progress.setFormat("Step %v/%m")
+        self.progress.setFormat(IDLE_FORMAT)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress_label = QLabel("Ready")
@@ -249,13 +250,9 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.cancel_button, 1)
         left = QWidget()
         column = QVBoxLayout(left)
-        scroll = QScrollArea()
-        scroll.setWidget(self.panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         column.addWidget(self.model_picker)
         column.addWidget(self.model_label)
-        column.addWidget(scroll, 1)
+        column.addWidget(self.panel, 1)  # it scrolls its own fields, below Mode (panels.py)
         column.addLayout(buttons)
         column.addWidget(self.progress)
         column.addWidget(self.progress_label)
@@ -400,6 +397,7 @@ class MainWindow(QMainWindow):
         self.doc.size_changed.connect(self._on_canvas_size)
         self.doc.size_changed.connect(self.size_slider.set_image_size)
         self.panel.mode_changed.connect(self._mask_tools_for_mode)
+        self.panel.resize_canvas_requested.connect(self._resize_canvas)
         self._mask_tools_for_mode(self.panel.current_mode)
         self.canvas.mask_refused.connect(self._explain_mask_refused)
         self.model_picker.model_selected.connect(self.select_model)
@@ -620,7 +618,13 @@ class MainWindow(QMainWindow):
         self.load_model()
 
     def _on_canvas_size(self, width: int, height: int) -> None:
+        self.panel.native_size = self._native_size  # for the far-from-native warning
         self.panel.show_canvas_size(width, height)
+
+    def _resize_canvas(self, width: int, height: int) -> None:
+        self.doc.resize(width, height)
+        self.canvas.fit()
+        self.statusBar().showMessage(f"Canvas resized to {width}×{height} (Ctrl+Z undoes it)")
 
     @Slot()
     def generate(self) -> None:
@@ -662,6 +666,8 @@ class MainWindow(QMainWindow):
         self.canvas.begin_job(job_id, masked=request.mode is Mode.INPAINT)
         self.progress.setRange(0, request.steps)
         self.progress.setValue(0)
+        self._bar_format = bar_format(request)
+        self.progress.setFormat(self._bar_format)
         self.progress_label.setText("Starting…")
         self._set_running(True)
         self.submit.emit(job_id, request)
@@ -714,6 +720,7 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, name: str, native_size: int) -> None:
         self.model_label.setText(f"Model: {name}")
         resized = self._follow_native_size(native_size)
+        self._on_canvas_size(self.doc.width, self.doc.height)
         if resized:
             self.statusBar().showMessage(
                 f"Size set to {native_size}×{native_size}, the size {name} was trained at"
@@ -739,10 +746,10 @@ class MainWindow(QMainWindow):
     def _on_progress(self, job: int, step: int, total: int, elapsed: float) -> None:
         if job != self.running_job:
             return
-        self.progress.setFormat("Step %v/%m")
+        self.progress.setFormat(self._bar_format)
         self.progress.setRange(0, total)
         self.progress.setValue(step)
-        self.progress_label.setText(format_progress(step, total, elapsed))
+        self.progress_label.setText(speed_text(step, elapsed, total))
 
     @Slot(int, str, object, object)
     def _on_download(self, job: int, text: str, done: int, total: int) -> None:

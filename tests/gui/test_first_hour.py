@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from tests.gui.conftest import wait_idle
 
@@ -219,3 +219,141 @@ def test_the_brush_fits_the_image_on_a_log_scale_and_is_remembered(qtbot, make_a
     assert again.opacity_slider.value() == 70
     assert again.canvas.overlay.color.name() == "#20c040"
     assert again.canvas.overlay.opacity_level == pytest.approx(0.7)
+
+
+# --- the panel ---------------------------------------------------------------------------------
+
+
+def visible_on_screen(widget) -> bool:
+    """Shown and not clipped away by a scroll area or a too-small window."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+
+def test_the_panel_fits_1280x800_and_shows_each_modes_options_unscrolled(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    panel = window.panel
+    scroll = panel.scroll
+    for mode, own in (
+        ("txt2img", [panel.prompt]),
+        ("img2img", [panel.strength]),
+        ("inpaint", [panel.strength, panel.only_masked]),
+        ("outpaint", [panel.strength, *panel.sides, panel.only_masked]),
+    ):
+        panel.mode.setFocus()
+        index = panel.mode.findData(mode)
+        while panel.mode.currentIndex() != index:  # arrow keys, as a keyboard user picks
+            key = Qt.Key.Key_Down if panel.mode.currentIndex() < index else Qt.Key.Key_Up
+            qtbot.keyClick(panel.mode, key)
+        qtbot.wait(20)
+        assert not scroll.horizontalScrollBar().isVisible(), mode
+        assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width(), mode
+        assert scroll.verticalScrollBar().value() == 0
+        assert visible_on_screen(panel.mode)
+        for widget in own:
+            assert visible_on_screen(widget), (mode, widget)
+            # fully inside the window, not cut off at the side
+            corner = widget.mapTo(window, widget.rect().bottomRight())
+            assert corner.x() < window.width() and corner.y() < window.height()
+
+
+def test_outpaint_sides_follow_the_canvas_until_the_user_sets_them(qtbot, make_app):
+    window = shown_window(make_app, qtbot)
+    panel = window.panel
+    window.doc.replace(np.zeros((64, 64, 3), np.uint8), "small")
+    panel.set_mode("outpaint")
+    assert panel.outpaint_sides() == (0, 0, 32, 0)  # half the canvas, not 128 px on 64
+    window.doc.replace(np.zeros((400, 512, 3), np.uint8), "large")
+    assert panel.outpaint_sides() == (0, 0, 256, 0)
+    right = panel.sides[2]
+    right.setFocus()
+    qtbot.keyClick(right, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(right, "48")
+    qtbot.keyClick(right, Qt.Key.Key_Tab)
+    assert panel.outpaint_sides() == (0, 0, 48, 0)
+    window.doc.replace(np.zeros((64, 64, 3), np.uint8), "small again")
+    assert panel.outpaint_sides() == (0, 0, 48, 0)  # the user's choice stays
+
+
+def test_a_canvas_far_from_the_models_size_warns_with_one_click_fixes(qtbot, make_app, tmp_path):
+    from tests.fakes import FakeEngine, FakeLoaded
+
+    engine = FakeEngine(tmp_path / "outputs", loaded=FakeLoaded(native_size=64))
+    window = shown_window(make_app, qtbot, engine=engine, preload=True)
+    panel = window.panel
+    qtbot.waitUntil(lambda: panel.native_size == 64)
+    window.doc.replace(np.zeros((200, 300, 3), np.uint8), "photo")
+    panel.set_mode("txt2img")
+    assert not panel.native_warning.isVisible()  # text to image uses its own size boxes
+    panel.set_mode("img2img")
+    warning = panel.native_warning
+    assert visible_on_screen(warning)
+    assert "300×200" in warning.text.text() and "64×64" in warning.text.text()
+    assert not warning.only_masked_button.isVisible()  # no mask in this mode
+    qtbot.mouseClick(warning.resize_button, Qt.MouseButton.LeftButton)
+    assert (window.doc.width, window.doc.height) == (64, 43)
+    assert not warning.isVisible()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (window.doc.width, window.doc.height) == (300, 200)  # one undo step
+    panel.set_mode("inpaint")
+    assert visible_on_screen(warning.only_masked_button)
+    qtbot.mouseClick(warning.only_masked_button, Qt.MouseButton.LeftButton)
+    assert panel.only_masked.isChecked()
+    assert (panel.width_box.value(), panel.height_box.value()) == (64, 64)
+    assert not warning.isVisible()
+
+
+class StrengthEngine:
+    """The fake engine, counting steps as the real one does: strength × Steps in img2img."""
+
+    def __init__(self, output_dir):
+        from tests.fakes import FakeEngine
+
+        self.inner = FakeEngine(output_dir)
+        self.loaded = self.inner.loaded
+
+    def load(self, model=None):
+        return self.inner.load(model)
+
+    def run(self, request, on_step=None, cancel=None):
+        txt2img = request.mode.value == "txt2img"
+        runs = request.steps if txt2img else int(request.steps * request.strength)
+
+        def report(update):
+            if on_step is not None and update.step <= runs:
+                on_step(update.__class__(update.step, runs, update.elapsed, update.preview))
+
+        return self.inner.run(request, report, cancel)
+
+
+def test_progress_labels_say_what_they_count(qtbot, make_app, tmp_path):
+    window = shown_window(make_app, qtbot, engine=StrengthEngine(tmp_path / "outputs"))
+    assert window.progress.text() == ""  # no "Step 0/1" before anything ran
+    panel = window.panel
+    window.doc.replace(np.zeros((64, 64, 3), np.uint8), "canvas")
+    panel.set_mode("img2img")
+    panel.steps.setValue(20)
+    panel.strength.setValue(0.75)
+    qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.progress.text() == "15 of 20 steps, strength 0.75"
+    panel.set_mode("txt2img")
+    panel.set_size(64, 64)
+    qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.progress.text() == "20 of 20 steps"
+    labels = {label.buddy(): label.text() for label in panel.findChildren(QLabel)}
+    assert labels[panel.batch_count] == "Jobs to queue"
+    assert labels[panel.batch_size] == "Images per job"
+    assert "one after another" in panel.batch_count.toolTip()
+    assert "at once" in panel.batch_size.toolTip()
+
+
+def test_the_add_model_button_has_room_for_its_arrow(qtbot, make_app):
+    from PySide6.QtWidgets import QStyle
+
+    window = shown_window(make_app, qtbot)
+    button = window.model_picker.add_button
+    text = button.fontMetrics().horizontalAdvance(button.text())
+    arrow = button.style().pixelMetric(QStyle.PixelMetric.PM_MenuButtonIndicator)
+    assert button.width() >= text + arrow
+    assert button.menu() is not None and len(button.menu().actions()) == 3
