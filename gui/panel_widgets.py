@@ -62,7 +62,7 @@ def far_from_native(width: int, height: int, native: int) -> bool:
 
 
 class NativeSizeWarning(QFrame):
-    """"This canvas is far from the model's size" with one-click fixes."""
+    """The warning that the canvas is far from the model's size, with one-click fixes."""
 
     resize_requested = Signal(int, int)  # resize the canvas to this size
     only_masked_requested = Signal()
