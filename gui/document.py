@@ -91,12 +91,14 @@ class Document(QObject):
 
     def _restore(self, image: np.ndarray, mask: np.ndarray, blank: bool) -> None:
         resized = image.shape != self.image.shape
+        repainted = resized or not np.array_equal(image, self.image)
         self.image = image.copy()
         self.mask = mask.copy()
         self.is_blank = blank
         if resized:
             self.size_changed.emit(self.width, self.height)
-        self.image_changed.emit()
+        if repainted:  # a mask operation leaves the picture (and what shows it) alone
+            self.image_changed.emit()
         self.mask_changed.emit(None)
 
 

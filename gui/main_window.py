@@ -60,7 +60,7 @@ from pipeline.request import SEED_LIMIT
 from .brush_size import BrushSizeSlider
 from .canvas import Canvas
 from .document import Document
-from .history import HistoryStrip, parameters_from_image
+from .history import FolderNotice, HistoryStrip, parameters_from_image
 from .images import qimage_to_array
 from .job_queue import JobQueue
 from .mask_brush import BrushSettings
@@ -75,6 +75,7 @@ from .worker import GenerationWorker, engine_factory
 
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+CANCELLED = "Cancelled"
 AUTOSAVE_MS = 30_000  # the session is saved this often while the document keeps changing
 
 
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self.settings = new
         self.model_picker.allow_pickle = new.allow_pickle
         self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
+        self.folder_notice.folder_changed(self.history.folder, self.output_dir)
         self.history.folder = self.output_dir
         self.history.reload()
         if engine_changed:
@@ -272,6 +274,8 @@ class MainWindow(QMainWindow):
         column.addWidget(self.queue)
         self.queue.model().rowsInserted.connect(self._show_queue_size)
         self.queue.model().rowsRemoved.connect(self._show_queue_size)
+        self.queue.changed.connect(self._show_queue_size)
+        self.queue.notice.connect(self.statusBar().showMessage)
 
         self.error_banner = QLabel()
         self.error_banner.setObjectName("errorBanner")
@@ -291,6 +295,8 @@ class MainWindow(QMainWindow):
         stack.addWidget(self.error_banner)
         stack.addWidget(self.canvas, 1)
         self.history = HistoryStrip(self.output_dir)
+        self.folder_notice = FolderNotice(self.history)
+        stack.addWidget(self.folder_notice)
         stack.addWidget(self.history)
 
         splitter = QSplitter()
@@ -396,6 +402,7 @@ class MainWindow(QMainWindow):
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
         self.doc.size_changed.connect(self._on_canvas_size)
         self.doc.size_changed.connect(self.size_slider.set_image_size)
+        self.doc.image_changed.connect(lambda: self.history.mark_on_canvas(None))  # re-marked
         self.panel.mode_changed.connect(self._mask_tools_for_mode)
         self.panel.resize_canvas_requested.connect(self._resize_canvas)
         self._mask_tools_for_mode(self.panel.current_mode)
@@ -561,6 +568,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         self.doc.replace(image, f"Show {path.name}")
+        self.history.mark_on_canvas(path)
         self.statusBar().showMessage(f"Showing {path}")
 
     def use_parameters_of(self, path: Path) -> bool:
@@ -663,6 +671,8 @@ class MainWindow(QMainWindow):
             return
         job_id, request = job
         self.running_job = job_id
+        if self.statusBar().currentMessage() == CANCELLED:
+            self.statusBar().clearMessage()  # about the job before; this one runs now
         self.canvas.begin_job(job_id, masked=request.mode is Mode.INPAINT)
         self.progress.setRange(0, request.steps)
         self.progress.setValue(0)
@@ -673,7 +683,7 @@ class MainWindow(QMainWindow):
         self.submit.emit(job_id, request)
 
     def _show_queue_size(self) -> None:
-        count = self.queue.count()
+        count = self.queue.waiting_count()
         self.queue_label.setText(f"{count} waiting" if count else "Queue empty")
 
     @Slot()
@@ -694,6 +704,7 @@ class MainWindow(QMainWindow):
         if job != self.running_job:
             return False
         self.running_job = 0
+        self.queue.finish(job)
         self.canvas.end_job()
         self._set_running(False)
         self.progress_label.setText(label)
@@ -807,8 +818,8 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:
-        if self._end_job(job, "Cancelled"):
-            self.statusBar().showMessage("Cancelled")
+        if self._end_job(job, CANCELLED):
+            self.statusBar().showMessage(CANCELLED)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel()  # the app waits for the worker thread after the event loop ends

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QWheelEvent
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 
 from tests.gui.conftest import wait_idle
 
@@ -357,3 +357,159 @@ def test_the_add_model_button_has_room_for_its_arrow(qtbot, make_app):
     arrow = button.style().pixelMetric(QStyle.PixelMetric.PM_MenuButtonIndicator)
     assert button.width() >= text + arrow
     assert button.menu() is not None and len(button.menu().actions()) == 3
+
+
+# --- history and queue -------------------------------------------------------------------------
+
+
+def frame_pixels(strip, item) -> int:
+    """How many pixels of the thumbnail's cell border are in the on-canvas frame colour."""
+    from gui.history import FRAME_COLOR
+
+    image = strip.viewport().grab().toImage()
+    rect = strip.visualItemRect(item)
+    count = 0
+    for x in range(rect.left() + 1, rect.right() - 1):
+        for y in (rect.top() + 2, rect.bottom() - 2):
+            color = image.pixelColor(x, y)
+            close = (abs(color.red() - FRAME_COLOR.red()) < 30
+                     and abs(color.green() - FRAME_COLOR.green()) < 30
+                     and abs(color.blue() - FRAME_COLOR.blue()) < 30)  # fmt: skip
+            count += close
+    return count
+
+
+def generate_seeds(qtbot, window, *seeds):
+    panel = window.panel
+    panel.steps.setValue(1)
+    panel.set_size(64, 64)
+    panel.random_seed.setChecked(False)
+    for seed in seeds:
+        panel.prompt.setPlainText(f"a circle number {seed}")
+        panel.seed.setText(str(seed))
+        qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+        wait_idle(qtbot, window)
+
+
+class ParametersEngine:
+    """The fake engine, writing A1111 parameters into its PNGs as the real one does."""
+
+    def __init__(self, output_dir):
+        from tests.fakes import FakeEngine
+
+        self.inner = FakeEngine(output_dir)
+        self.loaded = self.inner.loaded
+
+    def load(self, model=None):
+        return self.inner.load(model)
+
+    def run(self, request, on_step=None, cancel=None):
+        from pipeline.metadata import format_parameters
+        from pipeline.outputs import save_png_as
+
+        results = self.inner.run(request, on_step, cancel)
+        for result in results:
+            meta = {"sampler": request.sampler, "steps": request.steps, "seed": result.seed,
+                    "guidance": request.guidance, "width": request.width,
+                    "height": request.height, "mode": request.mode.value,
+                    "prompt": request.prompt, "negative_prompt": "", "strength": 1.0}  # fmt: skip
+            text = format_parameters(meta, "brushwork-shapes")
+            save_png_as(result.image, result.path, {"parameters": text})
+        return results
+
+
+def test_the_strip_frames_the_image_on_the_canvas_and_tells_its_parameters(
+    qtbot, make_app, tmp_path
+):
+    window = shown_window(make_app, qtbot, engine=ParametersEngine(tmp_path / "outputs"))
+    generate_seeds(qtbot, window, 11, 22)
+    strip = window.history
+    newest, older = strip.item(0), strip.item(1)
+    qtbot.wait(50)
+    assert frame_pixels(strip, newest) > 100 and frame_pixels(strip, older) == 0
+    tip = older.toolTip()
+    assert "a circle number 11" in tip and "seed 11" in tip and "64×64" in tip
+    assert "model brushwork-shapes" in tip and "fake-11.png" in tip
+    rect = strip.visualItemRect(older)
+    qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.doc.image[0, 0, 0] == 11  # the fake paints the seed into red
+    qtbot.wait(50)
+    assert frame_pixels(strip, older) > 100 and frame_pixels(strip, newest) == 0
+    window.doc.fill_mask()  # a mask change keeps the image: still framed
+    assert frame_pixels(strip, older) > 100
+    window.doc.replace(np.zeros((64, 64, 3), np.uint8), "another image")
+    qtbot.wait(50)
+    assert frame_pixels(strip, older) == 0  # the canvas no longer shows it
+
+
+def test_changing_the_output_folder_says_so_and_can_show_both(qtbot, make_app, tmp_path):
+    import dataclasses
+
+    window = shown_window(make_app, qtbot)
+    generate_seeds(qtbot, window, 5)
+    old = window.output_dir
+    assert len(window.history.paths()) == 1
+    new = tmp_path / "elsewhere"
+    new.mkdir()
+    window.apply_settings(dataclasses.replace(window.settings, output_dir=str(new)))
+    notice = window.folder_notice
+    assert visible_on_screen(notice) and str(new) in notice.text.text()
+    assert str(old) in notice.text.text()
+    assert window.history.paths() == []
+    qtbot.mouseClick(notice.both_button, Qt.MouseButton.LeftButton)
+    assert len(window.history.paths()) == 1 and window.history.paths()[0].parent == old
+
+
+def test_the_queue_lists_the_running_job_and_rows_stay_under_the_pointer(qtbot, make_app, tmp_path):
+    from tests.fakes import FakeEngine
+
+    engine = FakeEngine(tmp_path / "outputs", step_delay=0.02)
+    window = shown_window(make_app, qtbot, engine=engine)
+    panel, queue = window.panel, window.queue
+    panel.set_size(64, 64)
+    panel.steps.setValue(15)
+    for prompt in ("first", "second", "third"):
+        panel.prompt.setPlainText(prompt)
+        qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    assert queue.count() == 3 and "running" in queue.item(0).text()
+    assert "first" in queue.item(0).text() and window.queue_label.text() == "2 waiting"
+    # Remove with nothing selected says so
+    queue.clearSelection()
+    remove = next(b for b in window.findChildren(QPushButton) if b.text() == "Remove")
+    qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
+    assert "Select the waiting jobs" in window.statusBar().currentMessage()
+    assert queue.waiting_count() == 2
+    # The pointer rests on "third": it stays under the pointer while "first" ends
+    third = queue.visualItemRect(queue.item(2)).center()
+    qtbot.mouseMove(queue.viewport(), third)
+    qtbot.waitUntil(lambda: "running" in queue.item(1).text(), timeout=10_000)
+    assert "third" in queue.itemAt(third).text()
+    qtbot.mouseMove(window.canvas.viewport(), QPoint(10, 10))  # the pointer leaves the list
+    qtbot.waitUntil(lambda: "running" in queue.item(0).text(), timeout=5_000)
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: queue.count() == 0, timeout=10_000)
+
+
+def test_cancelled_does_not_stay_on_the_status_line_while_the_next_job_runs(
+    qtbot, make_app, tmp_path
+):
+    from tests.fakes import FakeEngine
+
+    engine = FakeEngine(tmp_path / "outputs", step_delay=0.02)
+    window = shown_window(make_app, qtbot, engine=engine)
+    window.panel.set_size(64, 64)
+    window.panel.steps.setValue(200)
+    window.panel.prompt.setPlainText("long")
+    qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    window.panel.steps.setValue(30)
+    window.panel.prompt.setPlainText("next")
+    qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.progress.value() >= 2, timeout=10_000)
+    window.panel.prompt.setFocus()
+    qtbot.keyClick(window.panel.prompt, Qt.Key.Key_Escape)
+    qtbot.waitUntil(
+        lambda: engine.requests[-1].prompt == "next" and window.running_job != 0, timeout=10_000
+    )
+    qtbot.waitUntil(lambda: window.progress.value() >= 1, timeout=10_000)
+    assert window.statusBar().currentMessage() != "Cancelled"
+    wait_idle(qtbot, window)
