@@ -31,6 +31,7 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self._stroke: Stroke | None = None
+        self._stored = self.image  # the last picture known to be in a file (see mark_stored)
 
     @property
     def width(self) -> int:
@@ -39,6 +40,18 @@ class Document(QObject):
     @property
     def height(self) -> int:
         return self.image.shape[0]
+
+    def mark_stored(self) -> None:
+        """The picture now on the canvas is in a file (a saved result, an opened image)."""
+        self._stored = self.image
+
+    def has_unstored_changes(self) -> bool:
+        """The picture differs from the last one in a file, and is not a plain blank canvas."""
+        if self.is_blank or not (self.image != 255).any():
+            return False
+        return self._stored.shape != self.image.shape or not np.array_equal(
+            self._stored, self.image
+        )
 
     def has_mask(self) -> bool:
         return bool(self.mask.any())

@@ -67,6 +67,7 @@ from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
 from .panels import DEFAULT_SIZE, CanvasMode, ParametersPanel
 from .progress_text import IDLE_FORMAT, bar_format, speed_text
+from .quit_guard import confirm_quit
 from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
@@ -217,6 +218,7 @@ class MainWindow(QMainWindow):
     def restore_session(self, state: SessionState) -> None:
         """Shows a saved session: canvas and mask (one undo step), parameters, model, history."""
         self.doc.replace(state.image, "Restore session", mask=state.mask)
+        self.doc.mark_stored()  # kept in the session folder; only later edits are new
         self.canvas.fit()
         self.panel.restore(state.parameters)
         if state.model != self.model:
@@ -345,7 +347,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._add(file_menu, "Se&ttings…", QKeySequence.StandardKey.Preferences, self.open_settings)
         file_menu.addSeparator()
-        self._add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._add(file_menu, "&Quit", "Ctrl+Q", self.request_quit)  # no standard key on all
         edit = menus.addMenu("&Edit")
         undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
@@ -492,6 +494,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return False
         self.doc.replace(image, f"Open {path.name}")
+        self.doc.mark_stored()
         self.canvas.fit()
         self.statusBar().showMessage(f"Opened {path} ({image.shape[1]}×{image.shape[0]})")
         return True
@@ -516,6 +519,7 @@ class MainWindow(QMainWindow):
         except BrushworkError as exc:
             self.show_error(str(exc))
             return False
+        self.doc.mark_stored()
         self.statusBar().showMessage(f"Saved {path}")
         return True
 
@@ -568,6 +572,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return
         self.doc.replace(image, f"Show {path.name}")
+        self.doc.mark_stored()
         self.history.mark_on_canvas(path)
         self.statusBar().showMessage(f"Showing {path}")
 
@@ -784,6 +789,7 @@ class MainWindow(QMainWindow):
         first = results[0]
         canvas_image = self._canvas_sized(first.image, first.request.mode)
         self.doc.replace(canvas_image, f"Generate: {first.request.prompt[:40]}")
+        self.doc.mark_stored()
         self.canvas.show_result()
         self.panel.show_used_seed(first.seed)
         for result in reversed(results):
@@ -821,7 +827,17 @@ class MainWindow(QMainWindow):
         if self._end_job(job, CANCELLED):
             self.statusBar().showMessage(CANCELLED)
 
+    def request_quit(self) -> None:
+        """File → Quit (Ctrl+Q): asks first when the canvas has edits in no file."""
+        if confirm_quit(self):
+            self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        # The window manager's close asks too; a close() from code (tests, File → Quit once
+        # confirmed) does not.
+        if event.spontaneous() and not confirm_quit(self):
+            event.ignore()
+            return
         self.cancel()  # the app waits for the worker thread after the event loop ends
         self.save_settings()
         self.save_session()

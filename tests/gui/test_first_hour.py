@@ -513,3 +513,84 @@ def test_cancelled_does_not_stay_on_the_status_line_while_the_next_job_runs(
     qtbot.waitUntil(lambda: window.progress.value() >= 1, timeout=10_000)
     assert window.statusBar().currentMessage() != "Cancelled"
     wait_idle(qtbot, window)
+
+
+# --- quit and restart --------------------------------------------------------------------------
+
+
+def answer_next_dialog(qtbot, button_text: str, seen: list) -> None:
+    """Clicks `button_text` in the next modal dialog, with the mouse, once it is up."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        seen.append(box.text())
+        button = next(b for b in box.buttons() if b.text() == button_text)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, click)
+
+
+def test_quit_warns_about_a_canvas_in_no_file(qtbot, make_app):
+    from PySide6.QtGui import QGuiApplication
+
+    from gui.images import array_to_qimage
+
+    window = shown_window(make_app, qtbot)
+    generate_seeds(qtbot, window, 3)  # a result in the history: nothing to warn about
+    window.canvas.setFocus()
+    seen: list = []
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible())
+    assert seen == []
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    pasted = np.zeros((40, 50, 3), np.uint8)
+    pasted[..., 1] = 180
+    QGuiApplication.clipboard().setImage(array_to_qimage(pasted))
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(window.doc.image, pasted)
+    answer_next_dialog(qtbot, "Cancel", seen)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert len(seen) == 1 and "not saved in any file" in seen[0]
+    assert window.isVisible()  # Cancel keeps working
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    window.canvas.setFocus()
+    answer_next_dialog(qtbot, "Quit", seen)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert len(seen) == 2 and not window.isVisible()
+
+
+def test_a_clean_restart_brings_back_the_canvas_and_mask(qtbot, make_app):
+    app, _ = make_app()
+    window = app.window
+    window.resize(1280, 800)
+    generate_seeds(qtbot, window, 9)
+    paint_inpaint_mask(qtbot, window, size=20)
+    image, mask = window.doc.image.copy(), window.doc.mask.copy()
+    assert mask.any()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible())  # in history: closed without a question
+    app.shutdown()
+    assert not app.session.marker.exists()  # a clean exit
+
+    again, _ = make_app()
+    assert again.resumed and not again.restored  # nothing was asked
+    assert np.array_equal(again.window.doc.image, image)
+    assert np.array_equal(again.window.doc.mask, mask)
+    assert "canvas and mask are back" in again.window.statusBar().currentMessage()
+
+
+def test_a_blank_canvas_is_not_brought_back(qtbot, make_app):
+    app, _ = make_app()
+    app.window.close()
+    app.shutdown()
+    again, _ = make_app()
+    assert not again.resumed and again.window.doc.is_blank
