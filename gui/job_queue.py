@@ -32,6 +32,9 @@ class JobQueue(QListWidget):
         self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setMaximumHeight(110)
+        # Long prompts are cut at the edge (the full text is the row's tooltip), not scrolled.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setToolTip("The running job, then the waiting ones: drag to reorder, Delete removes")
         self._requests: dict[int, GenerationRequest] = {}
         self._pointer_inside = False
@@ -39,6 +42,7 @@ class JobQueue(QListWidget):
     def push(self, job_id: int, request: GenerationRequest) -> None:
         self._requests[job_id] = request
         item = QListWidgetItem(_describe(job_id, request))
+        item.setToolTip(request.prompt)
         item.setData(JOB_ROLE, job_id)
         item.setData(STATE_ROLE, WAITING)
         self.addItem(item)
