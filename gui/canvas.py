@@ -98,8 +98,8 @@ def mask_alpha(mask: np.ndarray, box: Box, opacity: float) -> np.ndarray:
     x0, y0, x1, y1 = box
     height, width = mask.shape
     period = max(4, min(width, height) // 16)  # a few stripes across any image
-    ys, xs = np.mgrid[y0:y1, x0:x1]
-    stripe = np.where((xs + ys) % period < period // 2, 1.0, 0.25).astype(np.float32)
+    diagonal = np.arange(y0, y1)[:, None] + np.arange(x0, x1)[None, :]  # broadcast, no grids
+    stripe = np.where(diagonal % period < period // 2, np.float32(1.0), np.float32(0.25))
     alpha = mask[y0:y1, x0:x1].astype(np.float32) * opacity * stripe
     # Border: inside pixels with a 4-neighbour outside (looked at within the box plus one pixel;
     # the image's own edge does not count as a border).

@@ -188,11 +188,14 @@ def test_bracket_keys_resize_the_brush_while_a_spin_box_has_focus(qtbot, make_ap
     assert window.canvas.brush.erase
     qtbot.keyClick(steps, "3")  # digits still go to the box
     assert "3" in steps.text()
-    # A text box keeps every typed key: brackets are prompt syntax.
+    qtbot.keyClick(steps, "b")
+    assert not window.canvas.brush.erase
+    # A text box keeps every typed key: brackets are prompt syntax, e and h are letters.
     window.panel.prompt.setFocus()
-    qtbot.keyClicks(window.panel.prompt, "(red:1.2) [b]")
-    assert window.panel.prompt.toPlainText() == "(red:1.2) [b]"
-    assert window.canvas.brush.size == 50 and window.canvas.brush.erase
+    qtbot.keyClicks(window.panel.prompt, "(red:1.2) [the sea]")
+    assert window.panel.prompt.toPlainText() == "(red:1.2) [the sea]"
+    assert window.canvas.brush.size == 50 and not window.canvas.brush.erase
+    assert window.canvas.mask_action.isChecked()
 
 
 def test_the_brush_fits_the_image_on_a_log_scale_and_is_remembered(qtbot, make_app, tmp_path):
