@@ -72,8 +72,14 @@ class MaskOverlay(QGraphicsItem):
         if self._buffer.shape[:2] != (height, width):
             self.rebuild()
             return
-        x0, y0, x1, y1 = box or (0, 0, width, height)
+        if box is None:  # the whole mask: draw only around what is masked (often nothing)
+            self._buffer[:] = 0
+            self.update()
+            box = _masked_box(self.doc.mask)
+            if box is None:
+                return
         # The outline of a pixel depends on its neighbours: redraw one pixel more on each side.
+        x0, y0, x1, y1 = box
         x0, y0, x1, y1 = max(x0 - 1, 0), max(y0 - 1, 0), min(x1 + 1, width), min(y1 + 1, height)
         alpha = mask_alpha(self.doc.mask, (x0, y0, x1, y1), self.opacity_level)
         # Premultiplied ARGB32 is stored as B, G, R, A bytes on little-endian machines.
@@ -90,6 +96,15 @@ class MaskOverlay(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         exposed = option.exposedRect.toAlignedRect()  # type: ignore[attr-defined]
         painter.drawImage(exposed, self._image, exposed)
+
+
+def _masked_box(mask: np.ndarray) -> Box | None:
+    """The smallest box holding every masked pixel, or None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def mask_alpha(mask: np.ndarray, box: Box, opacity: float) -> np.ndarray:
