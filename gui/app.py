@@ -44,7 +44,8 @@ class BrushworkApp:
         self.session, self.session_notice = claim_session(session or SessionStore())
         self.ask_restore = ask_restore
         self.window = MainWindow(self.worker, output_dir, model, store, settings, self.session)
-        self.restored = False
+        self.restored = False  # after a crash, on the user's answer
+        self.resumed = False  # after a clean exit: the last canvas and mask, without asking
         self._shut_down = False
 
     def start(self, preload: bool = True) -> None:
@@ -61,8 +62,11 @@ class BrushworkApp:
             self.window.load_model()
 
     def _offer_restore(self) -> None:
-        """After a crash, asks whether to bring the last autosaved session back."""
+        """After a crash, asks whether to bring the last autosaved session back; after a clean
+        exit brings the last canvas and mask back without asking, as a document app reopens
+        its document (File → New canvas starts afresh)."""
         if not self.session.crashed():
+            self._resume()
             return
         state = self.session.load()
         if state is None:
@@ -70,6 +74,18 @@ class BrushworkApp:
         elif self.ask_restore(self.window):
             self.window.restore_session(state)
             self.restored = True
+
+    def _resume(self) -> None:
+        if not self.session.manifest.exists():
+            return
+        state = self.session.load()
+        if state is None or (not state.mask.any() and bool((state.image == 255).all())):
+            return  # unreadable (a clean start) or an untouched blank canvas: nothing to bring
+        self.window.restore_session(state)
+        self.resumed = True
+        self.window.statusBar().showMessage(
+            "Your last canvas and mask are back (File → New canvas starts afresh)."
+        )
 
     def shutdown(self) -> None:
         if self._shut_down:

@@ -6,10 +6,13 @@ canvas at once, and its shortcuts ([ and ], B, E) work anywhere in the window.
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import QColorDialog, QLabel, QPushButton, QSlider, QToolBar
 
+from .brush_size import BrushSizeSlider
 from .canvas import Canvas
 from .mask_brush import BrushSettings
 
@@ -24,7 +27,7 @@ class BrushToolbar(QToolBar):
             action.setCheckable(True)
             action.setToolTip(f"{action.text()} ({tip}) — paints the area to regenerate")
         self.brush_action.setChecked(True)
-        self.size_slider = _slider(1, 512, canvas.brush.size, "Brush size ([ and ])")
+        self.size_slider = BrushSizeSlider()
         self.hardness_slider = _slider(0, 100, 80, "Brush hardness: 0 soft, 100 hard edge")
         self.opacity_slider = _slider(0, 100, 50, "Mask overlay opacity")
         self.size_value = QLabel()
@@ -40,6 +43,7 @@ class BrushToolbar(QToolBar):
                 self.addWidget(QLabel(f" {label} "))
             self.addWidget(widget)
         self.addWidget(self.color_button)
+        self.addAction(canvas.mask_action)
         self.addSeparator()
         self.addWidget(self.zoom_label)
         self._connect()
@@ -63,9 +67,9 @@ class BrushToolbar(QToolBar):
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
 
     def resize_brush(self, factor: float) -> None:
-        size = self.size_slider.value()
+        size = self.size_slider.pixels()
         new = round(size * factor)
-        self.size_slider.setValue(new if new != size else size + (1 if factor > 1 else -1))
+        self.size_slider.set_pixels(new if new != size else size + (1 if factor > 1 else -1))
 
     def set_erase(self, erase: bool) -> None:
         self.brush_action.setChecked(not erase)
@@ -73,10 +77,24 @@ class BrushToolbar(QToolBar):
         self._brush_from_controls()
 
     def _brush_from_controls(self) -> None:
-        size = self.size_slider.value()
+        size = self.size_slider.pixels()
         self.size_value.setText(f"{size} px ")
         erase = self.eraser_action.isChecked()
         self.canvas.set_brush(BrushSettings(size, self.hardness_slider.value() / 100, erase))
+
+    def restore(self, brush_size: float, mask_color: str, mask_opacity: float) -> None:
+        """Brush size, mask colour and opacity as the user left them (bad values: defaults)."""
+        self.size_slider.set_fraction(brush_size)
+        color = QColor(mask_color)
+        opacity = min(max(mask_opacity, 0.0), 1.0) if math.isfinite(mask_opacity) else 0.5
+        self.opacity_slider.setValue(round(100 * opacity))
+        if color.isValid():
+            self.canvas.overlay.set_style(color, self.opacity_slider.value() / 100)
+
+    def remembered(self) -> tuple[float, str, float]:
+        """(brush size as a fraction of the image, mask colour, mask opacity) for settings."""
+        overlay = self.canvas.overlay
+        return self.size_slider.fraction, overlay.color.name(), overlay.opacity_level
 
     def _mask_style_from_controls(self) -> None:
         self.canvas.overlay.set_style(self.canvas.overlay.color, self.opacity_slider.value() / 100)

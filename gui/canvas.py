@@ -1,7 +1,10 @@
-"""The canvas: the document's image, its mask as a tinted overlay, and the live preview, in a
-zoomable, pannable view where the left button paints or erases the mask.
+"""The canvas: the document's image, its mask as a hatched, outlined overlay, and the live
+preview, in a zoomable, pannable view where the left button paints or erases the mask.
 
 Scene coordinates are image pixels, so zoom and pan only change the view transform, never data.
+The mask is drawn as diagonal stripes with a solid outline so that, in any colour, it can never
+be taken for paint; after a generation it is hidden (the result is what the user wants to see)
+until the next stroke or the Show mask toggle (H).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
+    QAction,
     QBrush,
     QColor,
     QImage,
@@ -38,7 +42,7 @@ Region = tuple[int, int, int, int]  # x, y, width, height in image pixels
 
 
 class MaskOverlay(QGraphicsItem):
-    """Paints the mask tinted and semi-transparent; updates only the rectangle that changed."""
+    """Paints the mask hatched and outlined; updates only the rectangle that changed."""
 
     def __init__(self, doc: Document) -> None:
         super().__init__()
@@ -68,8 +72,16 @@ class MaskOverlay(QGraphicsItem):
         if self._buffer.shape[:2] != (height, width):
             self.rebuild()
             return
-        x0, y0, x1, y1 = box or (0, 0, width, height)
-        alpha = self.doc.mask[y0:y1, x0:x1].astype(np.float32) * self.opacity_level
+        if box is None:  # the whole mask: draw only around what is masked (often nothing)
+            self._buffer[:] = 0
+            self.update()
+            box = _masked_box(self.doc.mask)
+            if box is None:
+                return
+        # The outline of a pixel depends on its neighbours: redraw one pixel more on each side.
+        x0, y0, x1, y1 = box
+        x0, y0, x1, y1 = max(x0 - 1, 0), max(y0 - 1, 0), min(x1 + 1, width), min(y1 + 1, height)
+        alpha = mask_alpha(self.doc.mask, (x0, y0, x1, y1), self.opacity_level)
         # Premultiplied ARGB32 is stored as B, G, R, A bytes on little-endian machines.
         bgr = (self.color.blue(), self.color.green(), self.color.red())
         region = self._buffer[y0:y1, x0:x1]
@@ -86,8 +98,37 @@ class MaskOverlay(QGraphicsItem):
         painter.drawImage(exposed, self._image, exposed)
 
 
+def _masked_box(mask: np.ndarray) -> Box | None:
+    """The smallest box holding every masked pixel, or None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def mask_alpha(mask: np.ndarray, box: Box, opacity: float) -> np.ndarray:
+    """The overlay's alpha (0..255, float) over `box`: stripes at `opacity`, the gaps between
+    them at a quarter of it, and the mask's border fully opaque."""
+    x0, y0, x1, y1 = box
+    height, width = mask.shape
+    period = max(4, min(width, height) // 16)  # a few stripes across any image
+    diagonal = np.arange(y0, y1)[:, None] + np.arange(x0, x1)[None, :]  # broadcast, no grids
+    stripe = np.where(diagonal % period < period // 2, np.float32(1.0), np.float32(0.25))
+    alpha = mask[y0:y1, x0:x1].astype(np.float32) * opacity * stripe
+    # Border: inside pixels with a 4-neighbour outside (looked at within the box plus one pixel;
+    # the image's own edge does not count as a border).
+    ex0, ey0, ex1, ey1 = max(x0 - 1, 0), max(y0 - 1, 0), min(x1 + 1, width), min(y1 + 1, height)
+    inside = mask[ey0:ey1, ex0:ex1] >= 128
+    padded = np.pad(inside, 1, mode="edge")
+    border = inside & ~(padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    border = border[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
+    return np.where(border, 255.0, alpha)
+
+
 class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
+    mask_refused = Signal()  # the user tried to paint a mask in a mode that has none
 
     def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,10 +139,16 @@ class Canvas(QGraphicsView):
         self.setScene(self._scene)
         self.setBackgroundBrush(QColor(38, 38, 42))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        # Wheel zoom keeps the pixel under the pointer itself (zoom_at): Qt's AnchorUnderMouse
+        # needs every mouse move passed to QGraphicsView, and keyboard zoom has no pointer.
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setMouseTracking(True)
         self.setMinimumSize(256, 256)
+        # The view may scroll past the image's edges (as in Krita), so a zoom can keep any pixel
+        # under the pointer; panning is middle-drag or Space-drag, so the bars are not needed.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._image_item = QGraphicsPixmapItem()
         self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.overlay = MaskOverlay(doc)
@@ -116,6 +163,13 @@ class Canvas(QGraphicsView):
         self._cursor_pos: QPointF | None = None
         self._panning_from: QPointF | None = None
         self._space_down = False
+        self.mask_editable = True  # mask tools act only in modes that use a mask
+        self.mask_action = QAction("Show mask", self)
+        self.mask_action.setCheckable(True)
+        self.mask_action.setChecked(True)
+        self.mask_action.setShortcut("H")
+        self.mask_action.setToolTip("Show or hide the mask overlay (H)")
+        self.mask_action.toggled.connect(self.overlay.setVisible)
         doc.image_changed.connect(self._on_image_changed)
         doc.mask_changed.connect(self.overlay.refresh)
         doc.size_changed.connect(lambda *_: self._on_size_changed())
@@ -129,7 +183,6 @@ class Canvas(QGraphicsView):
 
     def _on_size_changed(self) -> None:
         self.overlay.rebuild()
-        self._scene.setSceneRect(QRectF(0, 0, self.doc.width, self.doc.height))
         self.fit()
 
     @property
@@ -158,6 +211,18 @@ class Canvas(QGraphicsView):
         self._preview_item.show()
         return True
 
+    def show_result(self) -> None:
+        """Hides the mask so a finished picture is seen as it is, until the next stroke."""
+        self.mask_action.setChecked(False)
+
+    @property
+    def mask_shown(self) -> bool:
+        return self.overlay.isVisible()
+
+    def set_mask_editable(self, editable: bool) -> None:
+        self.mask_editable = editable
+        self.viewport().update()
+
     def end_job(self) -> None:
         self._job = 0
         self._preview_item.hide()
@@ -169,25 +234,54 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
+    def image_rect(self) -> QRectF:
+        return QRectF(0, 0, self.doc.width, self.doc.height)
+
+    def _update_scene_rect(self) -> None:
+        """The image plus most of a viewport of room on every side, at the current zoom."""
+        zoom = self.zoom or 1.0
+        margin_x = 0.8 * self.viewport().width() / zoom
+        margin_y = 0.8 * self.viewport().height() / zoom
+        self._scene.setSceneRect(self.image_rect().adjusted(-margin_x, -margin_y,
+                                                            margin_x, margin_y))  # fmt: skip
+
     def set_zoom(self, zoom: float) -> None:
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        centre = self.mapToScene(self.viewport().rect().center())
         self.setTransform(QTransform.fromScale(zoom, zoom))  # exact: no drift from repeated scale()
+        self._update_scene_rect()
+        self.centerOn(centre)  # keyboard zoom: around the middle of the view
         self.zoom_changed.emit(self.zoom)
 
     def zoom_by(self, factor: float) -> None:
         self.set_zoom(self.zoom * factor)
 
     def fit(self) -> None:
-        self.fitInView(self._scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self.fitInView(self.image_rect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self._update_scene_rect()
+        self.centerOn(self.image_rect().center())
         self.zoom_changed.emit(self.zoom)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._update_scene_rect()
 
     def actual_size(self) -> None:
         self.set_zoom(1.0)
 
+    def zoom_at(self, factor: float, viewport_pos: QPointF) -> None:
+        """Zooms by `factor` keeping the image pixel under `viewport_pos` where it is (as far
+        as the scroll range allows: a view larger than the image centres it)."""
+        anchor = self.mapToScene(viewport_pos.toPoint())
+        self.zoom_by(factor)
+        moved = self.mapFromScene(anchor) - viewport_pos.toPoint()
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
+
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
         if steps:
-            self.zoom_by(1.25**steps)
+            self.zoom_at(1.25**steps, event.position())
 
     # --- brush input ---------------------------------------------------------------------------
 
@@ -216,6 +310,10 @@ class Canvas(QGraphicsView):
         if pan:
             self._panning_from = event.position()
         elif event.button() == Qt.MouseButton.LeftButton:
+            if not self.mask_editable:  # a click to focus the canvas, not a dab
+                self.mask_refused.emit()
+                return
+            self.mask_action.setChecked(True)  # painting: the mask must be seen again
             point = self.mapToScene(event.position().toPoint())
             self.doc.begin_stroke(self.brush, point.x(), point.y())
 
@@ -244,6 +342,8 @@ class Canvas(QGraphicsView):
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         """The brush outline: a circle of the brush's real size, visible on any background."""
         if self._cursor_pos is None or self._panning_from is not None or self._space_down:
+            return
+        if not self.mask_editable:
             return
         radius = self.brush.size / 2
         for color, width in ((QColor(0, 0, 0, 160), 3), (QColor(255, 255, 255, 220), 1)):

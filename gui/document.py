@@ -8,6 +8,7 @@ to the change signals.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -30,6 +31,7 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self._stroke: Stroke | None = None
+        self._stored = self.image  # the last picture known to be in a file (see mark_stored)
 
     @property
     def width(self) -> int:
@@ -38,6 +40,18 @@ class Document(QObject):
     @property
     def height(self) -> int:
         return self.image.shape[0]
+
+    def mark_stored(self) -> None:
+        """The picture now on the canvas is in a file (a saved result, an opened image)."""
+        self._stored = self.image
+
+    def has_unstored_changes(self) -> bool:
+        """The picture differs from the last one in a file, and is not a plain blank canvas."""
+        if self.is_blank or not (self.image != 255).any():
+            return False
+        return self._stored.shape != self.image.shape or not np.array_equal(
+            self._stored, self.image
+        )
 
     def has_mask(self) -> bool:
         return bool(self.mask.any())
@@ -82,14 +96,22 @@ class Document(QObject):
             mask = self.mask if same_size else np.zeros(image.shape[:2], np.uint8)
         self.undo_stack.push(_SnapshotCommand(self, image, mask, text))
 
+    def resize(self, width: int, height: int) -> None:
+        """Scales image and mask to `width`×`height` as one undo step."""
+        image = Image.fromarray(self.image).resize((width, height), Image.Resampling.LANCZOS)
+        mask = Image.fromarray(self.mask).resize((width, height), Image.Resampling.BILINEAR)
+        self.replace(np.asarray(image), "Resize canvas", mask=np.asarray(mask))
+
     def _restore(self, image: np.ndarray, mask: np.ndarray, blank: bool) -> None:
         resized = image.shape != self.image.shape
+        repainted = resized or not np.array_equal(image, self.image)
         self.image = _frozen(image)
         self.mask = mask.copy()
         self.is_blank = blank
         if resized:
             self.size_changed.emit(self.width, self.height)
-        self.image_changed.emit()
+        if repainted:  # a mask operation leaves the picture (and what shows it) alone
+            self.image_changed.emit()
         self.mask_changed.emit(None)
 
 

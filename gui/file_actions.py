@@ -76,6 +76,7 @@ class FileActions(QObject):
             self.error.emit(str(exc))
             return False
         self.doc.replace(image, f"Open {path.name}")
+        self.doc.mark_stored()
         self.canvas.fit()
         self.message.emit(f"Opened {path} ({image.shape[1]}×{image.shape[0]})")
         return True
@@ -117,6 +118,7 @@ class FileActions(QObject):
         except BrushworkError as exc:
             self.error.emit(str(exc))
             return False
+        self.doc.mark_stored()
         self.message.emit(f"Saved {path}")
         return True
 
@@ -143,6 +145,8 @@ class FileActions(QObject):
             self.error.emit(str(exc))
             return
         self.doc.replace(image, f"Show {path.name}")
+        self.doc.mark_stored()
+        self.history.mark_on_canvas(path)
         self.message.emit(f"Showing {path}")
 
     def confirm_delete(self, path: Path) -> bool:

@@ -18,7 +18,10 @@ from PySide6.QtGui import QImage
 from pipeline import GeneratedImage, GenerationRequest, ImageNotSavedError, Mode, item_seed
 
 from .document import Document
+from .progress_text import bar_format, speed_text
 from .worker import GenerationWorker
+
+CANCELLED = "Cancelled"
 
 
 class JobStore(Protocol):
@@ -26,6 +29,7 @@ class JobStore(Protocol):
 
     def push(self, job_id: int, request: GenerationRequest) -> None: ...
     def pop_next(self) -> tuple[int, GenerationRequest] | None: ...
+    def finish(self, job_id: int) -> None: ...
 
 
 class GenerationController(QObject):
@@ -67,6 +71,7 @@ class GenerationController(QObject):
         self.running_job = 0
         self.last_results: list[GeneratedImage] = []
         self._next_job = 1
+        self._bar_format = ""  # the running job's progress bar format (progress_text.py)
         self._connect_worker()
 
     def _connect_worker(self) -> None:
@@ -128,7 +133,8 @@ class GenerationController(QObject):
         job_id, request = job
         self.running_job = job_id
         self.job_started.emit(job_id, request.mode is Mode.INPAINT)
-        self.progressed.emit(0, request.steps, "Step %v/%m")
+        self._bar_format = bar_format(request)
+        self.progressed.emit(0, request.steps, self._bar_format)
         self.progress_text.emit("Starting…")
         self.running_changed.emit(True)
         self.submit.emit(job_id, request)
@@ -137,6 +143,7 @@ class GenerationController(QObject):
         if job != self.running_job:
             return False
         self.running_job = 0
+        self.queue.finish(job)
         self.job_location.emit("")
         self.job_ended.emit()
         self.running_changed.emit(False)
@@ -171,8 +178,8 @@ class GenerationController(QObject):
     def _on_progress(self, job: int, step: int, total: int, elapsed: float) -> None:
         if job != self.running_job:
             return
-        self.progressed.emit(step, total, "Step %v/%m")
-        self.progress_text.emit(format_progress(step, total, elapsed))
+        self.progressed.emit(step, total, self._bar_format)
+        self.progress_text.emit(speed_text(step, elapsed, total))
 
     @Slot(int, str, object, object)
     def _on_download(self, job: int, text: str, done: int, total: int) -> None:
@@ -194,6 +201,7 @@ class GenerationController(QObject):
         first = results[0]
         canvas_image = self._canvas_sized(first.image, first.request.mode)
         self.doc.replace(canvas_image, f"Generate: {first.request.prompt[:40]}")
+        self.doc.mark_stored()  # the result is on disk: nothing for Quit to warn about
         self.seed_used.emit(first.seed)
         self.images_added.emit([r.path for r in reversed(results)])
         self.result_applied.emit(True)  # saved with the session: a crash from here loses nothing
@@ -223,8 +231,8 @@ class GenerationController(QObject):
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:
-        if self._end_job(job, "Cancelled"):
-            self.message.emit("Cancelled")
+        if self._end_job(job, CANCELLED):
+            self.message.emit(CANCELLED)
 
 
 def _where_unsaved_images_are(error: ImageNotSavedError) -> str:

@@ -29,13 +29,15 @@ from .brush_toolbar import BrushToolbar
 from .canvas import Canvas
 from .document import Document
 from .file_actions import FileActions
-from .generation import GenerationController, format_progress  # noqa: F401  (tests import it)
-from .history import HistoryStrip, parameters_from_image
+from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
+from .history import FolderNotice, HistoryStrip, parameters_from_image
 from .menus import build_menus
 from .panels import DEFAULT_SIZE, CanvasMode
+from .quit_guard import confirm_quit
 from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
+from .shortcuts import ShortcutRouter
 from .side_panel import SidePanel
 from .worker import GenerationWorker, engine_factory
 
@@ -70,6 +72,9 @@ class MainWindow(QMainWindow):
         self.autosave = Autosave(session, self.session_state, self)
         self.undo_action, self.redo_action = build_menus(self)
         self._connect()
+        self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)
+            self, self.doc.undo_stack, (self.panel.prompt, self.panel.negative)
+        )
         self._on_canvas_size(self.doc.width, self.doc.height)
         self.statusBar().showMessage(f"Images are saved to {output_dir}")
         self.store = store or SettingsStore()
@@ -90,6 +95,8 @@ class MainWindow(QMainWindow):
             models.append(model)
         self.model_picker.restore(models, model)
         self._on_canvas_size(self.doc.width, self.doc.height)
+        settings = self.settings
+        self.tools.restore(settings.brush_size, settings.mask_color, settings.mask_opacity)
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
         if self.store.notice:
@@ -109,6 +116,7 @@ class MainWindow(QMainWindow):
         self.model_picker.allow_pickle = new.allow_pickle
         self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
         self.controller.output_dir = self.output_dir
+        self.folder_notice.folder_changed(self.history.folder, self.output_dir)
         self.history.folder = self.output_dir
         self.history.reload()
         if engine_changed:
@@ -123,6 +131,8 @@ class MainWindow(QMainWindow):
         self.settings.model = self.controller.model
         self.settings.native_size = self._native_size
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        brush = self.tools.remembered()
+        self.settings.brush_size, self.settings.mask_color, self.settings.mask_opacity = brush
         try:
             self.store.save(self.settings)
         except OSError as exc:
@@ -141,6 +151,7 @@ class MainWindow(QMainWindow):
     def restore_session(self, state: SessionState) -> None:
         """Shows a saved session: canvas and mask (one undo step), parameters, model, history."""
         self.doc.replace(state.image, "Restore session", mask=state.mask)
+        self.doc.mark_stored()  # kept in the session folder; only later edits are new
         self.canvas.fit()
         self.panel.restore(state.parameters)
         if state.model != self.controller.model:
@@ -184,6 +195,8 @@ class MainWindow(QMainWindow):
         stack.addWidget(self.error_banner)
         stack.addWidget(self.canvas, 1)
         self.history = HistoryStrip(self.output_dir)
+        self.folder_notice = FolderNotice(self.history)
+        stack.addWidget(self.folder_notice)
         stack.addWidget(self.history)
 
         splitter = QSplitter()
@@ -208,6 +221,13 @@ class MainWindow(QMainWindow):
         ):
             QShortcut(QKeySequence(keys), self, activated=slot)
         self.doc.size_changed.connect(self._on_canvas_size)
+        self.doc.size_changed.connect(self.tools.size_slider.set_image_size)
+        self.doc.image_changed.connect(lambda: self.history.mark_on_canvas(None))  # re-marked
+        self.panel.mode_changed.connect(self._mask_tools_for_mode)
+        self.panel.resize_canvas_requested.connect(self._resize_canvas)
+        self._mask_tools_for_mode(self.panel.current_mode)
+        self.canvas.mask_refused.connect(self._explain_mask_refused)
+        self.queue.notice.connect(self.statusBar().showMessage)
         self.model_picker.model_selected.connect(self.select_model)
         self.model_picker.error.connect(self.show_error)
         self.history.open_requested.connect(self.files.show_from_history)
@@ -222,6 +242,8 @@ class MainWindow(QMainWindow):
             signal.connect(self.autosave.mark_dirty)
         control.job_started.connect(lambda job, masked: self.canvas.begin_job(job, masked=masked))
         control.job_ended.connect(self.canvas.end_job)
+        control.job_started.connect(self._clear_cancelled)
+        control.result_applied.connect(lambda _saved: self.canvas.show_result())
         control.previewed.connect(self._show_preview)
         control.seed_used.connect(self.panel.show_used_seed)
         control.images_added.connect(self._add_to_history)
@@ -270,7 +292,25 @@ class MainWindow(QMainWindow):
         self.load_model()
 
     def _on_canvas_size(self, width: int, height: int) -> None:
+        self.panel.native_size = self._native_size  # for the far-from-native warning
         self.panel.show_canvas_size(width, height)
+
+    def _resize_canvas(self, width: int, height: int) -> None:
+        self.doc.resize(width, height)
+        self.canvas.fit()
+        self.statusBar().showMessage(f"Canvas resized to {width}×{height} (Ctrl+Z undoes it)")
+
+    def _mask_tools_for_mode(self, mode: CanvasMode) -> None:
+        self.canvas.set_mask_editable(mode is CanvasMode.INPAINT)
+
+    def _explain_mask_refused(self) -> None:
+        self.statusBar().showMessage(
+            "The mask is used only in Inpaint mode: choose Inpaint under Mode to paint one."
+        )
+
+    def _clear_cancelled(self) -> None:
+        if self.statusBar().currentMessage() == CANCELLED:
+            self.statusBar().clearMessage()  # about the job before; this one runs now
 
     @Slot()
     def generate(self) -> None:
@@ -310,6 +350,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, name: str, native_size: int) -> None:
         resized = self._follow_native_size(native_size)
+        self._on_canvas_size(self.doc.width, self.doc.height)
         if resized:
             self.statusBar().showMessage(
                 f"Size set to {native_size}×{native_size}, the size {name} was trained at"
@@ -341,7 +382,17 @@ class MainWindow(QMainWindow):
         self.files.drop(event.mimeData())
         event.acceptProposedAction()
 
+    def request_quit(self) -> None:
+        """File → Quit (Ctrl+Q): asks first when the canvas has edits in no file."""
+        if confirm_quit(self):
+            self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        # The window manager's close asks too; a close() from code (tests, File → Quit once
+        # confirmed) does not.
+        if event.spontaneous() and not confirm_quit(self):
+            event.ignore()
+            return
         self.controller.cancel()  # the app waits for the worker thread after the event loop ends
         self.save_settings()
         self.autosave.save()

@@ -25,7 +25,7 @@ def build_menus(window: MainWindow) -> tuple[QAction, QAction]:
     file_menu.addSeparator()
     _add(file_menu, "Se&ttings…", QKeySequence.StandardKey.Preferences, window.open_settings)
     file_menu.addSeparator()
-    _add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, window.close)
+    _add(file_menu, "&Quit", "Ctrl+Q", window.request_quit)  # no standard key on all
     edit = menus.addMenu("&Edit")
     undo = doc.undo_stack.createUndoAction(window, "&Undo")
     undo.setShortcut(QKeySequence.StandardKey.Undo)
@@ -42,6 +42,7 @@ def build_menus(window: MainWindow) -> tuple[QAction, QAction]:
     _add(view, "Zoom &out", QKeySequence.StandardKey.ZoomOut, lambda: canvas.zoom_by(0.8))
     _add(view, "&Fit", "Ctrl+0", canvas.fit)
     _add(view, "&100%", "Ctrl+1", canvas.actual_size)
+    view.addAction(canvas.mask_action)
     return undo, redo
 
 

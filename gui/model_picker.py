@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QMenu,
-    QToolButton,
+    QPushButton,
     QWidget,
 )
 
@@ -33,9 +33,11 @@ class ModelPicker(QWidget):
         self.combo.setObjectName("modelPicker")
         self.combo.setToolTip("The model that generates (drop a model folder or file here too)")
         self.combo.addItem("Bundled model (brushwork-shapes)", BUNDLED)
-        add = QToolButton()
-        add.setText("Add…")
-        add.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # A push button with a menu reserves room for its arrow (a tool button drew the arrow
+        # over "Add…" in the Fusion style).
+        add = QPushButton("Add…")
+        add.setObjectName("addModel")
+        add.setToolTip("Add a model: a folder, a .safetensors file or a Hugging Face Hub id")
         menu = QMenu(add)
         menu.addAction("Model folder…", self._add_folder)
         menu.addAction("Single .safetensors file…", self._add_file)
@@ -45,6 +47,7 @@ class ModelPicker(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.combo, 1)
         row.addWidget(add)
+        self.add_button = add
         self.combo.currentIndexChanged.connect(lambda _: self.model_selected.emit(self.current()))
         self.allow_pickle = False  # Settings → pickle checkpoints; the engine reads them safely
 

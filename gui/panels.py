@@ -13,10 +13,14 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -27,9 +31,11 @@ from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
 from pipeline.request import MAX_BATCH, MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE, InpaintArea
 
+from .panel_widgets import CollapsibleSection, NativeSizeWarning
 from .settings import Parameters
 
 DEFAULT_SIZE = 512  # until a loaded model says its own (MainWindow._follow_native_size)
+LEGACY_SIDES = (0, 0, 128, 0)  # the old fixed outpaint default: saved, it was never a choice
 
 
 class PromptEdit(QPlainTextEdit):
@@ -54,6 +60,7 @@ class ParametersPanel(QWidget):
     """Holds the user's parameters and turns them into a validated `GenerationRequest`."""
 
     mode_changed = Signal(object)  # CanvasMode
+    resize_canvas_requested = Signal(int, int)  # the native-size warning's one-click fix
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,7 +87,14 @@ class ParametersPanel(QWidget):
         self.color_correction = QCheckBox("Match colours at the mask border")
         self.color_correction.setChecked(True)
         self.sides = [_spin(0, 2048, 0, step=8, suffix=" px") for _ in range(4)]
+        # Until the user sets the sides they follow the canvas (half its width on the right):
+        # a fixed 128 px tripled a 64-px image.
+        self._auto_sides = LEGACY_SIDES
         self.sides[2].setValue(128)
+        self.native_size = 0  # of the loaded model; 0: not known yet
+        self.native_warning = NativeSizeWarning()
+        self.native_warning.resize_requested.connect(self.resize_canvas_requested)
+        self.native_warning.only_masked_requested.connect(self._use_only_masked)
         for box, side in zip(self.sides, ("left", "top", "right", "bottom"), strict=True):
             box.setToolTip(f"Pixels to add on the {side}")
             box.valueChanged.connect(self._refresh_size)
@@ -91,10 +105,10 @@ class ParametersPanel(QWidget):
         self.size_note.setObjectName("sizeNote")
         self.prompt = PromptEdit("Describe the image, e.g. a large red circle, blue background")
         self.prompt.setObjectName("prompt")
-        self.prompt.setMaximumHeight(140)
+        self.prompt.setMaximumHeight(110)
         self.negative = PromptEdit("What to avoid (optional)")
         self.negative.setObjectName("negative")
-        self.negative.setMaximumHeight(64)
+        self.negative.setMaximumHeight(56)
         self.sampler = QComboBox()
         for sampler in SAMPLERS:
             self.sampler.addItem(sampler.name, sampler.id)
@@ -112,9 +126,14 @@ class ParametersPanel(QWidget):
         self.random_seed.setChecked(True)
         self.random_seed.toggled.connect(self._sync_seed)
         self.batch_count = _spin(1, 100, 1)
-        self.batch_count.setToolTip("How many jobs to queue, each with the next seeds")
+        self.batch_count.setToolTip(
+            "How many jobs Generate adds to the queue; they run one after another, each with "
+            "the next seeds"
+        )
         self.batch_size = _spin(1, MAX_BATCH, 1)
-        self.batch_size.setToolTip("Images per job (made together: faster, more memory)")
+        self.batch_size.setToolTip(
+            "Images each job makes at once: faster per image, but needs more memory"
+        )
         self.width_box = _spin(MIN_SIZE, MAX_SIZE, DEFAULT_SIZE, step=8, suffix=" px")
         self.height_box = _spin(MIN_SIZE, MAX_SIZE, DEFAULT_SIZE, step=8, suffix=" px")
         # In canvas modes the boxes show the canvas's size; this keeps the user's txt2img size.
@@ -126,49 +145,83 @@ class ParametersPanel(QWidget):
         self._on_mode()
 
     def _layout(self) -> None:
+        """Mode and the mode's own options stay at the top, never scrolled away; the rest
+        scrolls vertically only, and rarely used settings are collapsed under "More"."""
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        form = QFormLayout()
-        outer.addLayout(form)
-        outer.addStretch(1)  # spare height goes below the fields, not between them
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Mode", self.mode)
-        form.addRow(QLabel("Prompt"))
-        form.addRow(self.prompt)
-        form.addRow(QLabel("Negative prompt"))
-        form.addRow(self.negative)
-        form.addRow("Sampler", self.sampler)
-        form.addRow("Steps", self.steps)
-        form.addRow("CFG scale", self.guidance)
+        top = QFormLayout()
+        top.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        top.addRow("Mode", self.mode)
+        outer.addLayout(top)
+        self.mode_options = self._mode_options_box()
+        outer.addWidget(self.mode_options)
+        outer.addWidget(self.native_warning)
+
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(QLabel("Prompt"))
+        column.addWidget(self.prompt)
+        column.addWidget(QLabel("Negative prompt"))
+        column.addWidget(self.negative)
+        basics = _form()
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.random_seed)
-        form.addRow("Seed", seed_row)
+        basics.addRow("Steps", self.steps)
+        basics.addRow("Seed", seed_row)
         size_row = QHBoxLayout()
-        size_row.addWidget(self.width_box)
+        size_row.addWidget(self.width_box, 1)
         size_row.addWidget(QLabel("×"))
-        size_row.addWidget(self.height_box)
-        form.addRow("Size", size_row)
-        form.addRow(self.size_note)
-        batch_row = QHBoxLayout()
-        batch_row.addWidget(self.batch_count)
-        batch_row.addWidget(QLabel("jobs ×"))
-        batch_row.addWidget(self.batch_size)
-        batch_row.addWidget(QLabel("images"))
-        form.addRow("Batch", batch_row)
+        size_row.addWidget(self.height_box, 1)
+        basics.addRow("Size", size_row)
+        basics.addRow(self.size_note)
+        basics.addRow("Jobs to queue", self.batch_count)
+        basics.addRow("Images per job", self.batch_size)
+        column.addLayout(basics)
+        more_body = QWidget()
+        more = _form(more_body)
+        more.setContentsMargins(0, 0, 0, 0)
+        more.addRow("Sampler", self.sampler)
+        more.addRow("CFG scale", self.guidance)
+        more.addRow("Mask blur", self.mask_blur)
+        more.addRow("Grow mask", self.mask_grow)
+        more.addRow("Padding", self.padding)
+        more.addRow(self.color_correction)
+        self.more = CollapsibleSection("More settings", more_body)
+        column.addWidget(self.more)
+        column.addStretch(1)  # spare height goes below the fields, not between them
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("panelScroll")
+        self.scroll.setWidget(content)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The panel is as wide as its widest row: nothing is ever cut off at the side.
+        self.scroll.setMinimumWidth(content.minimumSizeHint().width())
+        outer.addWidget(self.scroll, 1)
+        self._more_form = more
+
+    def _mode_options_box(self) -> QGroupBox:
+        box = QGroupBox()
+        box.setObjectName("modeOptions")
+        form = _form(box)
         form.addRow("Strength", self.strength)
-        sides_row = QHBoxLayout()
-        for label, box in zip(("L", "T", "R", "B"), self.sides, strict=True):
-            sides_row.addWidget(QLabel(label))
-            sides_row.addWidget(box)
-        form.addRow("Extend", sides_row)
-        form.addRow("Mask blur", self.mask_blur)
-        form.addRow("Grow mask", self.mask_grow)
+        sides = QGridLayout()
+        sides.setContentsMargins(0, 0, 0, 0)
+        for index, (name, spin) in enumerate(zip(("Left", "Top", "Right", "Bottom"),
+                                                 self.sides, strict=True)):  # fmt: skip
+            row, column = divmod(index, 2)
+            sides.addWidget(QLabel(name), row, 2 * column)
+            sides.addWidget(spin, row, 2 * column + 1)
+        sides.setColumnStretch(1, 1)
+        sides.setColumnStretch(3, 1)
+        self.sides_row = QWidget()
+        self.sides_row.setLayout(sides)
+        form.addRow("Extend", self.sides_row)
         form.addRow(self.only_masked)
-        form.addRow("Padding", self.padding)
-        form.addRow(self.color_correction)
-        self._form = form
-        self._rows = {"sides": sides_row}
+        self._mode_form = form
+        return box
 
     @property
     def current_mode(self) -> CanvasMode:
@@ -180,11 +233,12 @@ class ParametersPanel(QWidget):
     def _on_mode(self) -> None:
         mode = self.current_mode
         masked = mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
-        self._form.setRowVisible(self.strength, mode is not CanvasMode.TXT2IMG)
-        self._form.setRowVisible(self._rows["sides"], mode is CanvasMode.OUTPAINT)
-        for widget in (self.mask_blur, self.mask_grow, self.only_masked, self.padding,
-                       self.color_correction):  # fmt: skip
-            self._form.setRowVisible(widget, masked)
+        self.mode_options.setVisible(mode is not CanvasMode.TXT2IMG)
+        self.mode_options.setTitle(MODE_NAMES[mode])
+        self._mode_form.setRowVisible(self.sides_row, mode is CanvasMode.OUTPAINT)
+        self._mode_form.setRowVisible(self.only_masked, masked)
+        for widget in (self.mask_blur, self.mask_grow, self.padding, self.color_correction):
+            self._more_form.setRowVisible(widget, masked)
         self._refresh_size()
         self.mode_changed.emit(mode)
 
@@ -214,6 +268,27 @@ class ParametersPanel(QWidget):
         note = from_canvas and size_note((width, height), (gen_width, gen_height), "The canvas")
         self.size_note.setText(note or "")
         self.size_note.setVisible(bool(note))
+        masked = self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
+        size = (width, height) if from_canvas else (0, 0)
+        outpaint = self.current_mode is CanvasMode.OUTPAINT
+        native = self.native_size if from_canvas else 0
+        self.native_warning.update_for(size, native, masked, can_resize=not outpaint)
+
+    def _use_only_masked(self) -> None:
+        """The warning's other fix: generate only around the mask, at the model's size."""
+        self.only_masked.setChecked(True)
+        self.set_size(self.native_size, self.native_size)
+
+    def _follow_canvas_with_sides(self) -> None:
+        """Outpaint sides the user has not chosen follow the canvas: half its width, right."""
+        if self.outpaint_sides() not in (self._auto_sides, LEGACY_SIDES):
+            return
+        width, _ = self._canvas_size
+        self._auto_sides = (0, 0, max(8, int(width / 16 + 0.5) * 8), 0)
+        for box, value in zip(self.sides, self._auto_sides, strict=True):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
 
     def _remember_txt2img_size(self) -> None:
         if not self._sizes_from_canvas():
@@ -351,6 +426,7 @@ class ParametersPanel(QWidget):
     def show_canvas_size(self, width: int, height: int) -> None:
         """Canvas modes generate at the canvas size, snapped to multiples of 8 when it is not."""
         self._canvas_size = (width, height)
+        self._follow_canvas_with_sides()
         self._refresh_size()
 
 
@@ -370,6 +446,12 @@ MODE_NAMES = {
     CanvasMode.INPAINT: "Inpaint (masked area)",
     CanvasMode.OUTPAINT: "Outpaint (extend the canvas)",
 }
+
+
+def _form(parent: QWidget | None = None) -> QFormLayout:
+    form = QFormLayout(parent)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
 
 
 def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:

@@ -59,6 +59,9 @@ class Settings:
     backend: str = "local"  # local, or servers (ComfyUI, see gui/remote_backend.py)
     servers: list[str] = field(default_factory=list)  # ComfyUI server URLs
     server_checkpoint: str = ""  # the checkpoint the servers run
+    brush_size: float = 0.125  # a fraction of the image's shorter side (gui/brush_size.py)
+    mask_color: str = "#ff285a"
+    mask_opacity: float = 0.5
 
 
 def default_settings_path() -> Path:

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -21,6 +20,7 @@ from .generation import GenerationController
 from .job_queue import JobQueue
 from .model_picker import ModelPicker
 from .panels import ParametersPanel
+from .progress_text import IDLE_FORMAT
 
 
 class SidePanel(QWidget):
@@ -33,7 +33,7 @@ class SidePanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Cancel (Esc)")
         self.progress = QProgressBar()
-        self.progress.setFormat("Step %v/%m")
+        self.progress.setFormat(IDLE_FORMAT)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress_label = QLabel("Ready")
@@ -48,13 +48,9 @@ class SidePanel(QWidget):
         buttons.addWidget(self.generate_button, 2)
         buttons.addWidget(self.cancel_button, 1)
         column = QVBoxLayout(self)
-        scroll = QScrollArea()
-        scroll.setWidget(self.panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         column.addWidget(self.model_picker)
         column.addWidget(self.model_label)
-        column.addWidget(scroll, 1)
+        column.addWidget(self.panel, 1)  # it scrolls its own fields, below Mode (panels.py)
         column.addLayout(buttons)
         column.addWidget(self.progress)
         column.addWidget(self.progress_label)
@@ -62,6 +58,7 @@ class SidePanel(QWidget):
         column.addWidget(self.queue)
         self.queue.model().rowsInserted.connect(self._show_queue_size)
         self.queue.model().rowsRemoved.connect(self._show_queue_size)
+        self.queue.changed.connect(self._show_queue_size)
         self.set_running(False)
         self._show_queue_size()
 
@@ -100,6 +97,6 @@ class SidePanel(QWidget):
         self._show_queue_size()
 
     def _show_queue_size(self) -> None:
-        count = self.queue.count()
+        count = self.queue.waiting_count()
         where = f"{self._where} · " if self._where else ""
         self.queue_label.setText(where + (f"{count} waiting" if count else "Queue empty"))

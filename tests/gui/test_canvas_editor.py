@@ -31,8 +31,9 @@ def drag(view, points, button=Qt.MouseButton.LeftButton):
 
 
 def hard_brush(window, size):
+    window.panel.set_mode(Mode.INPAINT)  # the mask tools act only where a mask is used
     window.tools.hardness_slider.setValue(100)
-    window.tools.size_slider.setValue(size)
+    window.tools.size_slider.set_pixels(size)
 
 
 def test_a_mouse_stroke_paints_the_mask_where_the_pointer_went(qtbot, make_app):
@@ -70,8 +71,9 @@ def test_soft_brush_leaves_a_soft_edge(qtbot, make_app):
     app, _ = make_app()
     window = app.window
     window.canvas.set_zoom(1.0)
+    window.panel.set_mode(Mode.INPAINT)
     window.tools.hardness_slider.setValue(0)
-    window.tools.size_slider.setValue(40)
+    window.tools.size_slider.set_pixels(40)
     drag(window.canvas, [(256, 256)])
     row = window.doc.mask[256, 256:280].astype(int)
     assert row[0] >= 250 and 0 < row[12] < 250 and row[-1] == 0
@@ -81,7 +83,7 @@ def test_soft_brush_leaves_a_soft_edge(qtbot, make_app):
 def test_bracket_keys_resize_the_brush(qtbot, make_app):
     app, _ = make_app()
     window = app.window
-    window.tools.size_slider.setValue(50)
+    window.tools.size_slider.set_pixels(50)
     qtbot.keyClick(window, Qt.Key.Key_BracketRight)
     assert window.canvas.brush.size == 60
     qtbot.keyClick(window, Qt.Key.Key_BracketLeft)

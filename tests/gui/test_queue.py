@@ -22,7 +22,7 @@ def test_generate_while_running_queues_and_runs_in_order(qtbot, make_app, tmp_pa
     for prompt in ("first", "second", "third"):
         prepare(window, prompt, steps=5)
         window.generate()
-    assert window.controller.running_job != 0 and window.queue.count() == 2
+    assert window.controller.running_job != 0 and window.queue.waiting_count() == 2
     assert window.queue_label.text() == "2 waiting"
     wait_all(qtbot, window)
     assert [r.prompt for r in engine.requests] == ["first", "second", "third"]

@@ -25,6 +25,7 @@ def paint_and_generate(app: BrushworkApp, work: Path) -> None:
     window.doc.replace(np.full((64, 64, 3), 255, np.uint8), "New canvas")
     hard_brush(window, 12)
     drag(window.canvas, [(10, 12), (30, 20), (50, 40)])
+    window.panel.set_mode("txt2img")  # hard_brush chose Inpaint; the mask stays on the canvas
     np.save(work / "painted_mask.npy", window.doc.mask)
     panel = window.panel
     panel.prompt.setPlainText("a large red circle, blue background")
