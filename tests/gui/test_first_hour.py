@@ -219,7 +219,7 @@ def test_the_brush_fits_the_image_on_a_log_scale_and_is_remembered(qtbot, make_a
     app2, _ = make_app(store=SettingsStore(tmp_path / "settings.json"))
     again = app2.window
     assert again.canvas.brush.size == 77  # on its 512-px start canvas
-    assert again.opacity_slider.value() == 70
+    assert again.tools.opacity_slider.value() == 70
     assert again.canvas.overlay.color.name() == "#20c040"
     assert again.canvas.overlay.opacity_level == pytest.approx(0.7)
 
