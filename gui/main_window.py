@@ -6,7 +6,6 @@ to it as one undoable step after they are already saved on disk.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +52,8 @@ from pipeline import (
     item_seed,
 )
 from pipeline.imagefiles import read_image
+from pipeline.model_card import peek_model_defaults
 from pipeline.outputs import save_png_as
-from pipeline.request import SEED_LIMIT
 
 from .canvas import Canvas
 from .document import Document
@@ -63,9 +62,9 @@ from .images import qimage_to_array
 from .job_queue import JobQueue
 from .mask_brush import BrushSettings
 from .model_picker import ModelPicker
-from .panels import DEFAULT_SIZE, CanvasMode, ParametersPanel
+from .panels import CanvasMode, ParametersPanel
 from .session import SessionState, SessionStore
-from .settings import Parameters, Settings, SettingsStore
+from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .worker import GenerationWorker, engine_factory
 
@@ -97,7 +96,7 @@ class MainWindow(QMainWindow):
         self.model = model
         self._next_job = 1
         self.running_job = 0
-        self._native_size = 0  # of the last model loaded (0: none yet)
+        self._model_defaults: dict = {}  # of the last model loaded: its size, sampler, CFG
         self.last_results: list[GeneratedImage] = []
         self.doc = Document(512, 512)
         self.session = session
@@ -119,7 +118,13 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         self.panel.restore(self.settings.parameters)
-        self._native_size = self.settings.native_size
+        # The size (and card's sampler/CFG) of the model about to load show at once.
+        self._model_defaults = (
+            peek_model_defaults(self.model)
+            or self.settings.model_defaults
+            or _native(self.settings.native_size)
+        )
+        self.panel.follow_model(self._model_defaults)
         self.model_picker.allow_pickle = self.settings.allow_pickle
         models = list(self.settings.models)
         if self.model and self.model not in models:  # e.g. given with --model
@@ -155,7 +160,8 @@ class MainWindow(QMainWindow):
         self.settings.parameters = self.panel.to_parameters()
         self.settings.models = self.model_picker.sources()
         self.settings.model = self.model
-        self.settings.native_size = self._native_size
+        self.settings.model_defaults = dict(self._model_defaults)
+        self.settings.native_size = self._model_defaults.get("width", 0)
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         try:
             self.store.save(self.settings)
@@ -213,7 +219,8 @@ class MainWindow(QMainWindow):
         self._on_canvas_size(self.doc.width, self.doc.height)
         if state.history_path:
             self.history.select_path(Path(state.history_path))
-        self.statusBar().showMessage("Your previous session was restored.")
+        notes = " ".join(state.notes)  # values the field table refused
+        self.statusBar().showMessage(f"Your previous session was restored. {notes}".strip())
 
     # --- construction --------------------------------------------------------------------------
 
@@ -531,25 +538,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Showing {path}")
 
     def use_parameters_of(self, path: Path) -> bool:
-        """Restores every setting stored in `path` (any supported format) into the panel."""
+        """Restores every setting stored in `path` (any supported format) into the panel;
+        values the field table refuses are left out and named, never half-applied."""
         try:
-            found = parameters_from_image(path)
+            found, notes = parameters_from_image(path)
         except BrushworkError as exc:
             self.show_error(str(exc))
             return False
-        note = ""
-        seed = found.get("seed")
-        if isinstance(seed, int) and not 0 <= seed < SEED_LIMIT:  # ComfyUI uses 64-bit seeds
-            found["seed"] = seed % SEED_LIMIT
-            note = f"; its seed {seed} is beyond 2³² and was wrapped to {found['seed']}"
-        known = {f.name for f in dataclasses.fields(Parameters)}
-        params = dataclasses.replace(
-            self.panel.to_parameters(), **{k: v for k, v in found.items() if k in known}
-        )
-        params.random_seed = "seed" not in found  # a restored seed is meant to be re-used
-        self.panel.restore(params)
+        notes.append(self.panel.use_values(found))
         self._on_canvas_size(self.doc.width, self.doc.height)
-        self.statusBar().showMessage(f"Parameters of {path.name} restored{note}")
+        said = "; ".join(note for note in notes if note)
+        self.statusBar().showMessage(
+            f"Parameters of {path.name} restored{'; ' if said else ''}{said}"
+        )
         return True
 
     def confirm_delete(self, path: Path) -> bool:
@@ -675,30 +676,20 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(text)
 
-    @Slot(str, int)
-    def _on_model_loaded(self, name: str, native_size: int) -> None:
+    @Slot(str, object)
+    def _on_model_loaded(self, name: str, defaults: dict) -> None:
+        """The size, sampler and CFG follow the model's own unless the user chose them (as
+        InvokeAI does on a model change): far from its size a model repeats its subject."""
+        if defaults:
+            self._model_defaults = dict(defaults)
         self.model_label.setText(f"Model: {name}")
-        resized = self._follow_native_size(native_size)
-        if resized:
+        if defaults and self.panel.follow_model(defaults):
+            width, height = self.panel.txt2img_size
             self.statusBar().showMessage(
-                f"Size set to {native_size}×{native_size}, the size {name} was trained at"
+                f"Size set to {width}×{height}, the size {name} was trained at"
             )
         elif not self.running_job:
             self.statusBar().showMessage(f"Model {name} ready · images go to {self.output_dir}")
-
-    def _follow_native_size(self, native_size: int) -> bool:
-        """Moves the size to a newly loaded model's own (as InvokeAI does on a model change),
-        unless the user chose another: still at the previous model's size means not chosen.
-        Far from its size a model repeats its subject (the bundled 64-px model tiles at 512)."""
-        previous = self._native_size
-        if not native_size or native_size == previous:
-            return False
-        self._native_size = native_size
-        unchosen = previous or DEFAULT_SIZE
-        if self.panel.txt2img_size != (unchosen, unchosen):
-            return False
-        self.panel.set_size(native_size, native_size)
-        return True
 
     @Slot(int, int, int, float)
     def _on_progress(self, job: int, step: int, total: int, elapsed: float) -> None:
@@ -771,6 +762,10 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.save_session()
         super().closeEvent(event)
+
+
+def _native(size: int) -> dict:
+    return {"width": size, "height": size} if size else {}
 
 
 def _where_unsaved_images_are(error: ImageNotSavedError) -> str:

@@ -6,7 +6,6 @@ Bad input exits with status 2 and one line on stderr; a traceback means a bug in
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import threading
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fields
 from .downloads import DownloadProgress
 from .errors import (
     BrushworkError,
@@ -49,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--negative", default="")
     gen.add_argument("--model", default=None, help="folder, .safetensors file or Hub id")
-    gen.add_argument("--sampler", default=DEFAULT_SAMPLER)
-    gen.add_argument("--steps", type=int, default=20)
-    gen.add_argument("--cfg", type=float, default=7.0)
+    gen.add_argument(
+        "--sampler", default=None, help=f"default: the model card's, else {DEFAULT_SAMPLER}"
+    )
+    gen.add_argument("--steps", type=int, default=fields.default("steps"))
+    gen.add_argument("--cfg", type=float, default=None, help="default: the model card's, else 7")
     gen.add_argument("--seed", type=int, default=-1, help="-1 picks a random seed")
     gen.add_argument(
         "--width",
@@ -63,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--batch", type=int, default=1)
     gen.add_argument("--init", type=Path, default=None, help="init image (img2img)")
-    gen.add_argument("--strength", type=float, default=None, help="0.75; 1 for --outpaint")
+    gen.add_argument(
+        "--strength", type=float, default=None, help="0.75; 1 with --mask or --outpaint"
+    )
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
     _add_inpaint_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -205,7 +209,6 @@ def _generate(args: argparse.Namespace) -> int:
     loaded = engine.load(request.model)
     if loaded.kind and not args.quiet:
         print(f"model: {loaded.source.name} ({loaded.kind})", file=sys.stderr)
-    request = _at_native_size(request, args, loaded.native_size)
     try:
         results = engine.run(request, on_step=progress, cancel=threading.Event())
     except ImageNotSavedError as exc:
@@ -213,7 +216,7 @@ def _generate(args: argparse.Namespace) -> int:
     finally:
         if shown:
             print(file=sys.stderr)
-    plan = engine.last_memory_plan
+    plan = results[0].memory_plan if results else None
     if plan is not None and plan.savings and not args.quiet:
         print(plan.describe(), file=sys.stderr)
     for note in dict.fromkeys(note for result in results for note in result.notes):
@@ -246,32 +249,18 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
         raise RequestError("Inpaint options need --mask (or --outpaint) and --init.")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if init is not None else Mode.TXT2IMG
     # "Only masked" scales a crop up to the generation size, not the image's own size; without
-    # an image (or with that option) the size is the model's own, set once it is loaded.
-    height, width = init.shape[:2] if init is not None and not args.only_masked else (512, 512)
+    # an image (or with that option) None: the engine uses the model's own size.
+    height, width = init.shape[:2] if init is not None and not args.only_masked else (None, None)
     return GenerationRequest(
         **fields,
         **_inpaint_fields(args),
         mode=mode,
         width=width if args.width is None else args.width,
         height=height if args.height is None else args.height,
-        strength=0.75 if args.strength is None else args.strength,
+        strength=args.strength,  # None: the mode's default
         init_image=init,
         mask=mask,
     )
-
-
-def _at_native_size(
-    request: GenerationRequest, args: argparse.Namespace, native: int | None
-) -> GenerationRequest:
-    """A size not given on the command line is the model's own, where the image's size does
-    not set it (txt2img, and the crop of an "only masked" inpaint). Outpainting keeps its
-    own rule (the extended canvas, or 512×512 for an "only masked" crop): its size note is
-    printed before the model loads."""
-    sized_by_image = args.init is not None and not args.only_masked
-    if native is None or sized_by_image or args.outpaint is not None:
-        return request
-    missing = {k: native for k in ("width", "height") if getattr(args, k) is None}
-    return dataclasses.replace(request, **missing) if missing else request
 
 
 def _common_fields(args: argparse.Namespace) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from .errors import BrushworkError, Cancelled, ImageNotSavedError, OutputError, 
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
 from .memory import MemoryPlan, available_bytes, plan_memory, stronger_plan
 from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
+from .model_card import model_defaults
 from .models import (
     ModelSource,
     SourceKind,
@@ -70,6 +72,8 @@ class LoadedModel:
         folder = Path(source.location) if source.kind is SourceKind.FOLDER else None
         self.latent_rgb: LatentRGB = latent_rgb_for(folder, is_sdxl)
         self.native_size = native_size(text2image)
+        # Its size and its card's sampler/CFG: what "not given" means in a request.
+        self.defaults = model_defaults(folder, self.native_size)
 
     def pipeline(self, mode: Mode) -> Any:
         if mode not in self.pipelines:
@@ -128,10 +132,11 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> list[GeneratedImage]:
         """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set."""
-        request = request.with_resolved_seed()
+        model = self.load(request.model)
+        # "Not given" size, sampler and CFG become the model's own: decided here, once.
+        request = request.resolved(model.defaults).with_resolved_seed()
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
-        model = self.load(request.model)
         pipe = model.pipeline(request.mode)
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
@@ -152,7 +157,8 @@ class Engine:
                     preview = model.latent_rgb.project(latents[0])
                 elapsed = time.perf_counter() - started
                 total = pipe_._num_timesteps
-                on_step(StepUpdate(index + 1, total, elapsed, preview, region))
+                memory = self.last_memory_plan
+                on_step(StepUpdate(index + 1, total, elapsed, preview, region, memory))
             return tensors
 
         if cancel is not None and cancel.is_set():
@@ -161,7 +167,8 @@ class Engine:
         arrays = self._call(model, pipe, request, step_end, plan, notes, final_latents)
         if plan is not None:
             arrays = [finish_inpaint(plan, array) for array in arrays]
-        return self._save_all(request, arrays, model, tuple(notes))
+        saved = self._save_all(request, arrays, model, tuple(notes))
+        return [dataclasses.replace(r, memory_plan=self.last_memory_plan) for r in saved]
 
     def _apply_memory_plan(
         self, model: LoadedModel, pipe: Any, request: GenerationRequest
