@@ -243,3 +243,29 @@ def test_each_mode_keeps_its_own_strength_inpaint_starting_at_1(qtbot, make_app)
     panel.set_mode(CanvasMode.IMG2IMG)
     assert panel.strength.value() == 0.4
     assert InpaintArea.WHOLE.value == panel.to_parameters().inpaint_area
+
+
+# --- per-run facts come with the run ---------------------------------------------------------
+
+
+def test_the_memory_plan_shown_comes_from_the_runs_own_step_update(qtbot, make_app, tmp_path):
+    """The worker used to read `engine.last_memory_plan` with getattr: an engine (or a remote
+    backend) without that attribute showed nothing. Now the plan travels in the StepUpdate."""
+    from pipeline import StepUpdate
+    from pipeline.memory import MemoryPlan
+
+    plan = MemoryPlan(True, False, False, 3 * 1024**3, 2 * 1024**3)
+
+    class PlanningEngine(FakeEngine):
+        def run(self, request, on_step=None, cancel=None):
+            def with_plan(update: StepUpdate) -> None:
+                on_step(StepUpdate(update.step, update.total, update.elapsed, None, None, plan))
+
+            return super().run(request, with_plan, cancel)
+
+    app, _ = make_app(PlanningEngine(tmp_path / "outputs"))
+    with qtbot.waitSignal(
+        app.worker.status, check_params_cb=lambda text: text == plan.describe(), timeout=10_000
+    ):
+        app.window.generate()
+    wait_idle(qtbot, app.window)
