@@ -25,7 +25,15 @@ sys.path.insert(0, str(ROOT / "tools"))  # shapes_checker imports shapes_dataset
 
 from shapes_checker import analyse  # noqa: E402
 
-from bench.common import BUNDLED_MODEL, LoadTracker, header, parser, report, table  # noqa: E402
+from bench.common import (  # noqa: E402
+    BUNDLED_MODEL,
+    LoadTracker,
+    header,
+    parser,
+    report,
+    table,
+    torch_threads,
+)
 from pipeline import Engine, GenerationRequest, Mode, fields  # noqa: E402
 
 TITLE = "Inpaint strength (bundled model)"
@@ -39,7 +47,8 @@ def main() -> None:
     args_parser.add_argument("--seeds", type=int, default=20)
     args = args_parser.parse_args()
     model = str(BUNDLED_MODEL)
-    with tempfile.TemporaryDirectory() as out, LoadTracker() as tracker:
+    # One thread: same-seed images are bit-identical only at equal thread counts.
+    with tempfile.TemporaryDirectory() as out, torch_threads(1), LoadTracker() as tracker:
         engine = Engine(Path(out), device="cpu")
         init = engine.run(GenerationRequest(prompt=INIT_PROMPT, seed=7, model=model))[0].image
         height, width = init.shape[:2]
@@ -65,7 +74,7 @@ def main() -> None:
             rows.append((f"{strength:g}", *counts, f"{seconds:.2f}"))
     body = "\n".join(
         [
-            header(tracker),
+            header(tracker, threads=1),
             f"Init: {INIT_PROMPT!r} (seed 7), right half masked; prompt {PROMPT!r}; Euler, CFG 5,",
             f"20 steps (the model card's), seeds 0…{args.seeds - 1}; checked by",
             "tools/shapes_checker.py in the right half.",

@@ -545,7 +545,7 @@ class MainWindow(QMainWindow):
         except BrushworkError as exc:
             self.show_error(str(exc))
             return False
-        notes.append(self.panel.use_values(found))
+        notes.insert(0, self.panel.use_values(found))  # the seed first: the line may be cut
         self._on_canvas_size(self.doc.width, self.doc.height)
         said = "; ".join(note for note in notes if note)
         self.statusBar().showMessage(

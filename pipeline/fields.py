@@ -9,12 +9,16 @@ says what it dropped, so nothing half-applies and nothing out of range reaches a
 
 Adding a parameter (e.g. clip skip):
 1. add a `Field(...)` to `FIELDS` below (its `name` is the request's attribute name; give the
-   A1111 key if that format has one);
-2. add the attribute to `GenerationRequest` (request.py) and use it in the engine; a test fails
-   until the two agree (tests/pipeline/test_fields.py);
-3. place its widget in the panel (`gui/panels.py`: `self.widgets[name]` already exists, made from
-   this table with its bounds, default, label and tooltip).
-Validation, metadata writing and reading, settings and "Use parameters" then follow by themselves.
+   A1111 key if that format has one, and the modes that use it);
+2. add the attribute to `GenerationRequest` (request.py, default `fields.default(name)`) and use
+   it in the engine; tests/pipeline/test_fields.py fails until the two agree and the field has
+   a sample value there;
+3. in the panel (gui/panels.py), make its widget with `number_box(name)` / `check_box(name)`
+   (gui/field_widgets.py: bounds, default, step and tooltip come from here), place it in the
+   layout and add its (getter, setter) to `ParametersPanel._bind`; a GUI test fails until the
+   panel holds every saved field.
+Validation, the PNG's A1111 text and JSON chunk, every reader, `info --json`, settings, sessions
+and "Use parameters" (with its range checks) then follow from the table alone.
 """
 
 from __future__ import annotations
@@ -266,7 +270,7 @@ def clean(
         try:
             kept[name] = validate(name, value)
         except RequestError as exc:
-            notes.append(f"{spec.label} was left out: {exc}")
+            notes.append(f"{spec.label} was left out: {str(exc).rstrip('.')}")
     return kept, notes
 
 

@@ -269,3 +269,12 @@ def test_the_memory_plan_shown_comes_from_the_runs_own_step_update(qtbot, make_a
     ):
         app.window.generate()
     wait_idle(qtbot, app.window)
+
+
+def test_the_panel_holds_every_field_it_saves(qtbot):
+    from gui.panels import ParametersPanel
+    from gui.settings import PANEL_FIELDS
+
+    panel = ParametersPanel()
+    qtbot.addWidget(panel)
+    assert set(panel.shown_values()) == set(PANEL_FIELDS)
