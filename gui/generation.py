@@ -45,7 +45,7 @@ class GenerationController(QObject):
     progressed = Signal(int, int, str)  # value, maximum, the progress bar's format
     progress_text = Signal(str)
     model_text = Signal(str)
-    model_ready = Signal(str, int)  # name, native size
+    model_ready = Signal(str, object)  # name, the model's own field values (size, sampler…)
     images_added = Signal(list)  # paths of new images on disk, in the order history adds them
     seed_used = Signal(object)  # an int up to 2³², beyond a Qt int
     result_applied = Signal(bool)  # a result is on the canvas; True: it is saved on disk too
@@ -169,10 +169,10 @@ class GenerationController(QObject):
     def _on_status(self, text: str) -> None:
         (self.progress_text if self.running_job else self.message).emit(text)
 
-    @Slot(str, int)
-    def _on_model_loaded(self, name: str, native_size: int) -> None:
+    @Slot(str, object)
+    def _on_model_loaded(self, name: str, defaults: dict) -> None:
         self.model_text.emit(f"Model: {name}")
-        self.model_ready.emit(name, native_size)
+        self.model_ready.emit(name, defaults)
 
     @Slot(int, int, int, float)
     def _on_progress(self, job: int, step: int, total: int, elapsed: float) -> None:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline import BrushworkError, read_image_info
+from pipeline import BrushworkError, fields, read_image_info
 
 from .images import array_to_qimage
 
@@ -255,22 +255,11 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def parameters_from_image(path: Path) -> dict[str, Any]:
-    """The image's generation parameters as `Parameters` fields (only those it has).
+def parameters_from_image(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The image's generation parameters that "Use parameters" restores (the field table's
+    `recall` fields it has, each checked by the table), and a note per value left out.
 
     Raises BrushworkError (ImageInputError) for unreadable files or images without parameters.
     """
     info = read_image_info(path)
-    mapping = {
-        "prompt": "prompt",
-        "negative_prompt": "negative_prompt",
-        "steps": "steps",
-        "sampler": "sampler",
-        "cfg_scale": "guidance",
-        "seed": "seed",
-        "width": "width",
-        "height": "height",
-        "mode": "mode",
-        "strength": "strength",
-    }
-    return {field: info[key] for key, field in mapping.items() if info.get(key) is not None}
+    return fields.clean(info, (spec.name for spec in fields.FIELDS if spec.recall))

@@ -7,7 +7,6 @@ generation results to it as one undoable step after they are already saved on di
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, Slot
@@ -22,7 +21,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from pipeline import BrushworkError, GenerationRequest, default_output_dir
-from pipeline.request import SEED_LIMIT
+from pipeline.model_card import peek_model_defaults
 
 from .autosave import Autosave
 from .brush_toolbar import BrushToolbar
@@ -32,10 +31,10 @@ from .file_actions import FileActions
 from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
 from .history import FolderNotice, HistoryStrip, parameters_from_image
 from .menus import build_menus
-from .panels import DEFAULT_SIZE, CanvasMode
+from .panels import CanvasMode
 from .quit_guard import confirm_quit
 from .session import SessionState, SessionStore
-from .settings import Parameters, Settings, SettingsStore
+from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .shortcuts import ShortcutRouter
 from .side_panel import SidePanel
@@ -58,7 +57,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.worker = worker
         self.output_dir = Path(output_dir)
-        self._native_size = 0  # of the last model loaded (0: none yet)
+        self._model_defaults: dict = {}  # of the last model loaded: its size, sampler, CFG
         self.doc = Document(512, 512)
         self.session = session
         self._build()
@@ -87,7 +86,13 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         self.panel.restore(self.settings.parameters)
-        self._native_size = self.settings.native_size
+        # The size (and card's sampler/CFG) of the model about to load show at once.
+        self._model_defaults = (
+            peek_model_defaults(self.controller.model)
+            or self.settings.model_defaults
+            or _native(self.settings.native_size)
+        )
+        self.panel.follow_model(self._model_defaults)
         self.model_picker.allow_pickle = self.settings.allow_pickle
         models = list(self.settings.models)
         model = self.controller.model
@@ -129,7 +134,8 @@ class MainWindow(QMainWindow):
         self.settings.parameters = self.panel.to_parameters()
         self.settings.models = self.model_picker.sources()
         self.settings.model = self.controller.model
-        self.settings.native_size = self._native_size
+        self.settings.model_defaults = dict(self._model_defaults)
+        self.settings.native_size = self._model_defaults.get("width", 0)
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         brush = self.tools.remembered()
         self.settings.brush_size, self.settings.mask_color, self.settings.mask_opacity = brush
@@ -162,7 +168,8 @@ class MainWindow(QMainWindow):
         self._on_canvas_size(self.doc.width, self.doc.height)
         if state.history_path:
             self.history.select_path(Path(state.history_path))
-        self.statusBar().showMessage("Your previous session was restored.")
+        notes = " ".join(state.notes)  # values the field table refused
+        self.statusBar().showMessage(f"Your previous session was restored. {notes}".strip())
 
     # --- construction --------------------------------------------------------------------------
 
@@ -253,25 +260,19 @@ class MainWindow(QMainWindow):
     # --- history -------------------------------------------------------------------------------
 
     def use_parameters_of(self, path: Path) -> bool:
-        """Restores every setting stored in `path` (any supported format) into the panel."""
+        """Restores every setting stored in `path` (any supported format) into the panel;
+        values the field table refuses are left out and named, never half-applied."""
         try:
-            found = parameters_from_image(path)
+            found, notes = parameters_from_image(path)
         except BrushworkError as exc:
             self.show_error(str(exc))
             return False
-        note = ""
-        seed = found.get("seed")
-        if isinstance(seed, int) and not 0 <= seed < SEED_LIMIT:  # ComfyUI uses 64-bit seeds
-            found["seed"] = seed % SEED_LIMIT
-            note = f"; its seed {seed} is beyond 2³² and was wrapped to {found['seed']}"
-        known = {f.name for f in dataclasses.fields(Parameters)}
-        params = dataclasses.replace(
-            self.panel.to_parameters(), **{k: v for k, v in found.items() if k in known}
-        )
-        params.random_seed = "seed" not in found  # a restored seed is meant to be re-used
-        self.panel.restore(params)
+        notes.insert(0, self.panel.use_values(found))  # the seed first: the line may be cut
         self._on_canvas_size(self.doc.width, self.doc.height)
-        self.statusBar().showMessage(f"Parameters of {path.name} restored{note}")
+        said = "; ".join(note for note in notes if note)
+        self.statusBar().showMessage(
+            f"Parameters of {path.name} restored{'; ' if said else ''}{said}"
+        )
         return True
 
     def _add_to_history(self, paths: list[Path]) -> None:
@@ -292,7 +293,7 @@ class MainWindow(QMainWindow):
         self.load_model()
 
     def _on_canvas_size(self, width: int, height: int) -> None:
-        self.panel.native_size = self._native_size  # for the far-from-native warning
+        self.panel.native_size = self._model_defaults.get("width", 0)  # far-from-native warning
         self.panel.show_canvas_size(width, height)
 
     def _resize_canvas(self, width: int, height: int) -> None:
@@ -348,29 +349,20 @@ class MainWindow(QMainWindow):
             self.save_settings()
         self.autosave.save()  # every generation: a crash from here on loses nothing
 
-    def _on_model_loaded(self, name: str, native_size: int) -> None:
-        resized = self._follow_native_size(native_size)
+    def _on_model_loaded(self, name: str, defaults: dict) -> None:
+        """The size, sampler and CFG follow the model's own unless the user chose them (as
+        InvokeAI does on a model change): far from its size a model repeats its subject."""
+        if defaults:
+            self._model_defaults = dict(defaults)
+        followed = bool(defaults) and self.panel.follow_model(defaults)
         self._on_canvas_size(self.doc.width, self.doc.height)
-        if resized:
+        if followed:
+            width, height = self.panel.txt2img_size
             self.statusBar().showMessage(
-                f"Size set to {native_size}×{native_size}, the size {name} was trained at"
+                f"Size set to {width}×{height}, the size {name} was trained at"
             )
         elif not self.controller.running_job:
             self.statusBar().showMessage(f"Model {name} ready · images go to {self.output_dir}")
-
-    def _follow_native_size(self, native_size: int) -> bool:
-        """Moves the size to a newly loaded model's own (as InvokeAI does on a model change),
-        unless the user chose another: still at the previous model's size means not chosen.
-        Far from its size a model repeats its subject (the bundled 64-px model tiles at 512)."""
-        previous = self._native_size
-        if not native_size or native_size == previous:
-            return False
-        self._native_size = native_size
-        unchosen = previous or DEFAULT_SIZE
-        if self.panel.txt2img_size != (unchosen, unchosen):
-            return False
-        self.panel.set_size(native_size, native_size)
-        return True
 
     # --- window events -------------------------------------------------------------------------
 
@@ -398,3 +390,7 @@ class MainWindow(QMainWindow):
         self.autosave.save()
         self.autosave.wait()  # quitting: the session must be on disk before the process ends
         super().closeEvent(event)
+
+
+def _native(size: int) -> dict:
+    return {"width": size, "height": size} if size else {}

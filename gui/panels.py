@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Any
 
@@ -11,7 +13,6 @@ from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -26,15 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline import DEFAULT_SAMPLER, SAMPLERS, GenerationRequest, Mode, RequestError
+from pipeline import SAMPLERS, GenerationRequest, InpaintArea, Mode, RequestError, fields
 from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
-from pipeline.request import MAX_BATCH, MAX_GUIDANCE, MAX_SIZE, MAX_STEPS, MIN_SIZE, InpaintArea
 
+from .field_widgets import check_box, number_box
 from .panel_widgets import CollapsibleSection, NativeSizeWarning
-from .settings import Parameters
+from .settings import PANEL_FIELDS, Parameters
 
-DEFAULT_SIZE = 512  # until a loaded model says its own (MainWindow._follow_native_size)
 LEGACY_SIDES = (0, 0, 128, 0)  # the old fixed outpaint default: saved, it was never a choice
 
 
@@ -69,23 +69,13 @@ class ParametersPanel(QWidget):
         for mode, text in MODE_NAMES.items():
             self.mode.addItem(text, mode.value)  # Qt would turn the str-Enum into a plain str
         self.mode.currentIndexChanged.connect(self._on_mode)
-        self.strength = QDoubleSpinBox()
-        self.strength.setRange(0.01, 1.0)
-        self.strength.setSingleStep(0.05)
-        self.strength.setValue(0.75)
-        self.strength.setToolTip("How much of the canvas may change: 0 keeps it, 1 repaints it")
-        self.mask_blur = _spin(0, 256, 4, suffix=" px")
-        self.mask_blur.setToolTip("Soft band outside the mask through which the result blends in")
-        self.mask_grow = _spin(-256, 256, 0, suffix=" px")
-        self.mask_grow.setToolTip("Grow the mask before generating (negative values shrink it)")
-        self.only_masked = QCheckBox("Only the masked area, generated at Size")
-        self.only_masked.setToolTip(
-            "Crop around the mask and generate it at full resolution, then paste it back"
-        )
-        self.padding = _spin(0, 512, 32, suffix=" px")
-        self.padding.setToolTip("Context kept around the mask when only the masked area is made")
-        self.color_correction = QCheckBox("Match colours at the mask border")
-        self.color_correction.setChecked(True)
+        self.strength = number_box("strength", low=0.01)  # 0 would change nothing
+        self.mask_blur = number_box("mask_blur")
+        self.mask_grow = number_box("mask_grow")
+        self.only_masked = check_box("inpaint_area")
+        self.padding = number_box("inpaint_padding")
+        self.color_correction = check_box("color_correction")
+        self.color_correction.setChecked(fields.default("color_correction"))
         self.sides = [_spin(0, 2048, 0, step=8, suffix=" px") for _ in range(4)]
         # Until the user sets the sides they follow the canvas (half its width on the right):
         # a fixed 128 px tripled a 64-px image.
@@ -112,13 +102,8 @@ class ParametersPanel(QWidget):
         self.sampler = QComboBox()
         for sampler in SAMPLERS:
             self.sampler.addItem(sampler.name, sampler.id)
-        self.sampler.setCurrentIndex(self.sampler.findData(DEFAULT_SAMPLER))
-        self.steps = _spin(1, MAX_STEPS, 20)
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0.0, MAX_GUIDANCE)
-        self.guidance.setSingleStep(0.5)
-        self.guidance.setValue(7.0)
-        self.guidance.setToolTip("Classifier-free guidance: how closely to follow the prompt")
+        self.steps = number_box("steps")
+        self.guidance = number_box("guidance")
         self.seed = QLineEdit()
         self.seed.setValidator(QRegularExpressionValidator(r"\d{0,10}"))
         self.seed.setPlaceholderText("random")
@@ -130,16 +115,28 @@ class ParametersPanel(QWidget):
             "How many jobs Generate adds to the queue; they run one after another, each with "
             "the next seeds"
         )
-        self.batch_size = _spin(1, MAX_BATCH, 1)
+        self.batch_size = number_box("batch_size")
         self.batch_size.setToolTip(
             "Images each job makes at once: faster per image, but needs more memory"
         )
-        self.width_box = _spin(MIN_SIZE, MAX_SIZE, DEFAULT_SIZE, step=8, suffix=" px")
-        self.height_box = _spin(MIN_SIZE, MAX_SIZE, DEFAULT_SIZE, step=8, suffix=" px")
-        # In canvas modes the boxes show the canvas's size; this keeps the user's txt2img size.
-        self._txt2img_size = (DEFAULT_SIZE, DEFAULT_SIZE)
+        self.width_box = number_box("width")
+        self.height_box = number_box("height")
+        # Sampler, CFG and the text-to-image size follow the loaded model (its native size, its
+        # card's sampler and CFG) until the user chooses their own: `_follows` says which do.
+        self._follows: set[str] = set(fields.MODEL_DEFAULTED)
+        self._model: dict[str, Any] = {}
+        self._quiet = False  # set while the panel itself changes widgets (not a user's choice)
+        # In canvas modes the boxes show the canvas's size; this keeps the text-to-image size.
+        self._txt2img_size = (fields.FALLBACK_SIZE, fields.FALLBACK_SIZE)
         for box in (self.width_box, self.height_box):
             box.valueChanged.connect(self._remember_txt2img_size)
+        self.sampler.activated.connect(lambda _: self._follows.discard("sampler"))
+        self.guidance.valueChanged.connect(lambda _: self._chosen("guidance"))
+        # Each mode keeps its own strength (inpaint's default is 1: the area is regenerated).
+        self._strengths = {mode: _mode_strength(mode) for mode in CanvasMode}
+        self._strength_mode = CanvasMode.TXT2IMG
+        self._bindings = self._bind()
+        self._show_following()
         self._layout()
         self._sync_seed()
         self._on_mode()
@@ -230,8 +227,36 @@ class ParametersPanel(QWidget):
     def set_mode(self, mode: CanvasMode | Mode | str) -> None:
         self.mode.setCurrentIndex(self.mode.findData(CanvasMode(mode).value))
 
+    def _bind(self) -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
+        """(getter, setter) of the widget that holds each table field the panel shows."""
+
+        def box(widget: Any) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+            return widget.value, widget.setValue
+
+        def area(value: Any) -> None:
+            self.only_masked.setChecked(InpaintArea(value) is InpaintArea.ONLY_MASKED)
+
+        return {
+            "prompt": (self.prompt.toPlainText, self.prompt.setPlainText),
+            "negative_prompt": (self.negative.toPlainText, self.negative.setPlainText),
+            "sampler": (self.sampler.currentData, self._set_sampler),
+            "steps": box(self.steps),
+            "guidance": box(self.guidance),
+            "seed": (self._typed_seed, self._set_seed),
+            "width": (lambda: self._txt2img_size[0], lambda v: self._set_txt2img(v, None)),
+            "height": (lambda: self._txt2img_size[1], lambda v: self._set_txt2img(None, v)),
+            "batch_size": box(self.batch_size),
+            "strength": (self.strength.value, self._set_strength),
+            "mask_blur": box(self.mask_blur),
+            "mask_grow": box(self.mask_grow),
+            "inpaint_area": (self._inpaint_area, area),
+            "inpaint_padding": box(self.padding),
+            "color_correction": (self.color_correction.isChecked, self.color_correction.setChecked),
+        }
+
     def _on_mode(self) -> None:
         mode = self.current_mode
+        self._swap_strength(mode)
         masked = mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
         self.mode_options.setVisible(mode is not CanvasMode.TXT2IMG)
         self.mode_options.setTitle(MODE_NAMES[mode])
@@ -241,6 +266,17 @@ class ParametersPanel(QWidget):
             self._more_form.setRowVisible(widget, masked)
         self._refresh_size()
         self.mode_changed.emit(mode)
+
+    def _swap_strength(self, mode: CanvasMode) -> None:
+        if not hasattr(self, "_strengths"):  # during construction
+            return
+        self._strengths[self._strength_mode] = self.strength.value()
+        self._strength_mode = mode
+        self.strength.setValue(self._strengths[mode])
+
+    def _set_strength(self, value: float) -> None:
+        self._strengths[self.current_mode] = value
+        self.strength.setValue(value)
 
     def _sizes_from_canvas(self) -> bool:
         """Canvas modes generate at the canvas's size, except "only masked", which generates
@@ -291,62 +327,131 @@ class ParametersPanel(QWidget):
             box.blockSignals(False)
 
     def _remember_txt2img_size(self) -> None:
-        if not self._sizes_from_canvas():
+        if not self._sizes_from_canvas() and not self._quiet:
             self._txt2img_size = (self.width_box.value(), self.height_box.value())
+            self._follows -= {"width", "height"}  # the user chose a size
+
+    def _chosen(self, name: str) -> None:
+        if not self._quiet:
+            self._follows.discard(name)
 
     def _show_size(self, width: int, height: int) -> None:
-        self.width_box.setValue(width)
-        self.height_box.setValue(height)
+        with self._quietly():
+            self.width_box.setValue(width)
+            self.height_box.setValue(height)
+
+    @contextlib.contextmanager
+    def _quietly(self) -> Iterator[None]:
+        quiet, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = quiet
 
     def _sync_seed(self) -> None:
         self.seed.setEnabled(not self.random_seed.isChecked())
 
+    def _typed_seed(self) -> int | None:
+        return int(self.seed.text()) if self.seed.text() else None
+
+    def _set_seed(self, seed: int | None) -> None:
+        self.seed.setText("" if seed is None else str(seed))
+
+    def _set_sampler(self, sampler_id: str) -> None:
+        index = self.sampler.findData(sampler_id)
+        if index >= 0:
+            self.sampler.setCurrentIndex(index)
+
+    def _inpaint_area(self) -> InpaintArea:
+        return InpaintArea.ONLY_MASKED if self.only_masked.isChecked() else InpaintArea.WHOLE
+
+    def _set_txt2img(self, width: int | None, height: int | None) -> None:
+        old_width, old_height = self._txt2img_size
+        self.set_size(
+            old_width if width is None else width, old_height if height is None else height
+        )
+
+    # --- the model's own values ----------------------------------------------------------------
+
+    def follow_model(self, defaults: dict[str, Any]) -> bool:
+        """Takes a loaded model's own size / sampler / CFG (table names; unknown keys and bad
+        values are ignored) for every one the user has not chosen. True if the text-to-image
+        size changed."""
+        size = self._txt2img_size
+        self._model = fields.clean(defaults, fields.MODEL_DEFAULTED)[0]
+        self._show_following()
+        return self._txt2img_size != size
+
+    def _model_value(self, name: str) -> Any:
+        return self._model.get(name, fields.FALLBACKS[name])
+
+    def _show_following(self) -> None:
+        with self._quietly():
+            if "sampler" in self._follows:
+                self._set_sampler(self._model_value("sampler"))
+            if "guidance" in self._follows:
+                self.guidance.setValue(self._model_value("guidance"))
+            if {"width", "height"} & self._follows:
+                self._txt2img_size = (self._model_value("width"), self._model_value("height"))
+                if not self._sizes_from_canvas():
+                    self._show_size(*self._txt2img_size)
+
+    # --- parameters in and out -----------------------------------------------------------------
+
+    def shown_values(self) -> dict[str, Any]:
+        """Every table field the panel holds, as its widgets show it (seed even under Random;
+        the size set for text to image)."""
+        return {name: getter() for name, (getter, _) in self._bindings.items()}
+
     def to_parameters(self) -> Parameters:
-        seed = int(self.seed.text()) if self.seed.text() else None
+        values = {k: _plain(v) for k, v in self.shown_values().items() if k in PANEL_FIELDS}
+        for name in self._follows:
+            values[name] = None  # "the model's own": follows the next model too
         return Parameters(
+            **values,
             mode=self.current_mode.value,
-            prompt=self.prompt.toPlainText(),
-            negative_prompt=self.negative.toPlainText(),
-            sampler=self.sampler.currentData(),
-            steps=self.steps.value(),
-            guidance=self.guidance.value(),
-            seed=seed,
             random_seed=self.random_seed.isChecked(),
-            width=self.width_box.value(),
-            height=self.height_box.value(),
-            strength=self.strength.value(),
-            mask_blur=self.mask_blur.value(),
-            mask_grow=self.mask_grow.value(),
-            only_masked=self.only_masked.isChecked(),
-            padding=self.padding.value(),
-            color_correction=self.color_correction.isChecked(),
             outpaint_sides=list(self.outpaint_sides()),
         )
 
     def restore(self, params: Parameters) -> None:
-        """Shows saved parameters; values the widgets cannot take keep the widget's default."""
+        """Shows saved parameters (already checked by the field table, see settings.py)."""
         mode_index = self.mode.findData(params.mode)
         if mode_index >= 0:
             self.mode.setCurrentIndex(mode_index)
-        self.prompt.setPlainText(params.prompt)
-        self.negative.setPlainText(params.negative_prompt)
-        sampler_index = self.sampler.findData(params.sampler)
-        if sampler_index >= 0:
-            self.sampler.setCurrentIndex(sampler_index)
-        self.steps.setValue(params.steps)
-        self.guidance.setValue(params.guidance)
-        self.seed.setText("" if params.seed is None else str(params.seed))
+        values = {name: getattr(params, name) for name in PANEL_FIELDS}
+        self._follows = {name for name in fields.MODEL_DEFAULTED if values[name] is None}
+        self._apply({k: v for k, v in values.items() if k not in self._follows})
         self.random_seed.setChecked(params.random_seed)
-        self.set_size(params.width, params.height)
-        self.strength.setValue(params.strength)
-        self.mask_blur.setValue(params.mask_blur)
-        self.mask_grow.setValue(params.mask_grow)
-        self.only_masked.setChecked(params.only_masked)
-        self.padding.setValue(params.padding)
-        self.color_correction.setChecked(params.color_correction)
         if len(params.outpaint_sides) == 4:
             for box, value in zip(self.sides, params.outpaint_sides, strict=True):
                 box.setValue(int(value))
+        self._show_following()
+
+    def use_values(self, values: dict[str, Any]) -> str:
+        """Shows values read from an image (checked by `fields.clean`), all at once; Random
+        stays as the user set it. Returns what to tell the user about the seed."""
+        if "mode" in values:
+            self.set_mode(values["mode"])
+        self.set_values({k: v for k, v in values.items() if k in self._bindings})
+        if "seed" not in values:
+            return ""
+        if self.random_seed.isChecked():
+            return f"seed {values['seed']} restored (untick Random to use it)"
+        return f"seed {values['seed']} restored"
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Shows valid table values (see `fields.clean`) as the user's own choices."""
+        self._apply(values)
+        self._follows -= values.keys()
+
+    def _apply(self, values: dict[str, Any]) -> None:
+        if "width" in values or "height" in values:
+            width, height = self._txt2img_size
+            self.set_size(values.get("width", width), values.get("height", height))
+        for name, value in values.items():
+            if name not in ("width", "height"):
+                self._bindings[name][1](value)
 
     def show_used_seed(self, seed: int) -> None:
         """Shows the seed a job used (random or not), so the user can pin and re-use it."""
@@ -358,14 +463,22 @@ class ParametersPanel(QWidget):
         return self._txt2img_size
 
     def set_size(self, width: int, height: int) -> None:
-        """Sets the text-to-image size (shown at once when in that mode)."""
+        """Sets the text-to-image size as the user's choice (shown at once in that mode)."""
         self._txt2img_size = (width, height)
+        self._follows -= {"width", "height"}
         if not self._sizes_from_canvas():
             self._show_size(width, height)
 
     def outpaint_sides(self) -> tuple[int, int, int, int]:
         left, top, right, bottom = (box.value() for box in self.sides)
         return left, top, right, bottom
+
+    def _request_value(self, name: str) -> Any:
+        """A model-followed field is sent as the model's value once it is known, else None
+        (the engine then uses the model's own: a first Generate before loading ends)."""
+        if name in self._follows:
+            return self._model.get(name)
+        return self._bindings[name][0]()
 
     def _fields(self, model: str | None) -> dict[str, Any]:
         """The request fields every mode shares; raises RequestError for a missing seed."""
@@ -374,27 +487,23 @@ class ParametersPanel(QWidget):
             if not self.seed.text():
                 raise RequestError("Enter a seed, or tick Random.")
             seed = int(self.seed.text())
-        fields: dict[str, Any] = {
-            "prompt": self.prompt.toPlainText().strip(),
-            "negative_prompt": self.negative.toPlainText().strip(),
-            "sampler": self.sampler.currentData(),
-            "steps": self.steps.value(),
-            "guidance": self.guidance.value(),
-            "seed": seed,
-            "batch_size": self.batch_size.value(),
-            "strength": self.strength.value(),
-            "model": model,
-        }
+        names = ("prompt", "negative_prompt", "sampler", "steps", "guidance", "batch_size",
+                 "strength")  # fmt: skip
+        values = {name: self._request_value(name) for name in names}
+        values.update(
+            prompt=values["prompt"].strip(),
+            negative_prompt=values["negative_prompt"].strip(),
+            seed=seed,
+            model=model,
+        )
         if self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT):
-            only = self.only_masked.isChecked()
-            fields.update(
-                mask_blur=self.mask_blur.value(),
-                mask_grow=self.mask_grow.value(),
-                inpaint_area=InpaintArea.ONLY_MASKED if only else InpaintArea.WHOLE,
-                inpaint_padding=self.padding.value(),
-                color_correction=self.color_correction.isChecked(),
-            )
-        return fields
+            for name in ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding",
+                         "color_correction"):  # fmt: skip
+                values[name] = self._request_value(name)
+        return values
+
+    def _txt2img_request_size(self) -> dict[str, Any]:
+        return {"width": self._request_value("width"), "height": self._request_value("height")}
 
     def request(
         self,
@@ -407,21 +516,24 @@ class ParametersPanel(QWidget):
         mode = Mode(self.current_mode.value)
         if mode is Mode.INPAINT and (mask is None or not mask.any()):
             raise RequestError("Paint a mask over the area to regenerate first.")
+        if self._sizes_from_canvas():
+            size = {"width": self.width_box.value(), "height": self.height_box.value()}
+        else:
+            size = self._txt2img_request_size()
         return GenerationRequest(
             **self._fields(model),
+            **size,
             mode=mode,
-            width=self.width_box.value(),
-            height=self.height_box.value(),
             init_image=init_image if mode is not Mode.TXT2IMG else None,
             mask=mask if mode is Mode.INPAINT else None,
         )
 
     def outpaint(self, model: str | None, image: np.ndarray) -> OutpaintJob:
         """The inpaint request that extends `image` by the sides set in the panel."""
-        fields = self._fields(model)
+        fields_ = self._fields(model)
         if self.only_masked.isChecked():
-            fields.update(width=self.width_box.value(), height=self.height_box.value())
-        return outpaint_request(image, self.outpaint_sides(), **fields)
+            fields_.update(self._txt2img_request_size())
+        return outpaint_request(image, self.outpaint_sides(), **fields_)
 
     def show_canvas_size(self, width: int, height: int) -> None:
         """Canvas modes generate at the canvas size, snapped to multiples of 8 when it is not."""
@@ -452,6 +564,13 @@ def _form(parent: QWidget | None = None) -> QFormLayout:
     form = QFormLayout(parent)
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     return form
+def _mode_strength(mode: CanvasMode) -> float:
+    engine_mode = Mode.INPAINT if mode is CanvasMode.OUTPAINT else Mode(mode.value)
+    return fields.default("strength", engine_mode)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:

@@ -113,8 +113,8 @@ class SelfTestProbe(QObject):
         if not window.controller.running_job:
             self._fail(f"Generate did not start a job: {window.error_banner.text()}")
 
-    @Slot(str, int)
-    def _on_model_loaded(self, _name: str, _native_size: int) -> None:
+    @Slot(str, object)
+    def _on_model_loaded(self, _name: str, _defaults: object) -> None:
         if self.seen.model_loaded is None:
             self.seen.model_loaded = self.clock()
 

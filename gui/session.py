@@ -38,7 +38,7 @@ from pipeline.atomic import write_json_atomically
 from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 
-from .settings import APP_NAME, Parameters, parameters_from
+from .settings import APP_NAME, Parameters, parameters_with_notes
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -54,6 +54,7 @@ class SessionState:
     parameters: Parameters
     model: str | None = None
     history_path: str | None = None  # the image selected in the history strip
+    notes: list[str] = dataclasses.field(default_factory=list)  # values dropped when loading
 
 
 def default_session_dir() -> Path:
@@ -151,12 +152,14 @@ class SessionStore:
         if mask.shape != image.shape[:2]:
             mask = np.zeros(image.shape[:2], np.uint8)
         model, history = data.get("model"), data.get("history_path")
+        parameters, notes = parameters_with_notes(data.get("parameters"))
         return SessionState(
             image=image,
             mask=mask,
-            parameters=parameters_from(data.get("parameters")),
+            parameters=parameters,
             model=model if isinstance(model, str) else None,
             history_path=history if isinstance(history, str) else None,
+            notes=notes,
         )
 
     def _remove_unreferenced(self, keep: set[str]) -> None:

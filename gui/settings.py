@@ -2,7 +2,8 @@
 
 A settings file that cannot be read never stops the app: the defaults are used, the broken file
 is kept beside it as `.bak` for the user, and `notice` says what happened. Values of the wrong
-type fall back to their defaults one by one, so one bad field does not reset the rest.
+type fall back to their defaults one by one, so one bad field does not reset the rest; the
+generation parameters are checked against the field table (pipeline/fields.py), bounds included.
 """
 
 from __future__ import annotations
@@ -12,35 +13,42 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from pipeline import fields
 from pipeline.atomic import write_json_atomically
 
 APP_NAME = "Brushwork"
 
 
-@dataclass
-class Parameters:
-    """The panel's last values, restored at the next start."""
+# The panel's values of the field table (pipeline/fields.py), without the model (the model
+# picker's) and with the panel's own mode, which adds outpaint.
+_NOT_SAVED = ("model", "mode")
+PANEL_FIELDS = tuple(name for name in fields.NAMES if name not in _NOT_SAVED)
+CANVAS_MODES = ("txt2img", "img2img", "inpaint", "outpaint")
+DEFAULT_SIDES = (0, 0, 128, 0)
 
-    mode: str = "txt2img"
-    prompt: str = ""
-    negative_prompt: str = ""
-    sampler: str = "euler_a"
-    steps: int = 20
-    guidance: float = 7.0
-    seed: int | None = None
-    random_seed: bool = True
-    width: int = 512
-    height: int = 512
-    strength: float = 0.75
-    mask_blur: int = 4
-    mask_grow: int = 0
-    only_masked: bool = False
-    padding: int = 32
-    color_correction: bool = True
-    outpaint_sides: list[int] = field(default_factory=lambda: [0, 0, 128, 0])
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+# One attribute per table field (a new table field is saved and restored with no change here),
+# plus what only the panel has: its mode, the Random box and the outpaint sides. Width, height,
+# sampler and guidance None mean "the loaded model's own" (the user has not chosen one).
+Parameters = dataclasses.make_dataclass(
+    "Parameters",
+    [
+        *((name, Any, field(default=_plain(fields.default(name)))) for name in PANEL_FIELDS),
+        ("mode", str, field(default="txt2img")),
+        ("random_seed", bool, field(default=True)),
+        ("outpaint_sides", list, field(default_factory=lambda: list(DEFAULT_SIDES))),
+    ],
+)
+Parameters.__module__ = __name__  # for pickling and reprs (make_dataclass's own is 3.12+)
+Parameters.__doc__ = "The panel's last values, restored at the next start (see above)."
 
 
 @dataclass
@@ -50,6 +58,7 @@ class Settings:
     models: list[str] = field(default_factory=list)
     model: str | None = None  # None: the bundled model
     native_size: int = 0  # of the last model loaded: a size still at it was not the user's choice
+    model_defaults: dict = field(default_factory=dict)  # of the last model loaded (table names)
     device: str = "auto"
     precision: str = "auto"
     memory_savings: str = "auto"  # auto: planned per job; off: never
@@ -91,25 +100,67 @@ class SettingsStore:
                 f"file was kept as {backup.name}."
             )
             return Settings()
-        return _settings_from(data)
+        settings, notes = _settings_from(data)
+        if notes:
+            self.notice = "Some saved settings were out of range and reset: " + " ".join(notes)
+        return settings
 
     def save(self, settings: Settings) -> None:
         """Writes atomically (temp file + rename): a crash never leaves half a settings file."""
         write_json_atomically(self.path, dataclasses.asdict(settings), indent=2)
 
 
-def parameters_from(data: Any) -> Parameters:
-    """Parameters from saved JSON data; fields that are missing or of the wrong type keep
-    their defaults."""
-    return _fill(Parameters(), data)
+def parameters_from(data: Any, native_size: int = 0) -> Parameters:
+    """Parameters from saved JSON data; missing or invalid fields keep their defaults."""
+    return parameters_with_notes(data, native_size)[0]
 
 
-def _settings_from(data: dict[str, Any]) -> Settings:
+def parameters_with_notes(data: Any, native_size: int = 0) -> tuple[Parameters, list[str]]:
+    """Parameters from untrusted saved data (settings.json, a session manifest), each value
+    checked by the field table; one note per value that was dropped (its default is used)."""
+    if not isinstance(data, dict):
+        return Parameters(), []
+    data = _migrated(data, native_size)
+    kept, notes = fields.clean(data, PANEL_FIELDS)
+    params = Parameters(**{name: _plain(value) for name, value in kept.items()})
+    if data.get("mode") in CANVAS_MODES:
+        params.mode = data["mode"]
+    if isinstance(data.get("random_seed"), bool):
+        params.random_seed = data["random_seed"]
+    sides = data.get("outpaint_sides")
+    if isinstance(sides, list) and len(sides) == 4 and all(_is_side(v) for v in sides):
+        params.outpaint_sides = list(sides)
+    return params, notes
+
+
+def _is_side(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2048
+
+
+def _migrated(data: dict[str, Any], native_size: int) -> dict[str, Any]:
+    """Files of Brushwork 0.1: other names for two inpaint options; a size still at the last
+    model's native size (or at the old 512 before any model loaded) was never chosen."""
+    data = dict(data)
+    if "only_masked" in data and "inpaint_area" not in data:
+        data["inpaint_area"] = "only_masked" if data.pop("only_masked") is True else "whole"
+    if "padding" in data and "inpaint_padding" not in data:
+        data["inpaint_padding"] = data.pop("padding")
+    unchosen = native_size or 512
+    if data.get("width") == data.get("height") == unchosen:
+        data["width"] = data["height"] = None
+    return data
+
+
+def _settings_from(data: dict[str, Any]) -> tuple[Settings, list[str]]:
     settings = _fill(Settings(), data)
-    settings.parameters = parameters_from(data.get("parameters"))
+    if not 0 <= settings.native_size <= fields.MAX_SIZE:
+        settings.native_size = 0
+    settings.parameters, notes = parameters_with_notes(data.get("parameters"), settings.native_size)
     settings.models = [m for m in settings.models if isinstance(m, str)]
     settings.servers = [u for u in settings.servers if isinstance(u, str)]
-    return settings
+    defaults = data.get("model_defaults")
+    settings.model_defaults = fields.clean(defaults)[0] if isinstance(defaults, dict) else {}
+    return settings, notes
 
 
 def _fill(target: Any, data: Any) -> Any:

@@ -82,7 +82,9 @@ def engine_factory(output_dir: Path, settings: Settings | None = None) -> Callab
 
 class GenerationWorker(QObject):
     status = Signal(str)
-    model_loaded = Signal(str, int)  # name, native size in px (0: not known yet)
+    # Name, and the model's own field values: {"width", "height"} (native size), plus
+    # "sampler"/"guidance" when its card recommends them ({}: not known yet).
+    model_loaded = Signal(str, object)
     progressed = Signal(int, int, int, float)  # job, step, total, seconds since start
     previewed = Signal(int, QImage, object)  # job, x0 preview, region (x, y, w, h) or None
     finished = Signal(int, object)  # job, list of GeneratedImage (already on disk)
@@ -130,11 +132,11 @@ class GenerationWorker(QObject):
             # Only to spot a Hub model here: the engine applies the pickle policy itself.
             source = parse_model_source(model, allow_pickle=True) if model else None
             if source and source.kind is SourceKind.HUB and not is_downloaded(source.location):
-                self.model_loaded.emit(f"{source.name} (downloads when you first generate)", 0)
+                self.model_loaded.emit(f"{source.name} (downloads when you first generate)", {})
                 return
             self.status.emit("Loading model…")
             loaded = self._engine_or_create().load(model)
-            self.model_loaded.emit(_loaded_text(loaded), loaded.native_size or 0)
+            self.model_loaded.emit(_loaded_text(loaded), dict(loaded.defaults))
         except BrushworkError as exc:
             self.failed.emit(0, str(exc))
         except Exception as exc:  # the app must survive anything the ML stack throws
@@ -156,7 +158,7 @@ class GenerationWorker(QObject):
                 self._download_if_needed(job_id, request.model, cancel)
             self.status.emit("Loading model…")
             loaded = engine.load(request.model)
-            self.model_loaded.emit(_loaded_text(loaded), loaded.native_size or 0)
+            self.model_loaded.emit(_loaded_text(loaded), dict(loaded.defaults))
             self.status.emit("Generating…")
             results = engine.run(request, on_step=lambda u: self._step(job_id, u), cancel=cancel)
         except Cancelled:
@@ -199,13 +201,12 @@ class GenerationWorker(QObject):
         download_model(source.location, progress, cancel)
 
     def _step(self, job_id: int, update: StepUpdate) -> None:
-        plan = getattr(self._engine, "last_memory_plan", None)
+        plan = update.memory_plan
         if update.step == 1 and plan is not None and plan.savings:
             self.status.emit(plan.describe())  # say which memory savings this job uses
         self.progressed.emit(job_id, update.step, update.total, update.elapsed)
-        if update.preview is not None:
-            region = getattr(update, "region", None)  # set for "only masked" inpaint
-            self.previewed.emit(job_id, array_to_qimage(update.preview), region)
+        if update.preview is not None:  # region: set for inpaint
+            self.previewed.emit(job_id, array_to_qimage(update.preview), update.region)
 
 
 def _loaded_text(loaded: Any) -> str:

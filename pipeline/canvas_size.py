@@ -10,20 +10,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .request import MAX_SIZE, MIN_SIZE
-
-
-def snap8(value: int) -> int:
-    """`value` rounded to the nearest multiple of 8 (halves up), within the request's limits.
-
-    Kept apart from any other rounding so that one function can replace them all later.
-    """
-    return min(max(int(value / 8 + 0.5) * 8, MIN_SIZE), MAX_SIZE)
+from .fields import snap_to_multiple
 
 
 def generation_size(width: int, height: int) -> tuple[int, int]:
-    """The nearest size the model accepts for an image of `width`×`height`."""
-    return snap8(width), snap8(height)
+    """The nearest size the model accepts for an image of `width`×`height` (the one rounding
+    rule, fields.snap_to_multiple: halves round up)."""
+    return snap_to_multiple(width), snap_to_multiple(height)
 
 
 def scaled_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

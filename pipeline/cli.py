@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fields
 from .canvas_size import generation_size, size_note
 from .downloads import DownloadProgress
 from .errors import (
@@ -94,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--negative", default="")
     gen.add_argument("--model", default=None, help="folder, .safetensors file or Hub id")
-    gen.add_argument("--sampler", default=DEFAULT_SAMPLER)
-    gen.add_argument("--steps", type=int, default=20)
-    gen.add_argument("--cfg", type=float, default=7.0)
+    gen.add_argument(
+        "--sampler", default=None, help=f"default: the model card's, else {DEFAULT_SAMPLER}"
+    )
+    gen.add_argument("--steps", type=int, default=fields.default("steps"))
+    gen.add_argument("--cfg", type=float, default=None, help="default: the model card's, else 7")
     gen.add_argument("--seed", type=int, default=-1, help="-1 picks a random seed")
     gen.add_argument(
         "--width",
@@ -108,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--batch", type=int, default=1)
     gen.add_argument("--init", type=Path, default=None, help="init image (img2img)")
-    gen.add_argument("--strength", type=float, default=None, help="0.75; 1 for --outpaint")
+    gen.add_argument(
+        "--strength", type=float, default=None, help="0.75; 1 with --mask or --outpaint"
+    )
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
     _add_inpaint_arguments(gen)
     _add_server_arguments(gen)
@@ -275,7 +280,6 @@ def _generate(args: argparse.Namespace) -> int:
         loaded = engine.load(request.model)
         if loaded.kind:
             _stderr.say(f"model: {loaded.source.name} ({loaded.kind})")
-        request = _at_native_size(request, args, loaded.native_size)
         scale_back = _init_image_size(args, request)
         try:
             results = engine.run(
@@ -284,7 +288,7 @@ def _generate(args: argparse.Namespace) -> int:
         except ImageNotSavedError as exc:
             return _report_unsaved(exc)
     _stderr.end_line()
-    plan = engine.last_memory_plan
+    plan = results[0].memory_plan if results else None
     if plan is not None and plan.savings:
         _stderr.say(plan.describe())
     for note in dict.fromkeys(note for result in results for note in result.notes):
@@ -355,33 +359,21 @@ def _request_from_args(args: argparse.Namespace) -> GenerationRequest:
         raise RequestError("Inpaint options need --mask (or --outpaint) and --init.")
     mode = Mode.INPAINT if mask is not None else Mode.IMG2IMG if init is not None else Mode.TXT2IMG
     # "Only masked" scales a crop up to the generation size, not the image's own size; without
-    # an image (or with that option) the size is the model's own, set once it is loaded. An
-    # image's sides are generated at the nearest multiples of 8 (and scaled back, see below).
-    height, width = init.shape[:2] if init is not None and not args.only_masked else (512, 512)
-    width, height = generation_size(width, height)
+    # an image (or with that option) None: the engine uses the model's own size. An image's
+    # sides are generated at the nearest multiples of 8 (and scaled back, see below).
+    height, width = init.shape[:2] if init is not None and not args.only_masked else (None, None)
+    if width is not None:
+        width, height = generation_size(width, height)
     return GenerationRequest(
         **fields,
         **_inpaint_fields(args),
         mode=mode,
         width=width if args.width is None else args.width,
         height=height if args.height is None else args.height,
-        strength=0.75 if args.strength is None else args.strength,
+        strength=args.strength,  # None: the mode's default
         init_image=init,
         mask=mask,
     )
-
-
-def _at_native_size(
-    request: GenerationRequest, args: argparse.Namespace, native: int | None
-) -> GenerationRequest:
-    """A size not given on the command line is the model's own, where the image's size does
-    not set it (txt2img, and the crop of an "only masked" inpaint). Outpainting keeps its
-    own rule (the extended canvas, or 512×512 for an "only masked" crop): its size note is
-    printed before the model loads."""
-    if native is None or _sized_by_init(args) or args.outpaint is not None:
-        return request
-    missing = {k: native for k in ("width", "height") if getattr(args, k) is None}
-    return dataclasses.replace(request, **missing) if missing else request
 
 
 def _sized_by_init(args: argparse.Namespace) -> bool:

@@ -18,6 +18,7 @@ from .canvas_size import scaled_to
 from .errors import BrushworkError, Cancelled, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
 from .memory import MemoryPlan, available_bytes, plan_memory, stronger_plan
+from .model_card import model_defaults
 from .models import (
     ModelSource,
     SourceKind,
@@ -76,6 +77,8 @@ class LoadedModel:
         folder = Path(source.location) if source.kind is SourceKind.FOLDER else None
         self.latent_rgb: LatentRGB = latent_rgb_for(folder, is_sdxl)
         self.native_size = native_size(text2image)
+        # Its size and its card's sampler/CFG: what "not given" means in a request.
+        self.defaults = model_defaults(folder, self.native_size)
 
     def pipeline(self, mode: Mode) -> Any:
         if mode not in self.pipelines:
@@ -139,10 +142,11 @@ class Engine:
 
         `output_size` (width, height): each image is scaled to it before it is saved, e.g. back
         to an init image whose sides are not multiples of 8 (see canvas_size.py)."""
-        request = request.with_resolved_seed()
+        model = self.load(request.model)
+        # "Not given" size, sampler and CFG become the model's own: decided here, once.
+        request = request.resolved(model.defaults).with_resolved_seed()
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
-        model = self.load(request.model)
         pipe = model.pipeline(request.mode)
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
@@ -164,7 +168,8 @@ class Engine:
                     preview = model.latent_rgb.project(latents[0])
                 elapsed = time.perf_counter() - started
                 total = pipe_._num_timesteps
-                on_step(StepUpdate(index + 1, total, elapsed, preview, region))
+                memory = self.last_memory_plan
+                on_step(StepUpdate(index + 1, total, elapsed, preview, region, memory))
             return tensors
 
         if cancel is not None and cancel.is_set():
@@ -175,7 +180,8 @@ class Engine:
             arrays = [finish_inpaint(plan, array) for array in arrays]
         if output_size is not None:
             arrays = [scaled_to(array, output_size) for array in arrays]
-        return self._save_all(request, arrays, model, tuple(notes))
+        saved = self._save_all(request, arrays, model, tuple(notes))
+        return [dataclasses.replace(r, memory_plan=self.last_memory_plan) for r in saved]
 
     def _apply_memory_plan(
         self, model: LoadedModel, pipe: Any, request: GenerationRequest

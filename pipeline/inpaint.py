@@ -59,6 +59,7 @@ def plan_inpaint(request: GenerationRequest) -> InpaintPlan:
     """Grows the mask and picks the region to generate; raises RequestError if nothing is left."""
     if request.mode is not Mode.INPAINT or request.init_image is None or request.mask is None:
         raise RequestError("plan_inpaint needs an inpaint request with an init image and mask.")
+    request = request.resolved()  # a size not given: the image's (the engine passes it resolved)
     mask = grow_mask(request.mask, request.mask_grow)
     if not binary(mask).any():
         grown = f" after mask_grow={request.mask_grow}" if request.mask_grow else ""

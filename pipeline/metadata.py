@@ -6,7 +6,6 @@ full request so nothing is lost in the round trip.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from pathlib import Path
@@ -14,56 +13,28 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from . import fields
 from .errors import ImageInputError
-from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment
-from .samplers import get_sampler, sampler_from_name
+from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment, sampler_id
+from .samplers import sampler_from_name
 
 PARAMETERS_KEY = "parameters"
 JSON_KEY = "brushwork"
-INFO_KEYS = (
-    "prompt",
-    "negative_prompt",
-    "steps",
-    "sampler",
-    "cfg_scale",
-    "seed",
-    "width",
-    "height",
-    "model",
-)
-EXTRA_KEYS = ("mode", "strength", "batch_size")
-INPAINT_KEYS = ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding", "color_correction")
+INFO_KEYS = fields.NAMES  # what `read_image_info` reports, under the request's own names
 # One `Key: value` pair of the last line; a value may be a JSON-quoted string (A1111's rule).
 # A pair starts only at the line's start or at a comma: the line is untrusted, and a pattern that
 # may start anywhere rescans the rest of a comma-less line from every position (quadratic time).
 _PARAM = re.compile(r'(?:^|,)\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)')
-_SIZE = re.compile(r"^(\d+)\s*x\s*(\d+)$")
 
 
 def format_parameters(meta: dict[str, Any], model_name: str) -> str:
-    """A1111 text: prompt, `Negative prompt:` line, then `Key: value, …` on the last line."""
-    sampler = get_sampler(meta["sampler"])
-    fields: list[tuple[str, Any]] = [
-        ("Steps", meta["steps"]),
-        ("Sampler", sampler.name),
-        ("CFG scale", f"{meta['guidance']:g}"),
-        ("Seed", meta["seed"]),
-        ("Size", f"{meta['width']}x{meta['height']}"),
-        ("Model", model_name),
-    ]
-    if meta["mode"] != "txt2img":
-        fields.append(("Denoising strength", f"{meta['strength']:g}"))
-    if meta["mode"] == "inpaint" and "mask_blur" in meta:  # A1111's names for the same options
-        fields.append(("Mask blur", meta["mask_blur"]))
-        if meta.get("inpaint_area") == "only_masked":
-            fields += [
-                ("Inpaint area", "Only masked"),
-                ("Masked area padding", meta["inpaint_padding"]),
-            ]
+    """A1111 text: prompt, `Negative prompt:` line, then `Key: value, …` on the last line (the
+    table's A1111 keys of the fields this mode uses)."""
+    pairs = fields.format_a1111_pairs({**meta, "model": model_name})
     lines = [meta["prompt"]]
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
-    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))
+    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in pairs))
     return "\n".join(lines)
 
 
@@ -73,7 +44,7 @@ def _quote(value: Any) -> str:
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
-    """Parses A1111 `parameters` text into the INFO_KEYS; missing fields are left out."""
+    """Parses A1111 `parameters` text into table fields; missing fields are left out."""
     lines = text.strip().split("\n")
     params: dict[str, str] = {}
     if lines and len(_PARAM.findall(lines[-1])) >= 3:
@@ -106,32 +77,22 @@ def _unquote(value: str) -> str:
 
 
 def _typed_params(params: dict[str, str]) -> dict[str, Any]:
-    info: dict[str, Any] = {}
-    for key, name, convert in (
-        ("Steps", "steps", int),
-        ("CFG scale", "cfg_scale", float),
-        ("Seed", "seed", int),
-    ):
-        if key in params:
-            with contextlib.suppress(ValueError):
-                info[name] = convert(params[key])
-    if "Sampler" in params:
+    info = fields.parse_a1111_pairs(params)
+    if "Sampler" in params:  # any other tool's sampler name, kept as is if we have none like it
         name = params["Sampler"]
         if params.get("Schedule type", "").lower() == "karras":  # newer A1111 splits it out
             name = f"{name} Karras"
         known = sampler_from_name(name)
-        info["sampler"] = known.id if known else name
-    size = _SIZE.match(params.get("Size", ""))
-    if size:
-        info["width"], info["height"] = int(size.group(1)), int(size.group(2))
-    if "Model" in params:
-        info["model"] = params["Model"]
+        info["sampler"] = known.id if known else sampler_id(params["Sampler"])
     return info
 
 
 def read_image_info(path: Path) -> dict[str, Any]:
     """Reads generation parameters from an image written by Brushwork, AUTOMATIC1111 (PNG text
-    or JPEG/WebP EXIF), ComfyUI, InvokeAI, Fooocus or NovelAI; `source` says which."""
+    or JPEG/WebP EXIF), ComfyUI, InvokeAI, Fooocus or NovelAI; `source` says which.
+
+    Keys are the field table's names (the request's own). Values are what the file says, not
+    checked: `fields.clean` keeps the usable ones (as "Use parameters" does)."""
     try:
         with Image.open(path) as image:
             chunks = dict(getattr(image, "text", {}) or image.info)
@@ -169,20 +130,11 @@ def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
     request = data.get("request", {})
     if not isinstance(request, dict):
         return None
-    info = {
-        "source": "brushwork",
-        "prompt": request.get("prompt"),
-        "negative_prompt": request.get("negative_prompt"),
-        "steps": request.get("steps"),
-        "sampler": request.get("sampler"),
-        "cfg_scale": request.get("guidance"),
-        "seed": request.get("seed"),
-        "width": request.get("width"),
-        "height": request.get("height"),
-        "model": data.get("model"),
-    }
-    keys = (*EXTRA_KEYS, *INPAINT_KEYS) if request.get("mode") == "inpaint" else EXTRA_KEYS
-    info.update({k: request[k] for k in keys if k in request})
+    info: dict[str, Any] = {"source": "brushwork"}
+    mode = request.get("mode")
+    used = fields.NAMES if mode not in {m.value for m in fields.Mode} else fields.used_by(mode)
+    info.update({name: request[name] for name in used if name in request})
+    info["model"] = data.get("model", info.get("model"))  # the model's name, not its path
     return info
 
 

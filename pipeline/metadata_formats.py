@@ -1,9 +1,9 @@
 """Generation parameters written by other tools: ComfyUI, InvokeAI, Fooocus, NovelAI, A1111 EXIF.
 
 Every reader takes the image's text chunks (untrusted input) and returns the common keys it
-could find (prompt, negative_prompt, steps, sampler, cfg_scale, seed, width, height, model) plus
-`source`, or None if the format is not there. Sizes and graph walks are bounded; malformed data
-yields what could be read, never an exception.
+could find, under the field table's names (prompt, negative_prompt, steps, sampler, guidance,
+seed, width, height, model), plus `source`, or None if the format is not there. Sizes and graph
+walks are bounded; malformed data yields what could be read, never an exception.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from . import fields
 from .samplers import sampler_from_name
 
 MAX_TEXT = 1_000_000  # characters of one chunk we are willing to parse
@@ -68,14 +69,13 @@ def _number(value: Any, kind: type) -> Any:
 
 
 def _clean(info: dict[str, Any]) -> dict[str, Any]:
-    typed = {
-        "steps": int, "seed": int, "width": int, "height": int, "cfg_scale": float,
-    }  # fmt: skip
+    """Numbers and texts as the field table's types (still unchecked: see `fields.clean`)."""
     out = {}
     for key, value in info.items():
-        if key in typed:
-            value = _number(value, typed[key])
-        elif key in ("prompt", "negative_prompt", "model", "sampler") and value is not None:
+        kind = fields.BY_NAME[key].kind if key in fields.BY_NAME else None
+        if kind in (int, float):
+            value = _number(value, kind)
+        elif kind is str and value is not None:
             value = str(value)
         if value is not None:
             out[key] = value
@@ -101,7 +101,7 @@ def comfyui(chunks: dict[str, Any]) -> dict[str, Any] | None:
     info: dict[str, Any] = {
         "source": "comfyui",
         "steps": inputs.get("steps"),
-        "cfg_scale": inputs.get("cfg"),
+        "guidance": inputs.get("cfg"),
         "seed": inputs.get("seed", inputs.get("noise_seed")),
         "prompt": _comfy_text(nodes, inputs.get("positive")),
         "negative_prompt": _comfy_text(nodes, inputs.get("negative")),
@@ -165,7 +165,7 @@ def invokeai(chunks: dict[str, Any]) -> dict[str, Any] | None:
             "prompt": data.get("positive_prompt"),
             "negative_prompt": data.get("negative_prompt"),
             "steps": data.get("steps"),
-            "cfg_scale": data.get("cfg_scale"),
+            "guidance": data.get("cfg_scale"),
             "seed": data.get("seed"),
             "width": data.get("width"),
             "height": data.get("height"),
@@ -193,7 +193,7 @@ def _invokeai_v2(data: dict[str, Any]) -> dict[str, Any]:
         "prompt": positive,
         "negative_prompt": negative,
         "steps": image.get("steps"),
-        "cfg_scale": image.get("cfg_scale"),
+        "guidance": image.get("cfg_scale"),
         "seed": image.get("seed"),
         "width": image.get("width"),
         "height": image.get("height"),
@@ -211,7 +211,7 @@ def _split_negative(prompt: str) -> tuple[str, str]:
     return positive, ", ".join(n.strip() for n in negatives)
 
 
-_DREAM_FLAGS = {"-s": "steps", "-S": "seed", "-W": "width", "-H": "height", "-C": "cfg_scale",
+_DREAM_FLAGS = {"-s": "steps", "-S": "seed", "-W": "width", "-H": "height", "-C": "guidance",
                 "-A": "sampler"}  # fmt: skip
 
 
@@ -252,7 +252,7 @@ def fooocus(chunks: dict[str, Any]) -> dict[str, Any] | None:
         "prompt": data.get("prompt"),
         "negative_prompt": data.get("negative_prompt"),
         "steps": data.get("steps"),
-        "cfg_scale": data.get("guidance_scale"),
+        "guidance": data.get("guidance_scale"),
         "seed": data.get("seed"),
         "width": width,
         "height": height,
@@ -278,7 +278,7 @@ def novelai(chunks: dict[str, Any]) -> dict[str, Any] | None:
         "prompt": data.get("prompt", chunks.get("Description")),
         "negative_prompt": data.get("uc"),
         "steps": data.get("steps"),
-        "cfg_scale": data.get("scale"),
+        "guidance": data.get("scale"),
         "seed": data.get("seed"),
         "width": data.get("width"),
         "height": data.get("height"),

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from .errors import RequestError
+from .fields import snap_to_multiple
 from .masks import extend_canvas
-from .request import MAX_SIZE, MIN_SIZE, GenerationRequest, Mode
+from .request import MAX_SIZE, GenerationRequest, Mode
 
 Sides = tuple[int, int, int, int]  # left, top, right, bottom, in pixels
 
@@ -76,8 +77,8 @@ def outpaint_request(
         )
     canvas, mask = extend_canvas(image, *applied, overlap=overlap)
     defaults = {
-        "width": _generation_size(new_width),
-        "height": _generation_size(new_height),
+        "width": snap_to_multiple(new_width),
+        "height": snap_to_multiple(new_height),
         "strength": 1.0,
     }
     request = GenerationRequest(
@@ -99,10 +100,6 @@ def _check_sides(sides: Sides) -> None:
         raise RequestError("outpaint needs at least one side to extend (got 0,0,0,0).")
 
 
-def _generation_size(size: int) -> int:
-    return min(MAX_SIZE, max(MIN_SIZE, round(size / 8) * 8))
-
-
 def _note(asked: Sides, applied: Sides, request: GenerationRequest) -> str | None:
     height, width = request.init_image.shape[:2]  # type: ignore[union-attr]
     parts = []
@@ -111,7 +108,7 @@ def _note(asked: Sides, applied: Sides, request: GenerationRequest) -> str | Non
             f"extended by {_join(applied)} (left,top,right,bottom) instead of {_join(asked)} "
             "so each extended dimension is a multiple of 8"
         )
-    if (request.width, request.height) != (width, height):
+    if request.width is not None and (request.width, request.height) != (width, height):
         parts.append(
             f"the {width}×{height} canvas is generated at {request.width}×{request.height} "
             "and scaled back"

@@ -7,41 +7,33 @@ engine, and each error names the field and the value the user gave.
 from __future__ import annotations
 
 import dataclasses
-import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
+from . import fields
 from .errors import RequestError
-from .samplers import DEFAULT_SAMPLER, get_sampler
+from .fields import (
+    MAX_BATCH,
+    MAX_GUIDANCE,
+    MAX_MASK_PIXELS,
+    MAX_PROMPT_CHARS,
+    MAX_SIZE,
+    MAX_STEPS,
+    MIN_SIZE,
+    SEED_LIMIT,
+    InpaintArea,
+    Mode,
+)
 
-SEED_LIMIT = 2**32  # seeds are 0 … 2**32 - 1, as in AUTOMATIC1111
-MIN_SIZE, MAX_SIZE = 64, 4096
-MAX_STEPS = 500
-MAX_BATCH = 16
-MAX_GUIDANCE = 50.0
-MAX_MASK_PIXELS = 256  # mask blur and grow, in pixels of the init image
-MAX_PROMPT_CHARS = 20_000  # far beyond what CLIP reads; keeps metadata chunks small
-
-
-E = TypeVar("E", bound=Enum)
-
-
-class Mode(str, Enum):
-    TXT2IMG = "txt2img"
-    IMG2IMG = "img2img"
-    INPAINT = "inpaint"
-
-
-class InpaintArea(str, Enum):
-    """What inpaint generates: the whole image, or only a crop around the mask (scaled up to the
-    request size, so a small masked detail gets the model's full resolution)."""
-
-    WHOLE = "whole"
-    ONLY_MASKED = "only_masked"
+# Re-exported: the limits and enums live with the field table.
+__all__ = [
+    "MAX_BATCH", "MAX_GUIDANCE", "MAX_MASK_PIXELS", "MAX_PROMPT_CHARS", "MAX_SIZE", "MAX_STEPS",
+    "MIN_SIZE", "SEED_LIMIT", "GenerationRequest", "InpaintArea", "Mode", "item_seed",
+]  # fmt: skip
 
 
 def item_seed(seed: int, index: int) -> int:
@@ -55,9 +47,14 @@ def item_seed(seed: int, index: int) -> int:
 @dataclass(frozen=True, eq=False)
 class GenerationRequest:
     """Everything one generation needs. Images are numpy arrays, made read-only on creation.
+    Every other field is a row of the field table (fields.py), which validates it.
 
     `seed` None (or -1) means "pick one": `with_resolved_seed()` chooses it, and the chosen seed
-    is reported with every result. `model` None means the bundled default model.
+    is reported with every result. `model` None means the bundled default model. `width`,
+    `height`, `sampler` and `guidance` None mean "the loaded model's own" (its native size and
+    its card's sampler and CFG; for width and height in img2img and whole-image inpaint, the init
+    image's size): the engine fills them in with `resolved()` before it runs. `strength` None
+    is the mode's default (1.0 for inpaint: the masked area is regenerated; 0.75 for img2img).
 
     Inpaint options (ignored by the other modes): `mask_grow` px grows (negative: shrinks) the
     mask; `mask_blur` px is the soft band outside the mask through which the result is blended
@@ -66,57 +63,36 @@ class GenerationRequest:
     """
 
     prompt: str
-    negative_prompt: str = ""
-    mode: Mode = Mode.TXT2IMG
-    sampler: str = DEFAULT_SAMPLER
-    steps: int = 20
-    guidance: float = 7.0
-    seed: int | None = None
-    width: int = 512
-    height: int = 512
-    batch_size: int = 1
-    strength: float = 0.75
+    negative_prompt: str = fields.default("negative_prompt")
+    mode: Mode = fields.default("mode")  # noqa: RUF009 (an immutable enum member)
+    sampler: str | None = fields.default("sampler")
+    steps: int = fields.default("steps")
+    guidance: float | None = fields.default("guidance")
+    seed: int | None = fields.default("seed")
+    width: int | None = fields.default("width")
+    height: int | None = fields.default("height")
+    batch_size: int = fields.default("batch_size")
+    strength: float | None = None
     init_image: np.ndarray | None = None
     mask: np.ndarray | None = None
-    model: str | None = None
-    mask_blur: int = 4
-    mask_grow: int = 0
-    inpaint_area: InpaintArea = InpaintArea.WHOLE
-    inpaint_padding: int = 32
-    color_correction: bool = True
+    model: str | None = fields.default("model")
+    mask_blur: int = fields.default("mask_blur")
+    mask_grow: int = fields.default("mask_grow")
+    inpaint_area: InpaintArea = fields.default("inpaint_area")  # noqa: RUF009
+    inpaint_padding: int = fields.default("inpaint_padding")
+    color_correction: bool = fields.default("color_correction")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", _mode(self.mode))
         if self.seed == -1:
             object.__setattr__(self, "seed", None)
-        _check_text("prompt", self.prompt)
-        _check_text("negative_prompt", self.negative_prompt)
-        get_sampler(self.sampler)
-        _check_int("steps", self.steps, 1, MAX_STEPS)
-        _check_float("guidance", self.guidance, 0.0, MAX_GUIDANCE)
-        if self.seed is not None:
-            _check_int("seed", self.seed, 0, SEED_LIMIT - 1)
-        for name in ("width", "height"):
-            _check_size(name, getattr(self, name))
-        _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
-        _check_float("strength", self.strength, 0.0, 1.0)
+        object.__setattr__(self, "mode", fields.validate("mode", self.mode))
+        if self.strength is None:
+            object.__setattr__(self, "strength", fields.default("strength", self.mode))
+        for name in fields.NAMES:
+            object.__setattr__(self, name, fields.validate(name, getattr(self, name)))
         if self.mode is not Mode.TXT2IMG and self.strength == 0:
             raise RequestError("strength must be above 0 for img2img and inpaint (got 0).")
-        if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
-            raise RequestError(f"model must be a non-empty text or None (got {self.model!r}).")
-        self._check_inpaint_options()
         self._check_images()
-
-    def _check_inpaint_options(self) -> None:
-        object.__setattr__(self, "inpaint_area", _inpaint_area(self.inpaint_area))
-        _check_int("mask_blur", self.mask_blur, 0, MAX_MASK_PIXELS)
-        _check_int("mask_grow", self.mask_grow, -MAX_MASK_PIXELS, MAX_MASK_PIXELS)
-        _check_int("inpaint_padding", self.inpaint_padding, 0, MAX_SIZE)
-        if not isinstance(self.color_correction, (bool, np.bool_)):
-            raise RequestError(
-                f"color_correction must be True or False (got {self.color_correction!r})."
-            )
-        object.__setattr__(self, "color_correction", bool(self.color_correction))
 
     def _check_images(self) -> None:
         needs_init = self.mode in (Mode.IMG2IMG, Mode.INPAINT)
@@ -151,70 +127,25 @@ class GenerationRequest:
             return self
         return self.replace(seed=secrets.randbelow(SEED_LIMIT))
 
+    def resolved(self, model_defaults: Mapping[str, Any] | None = None) -> GenerationRequest:
+        """The request with every "not given" size, sampler and CFG filled in (see the class
+        docstring); `model_defaults` are the loaded model's (`LoadedModel.defaults`)."""
+        image_size = None
+        whole_image = self.mode is Mode.IMG2IMG or (
+            self.mode is Mode.INPAINT and self.inpaint_area is InpaintArea.WHOLE
+        )
+        if whole_image and self.init_image is not None:
+            image_size = (self.init_image.shape[1], self.init_image.shape[0])
+        values = {name: getattr(self, name) for name in fields.MODEL_DEFAULTED}
+        filled = fields.resolve(values, model_defaults or {}, image_size)
+        return self.replace(**filled) if filled else self
+
     def to_metadata(self) -> dict[str, Any]:
-        """The request as JSON-ready data (images are not included, only whether they were)."""
-        data = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name not in ("init_image", "mask")
-        }
+        """The request as JSON-ready data under the table's names (images are not included)."""
+        data = {name: getattr(self, name) for name in fields.NAMES}
         data["mode"] = self.mode.value
         data["inpaint_area"] = self.inpaint_area.value
         return data
-
-
-def _choice(kind: type[E], name: str, value: object) -> E:
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in kind)
-        raise RequestError(f"Unknown {name} {value!r}; choose one of: {choices}.") from None
-
-
-def _mode(value: Mode | str) -> Mode:
-    return _choice(Mode, "mode", value)
-
-
-def _inpaint_area(value: InpaintArea | str) -> InpaintArea:
-    return _choice(InpaintArea, "inpaint_area", value)
-
-
-def _check_text(name: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise RequestError(f"{name} must be text (got {type(value).__name__}).")
-    if len(value) > MAX_PROMPT_CHARS:
-        raise RequestError(
-            f"{name} is {len(value):,} characters long; the limit is {MAX_PROMPT_CHARS:,} (the "
-            "text encoder reads only about 75 tokens of it anyway)."
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:  # lone surrogates, e.g. undecodable bytes from a terminal
-        raise RequestError(
-            f"{name} holds bytes that are not valid text (at character {exc.start + 1}); "
-            "retype it or paste it again as plain text."
-        ) from None
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise RequestError(f"{name} must be a whole number (got {value!r}).")
-    if not low <= value <= high:
-        raise RequestError(f"{name} must be between {low} and {high} (got {value}).")
-
-
-def _check_float(name: str, value: object, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise RequestError(f"{name} must be a number (got {value!r}).")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise RequestError(f"{name} must be between {low:g} and {high:g} (got {value}).")
-
-
-def _check_size(name: str, value: object) -> None:
-    _check_int(name, value, MIN_SIZE, MAX_SIZE)
-    if value % 8:
-        lower, upper = value - value % 8, value - value % 8 + 8
-        raise RequestError(f"{name} must be a multiple of 8 (got {value}); try {lower} or {upper}.")
 
 
 def _frozen_array(name: str, value: object, ndim: int) -> np.ndarray:

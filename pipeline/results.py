@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .memory import MemoryPlan
 from .request import GenerationRequest
 
 
@@ -17,7 +18,7 @@ class StepUpdate:
 
     `region` (x, y, width, height in init-image pixels) is where the preview belongs: set for
     inpaint (the crop for "only masked", the whole image otherwise), None for the other modes,
-    whose preview covers the whole output.
+    whose preview covers the whole output. `memory_plan` is the memory savings this run uses.
     """
 
     step: int
@@ -25,6 +26,7 @@ class StepUpdate:
     elapsed: float
     preview: np.ndarray | None
     region: tuple[int, int, int, int] | None = None
+    memory_plan: MemoryPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class GeneratedImage:
 
     `notes` tell the user what the engine did on its own to get this image: memory savings added
     after running out of memory, a float32 VAE retry after NaN output, a truncated prompt.
+    `memory_plan` is the memory savings the run ended with; `request` is the request as run
+    (seed, size, sampler and CFG filled in).
     """
 
     path: Path
@@ -41,6 +45,7 @@ class GeneratedImage:
     seed: int
     request: GenerationRequest
     notes: tuple[str, ...] = ()
+    memory_plan: MemoryPlan | None = None
 
 
 StepCallback = Callable[[StepUpdate], None]

@@ -26,6 +26,12 @@ class FakeLoaded:
     source: FakeSource = field(default_factory=FakeSource)
     kind: str | None = None  # what the engine detected, e.g. "SD 1.x checkpoint"
     native_size: int | None = None  # the size it was trained at (None: the fake does not say)
+    card: dict = field(default_factory=dict)  # sampler/guidance its model card recommends
+
+    @property
+    def defaults(self) -> dict:
+        size = {"width": self.native_size, "height": self.native_size} if self.native_size else {}
+        return {**size, **self.card}
 
 
 class FakeEngine:
@@ -47,7 +53,7 @@ class FakeEngine:
     def run(self, request, on_step=None, cancel=None) -> list[GeneratedImage]:
         self.requests.append(request)
         self.threads.add(threading.current_thread().name)
-        request = request.with_resolved_seed()
+        request = request.resolved(self.loaded.defaults).with_resolved_seed()
         started = time.perf_counter()
         for step in range(1, request.steps + 1):
             if cancel is not None and cancel.is_set():

@@ -552,6 +552,10 @@ def write_model_card(out: Path, meta: dict) -> None:
 license: apache-2.0
 library_name: diffusers
 pipeline_tag: text-to-image
+inference:
+  parameters:
+    num_inference_steps: 20
+    guidance_scale: 5
 ---
 
 # brushwork-shapes

@@ -61,7 +61,10 @@ def test_use_parameters_restores_every_setting(qtbot, make_app, tmp_path):
     assert panel.prompt.toPlainText() == "a blue ring" and panel.negative.toPlainText() == "blur"
     assert panel.current_mode == Mode.IMG2IMG and panel.sampler.currentData() == "dpmpp_2m_karras"
     assert (panel.steps.value(), panel.guidance.value(), panel.strength.value()) == (33, 4.5, 0.4)
-    assert panel.seed.text() == "99" and not panel.random_seed.isChecked()
+    # Random stays as the user had it (every later Generate would repeat one seed otherwise),
+    # and the status line says the seed was restored.
+    assert panel.seed.text() == "99" and panel.random_seed.isChecked()
+    assert "seed 99 restored (untick Random to use it)" in window.statusBar().currentMessage()
     assert window.use_parameters_of(a1111)
     assert panel.prompt.toPlainText() == "castle" and panel.sampler.currentData() == "euler_a"
     panel.set_mode(Mode.TXT2IMG)

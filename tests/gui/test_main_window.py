@@ -175,12 +175,15 @@ def _size(window) -> tuple[int, int]:
 
 
 def test_the_size_follows_each_loaded_models_own(qtbot, make_app, tmp_path):
-    """Fresh settings at 512×512 and the bundled 64-px model loads: the size becomes 64×64 and
-    the next job asks for it; a model trained at 1024 then moves it again."""
+    """Fresh settings at 512×512 and a 64-px single-file model (nothing to read before it
+    loads) loads: the size becomes 64×64 and the next job asks for it; a model trained at 1024
+    then moves it again."""
     from tests.fakes import FakeLoaded
 
     engine = FakeEngine(tmp_path, loaded=FakeLoaded(native_size=64))
-    app, _ = make_app(engine, preload=True)
+    checkpoint = tmp_path / "tiny.safetensors"
+    checkpoint.write_bytes(b"")
+    app, _ = make_app(engine, model=str(checkpoint), preload=True)
     window = app.window
     qtbot.waitUntil(lambda: _size(window) == (64, 64), timeout=10_000)
     assert window.statusBar().currentMessage() == (

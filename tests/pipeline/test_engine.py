@@ -48,7 +48,7 @@ def test_file_is_on_disk_with_parameters_before_run_returns(engine, tiny_model_d
             in (png.text["parameters"])
         )
     info = read_image_info(result.path)
-    assert info["prompt"] == "a red circle" and info["cfg_scale"] == 5.5 and info["seed"] == 7
+    assert info["prompt"] == "a red circle" and info["guidance"] == 5.5 and info["seed"] == 7
     assert info["model"] == "tiny-sd"
     assert not list(engine.output_dir.glob(".*"))  # no temp file left behind
 

@@ -144,7 +144,7 @@ def test_parameters_text_records_the_inpaint_options(engine, tiny_model_dir):
     path = engine.run(request)[0].path
     with Image.open(path) as png:
         text = png.text["parameters"]
-    assert "Mask blur: 4, Inpaint area: Only masked, Masked area padding: 8" in text
+    assert "Mask blur: 4, Mask grow: 0, Inpaint area: Only masked, Masked area padding: 8" in text
     info = read_image_info(path)
     assert info["mode"] == "inpaint" and info["inpaint_area"] == "only_masked"
     assert (info["inpaint_padding"], info["mask_blur"], info["color_correction"]) == (8, 4, True)

@@ -24,11 +24,12 @@ def test_parses_a_real_a1111_parameters_text():
         "negative_prompt": "lowres, bad anatomy",
         "steps": 28,
         "sampler": "dpmpp_2m_karras",
-        "cfg_scale": 6.5,
+        "guidance": 6.5,
         "seed": 3390126561,
         "width": 512,
         "height": 768,
         "model": "v1-5, pruned",
+        "strength": 0.4,  # Denoising strength
     }
 
 
@@ -41,6 +42,7 @@ def test_prompt_without_parameters_line_is_kept_whole():
 
 def meta(**changes):
     request = GenerationRequest(prompt="a cat", seed=5, width=64, height=64, sampler="euler")
+    request = request.resolved()  # as the engine writes it: CFG filled in
     return {**request.to_metadata(), **changes}
 
 

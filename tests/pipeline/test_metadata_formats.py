@@ -41,7 +41,7 @@ def test_comfyui_sampler_node_is_followed_to_prompts_size_and_model():
         "prompt": "beautiful scenery nature glass bottle landscape",
         "negative_prompt": "text, watermark",
         "steps": 20,
-        "cfg_scale": 8.0,
+        "guidance": 8.0,
         "seed": 156680208700286,
         "sampler": "dpmpp_2m_karras",
         "width": 512,
@@ -66,7 +66,7 @@ def test_invokeai_v3_metadata():
             "generation_mode": "txt2img"}  # fmt: skip
     assert invokeai({"invokeai_metadata": json.dumps(meta)}) == {
         "source": "invokeai", "prompt": "a lighthouse", "negative_prompt": "fog", "steps": 30,
-        "cfg_scale": 6.5, "seed": 4242, "width": 768, "height": 512, "model": "sd-1.5",
+        "guidance": 6.5, "seed": 4242, "width": 768, "height": 512, "model": "sd-1.5",
         "sampler": "dpmpp_2m_karras",
     }  # fmt: skip
 
@@ -85,7 +85,7 @@ def test_invokeai_v2_sd_metadata_and_dream_line():
     )
     dream = invokeai({"Dream": '"a cat [dog]" -s 25 -S 1234 -W 640 -H 448 -C 9.0 -A k_lms'})
     assert dream == {"source": "invokeai", "prompt": "a cat", "negative_prompt": "dog",
-                     "steps": 25, "seed": 1234, "width": 640, "height": 448, "cfg_scale": 9.0,
+                     "steps": 25, "seed": 1234, "width": 640, "height": 448, "guidance": 9.0,
                      "sampler": "lms"}  # fmt: skip
 
 
@@ -96,7 +96,7 @@ def test_fooocus_json_parameters():
               "version": "Fooocus v2.5.0"}  # fmt: skip
     info = fooocus({"parameters": json.dumps(params), "fooocus_scheme": "fooocus"})
     assert info == {"source": "fooocus", "prompt": "a fox", "negative_prompt": "", "steps": 30,
-                    "cfg_scale": 4.0, "seed": 12345, "width": 896, "height": 1152,
+                    "guidance": 4.0, "seed": 12345, "width": 896, "height": 1152,
                     "model": "juggernautXL_v8", "sampler": "dpmpp_2m_sde_karras"}  # fmt: skip
     assert fooocus({"parameters": "a1111 text, not json"}) is None
 

@@ -125,7 +125,7 @@ def test_cli_inpaint_flags_reach_the_request(tiny_model_dir, tmp_path, capsys):
     assert code == 0, captured.err
     data = json.loads(Image.open(captured.out.split("\t")[0]).text["brushwork"])["request"]
     assert (data["mask_grow"], data["mask_blur"], data["color_correction"]) == (-2, 0, False)
-    assert data["inpaint_area"] == "whole" and data["strength"] == 0.75
+    assert data["inpaint_area"] == "whole" and data["strength"] == 1.0  # inpaint's default
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_bad_inpaint_flags_exit_2_with_one_line(args, message, tmp_path, capsys)
     assert message in err and len(err.splitlines()) == 1, err
 
 
-def test_cli_only_masked_generates_at_512_unless_a_size_is_given(tmp_path):
+def test_cli_only_masked_generates_at_the_models_size_unless_a_size_is_given(tmp_path):
     from pipeline.cli import _request_from_args, build_parser
 
     init, mask = tmp_path / "init.png", tmp_path / "mask.png"
@@ -168,9 +168,11 @@ def test_cli_only_masked_generates_at_512_unless_a_size_is_given(tmp_path):
     plain = _request_from_args(parse(base))
     assert (plain.width, plain.height) == (80, 96)
     only = _request_from_args(parse([*base, "--only-masked"]))
-    assert (only.width, only.height) == (512, 512) and only.inpaint_area.value == "only_masked"
+    # None: the engine uses the loaded model's native size (64 for the bundled model)
+    assert (only.width, only.height) == (None, None) and only.inpaint_area.value == "only_masked"
+    assert (only.resolved({"width": 64, "height": 64}).width, only.resolved().width) == (64, 512)
     sized = _request_from_args(parse([*base, "--only-masked", "--width", "128"]))
-    assert (sized.width, sized.height) == (128, 512)
+    assert (sized.width, sized.height) == (128, None)
     outpaint = [*base[:5], "--outpaint", "0,0,16,0", "--only-masked"]
     extended = _request_from_args(parse(outpaint))
     assert (extended.width, extended.height) == (512, 512)

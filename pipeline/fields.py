@@ -1,0 +1,391 @@
+"""The one table of generation parameters: name, type, default, bounds, A1111 key, label, modes.
+
+Everything that handles a parameter reads `FIELDS`: `GenerationRequest` validates with it, the
+PNG writer and every metadata reader name values by it (`metadata.py`, `metadata_formats.py`),
+`brushwork-cli info --json` reports under its names, and the GUI builds its widgets, its saved
+`Parameters` (settings and session) and "Use parameters" from it. Untrusted values (image
+metadata, settings.json, a session manifest) go through `clean`, which keeps what is valid and
+says what it dropped, so nothing half-applies and nothing out of range reaches a widget.
+
+Adding a parameter (e.g. clip skip):
+1. add a `Field(...)` to `FIELDS` below (its `name` is the request's attribute name; give the
+   A1111 key if that format has one, and the modes that use it);
+2. add the attribute to `GenerationRequest` (request.py, default `fields.default(name)`) and use
+   it in the engine; tests/pipeline/test_fields.py fails until the two agree and the field has
+   a sample value there;
+3. in the panel (gui/panels.py), make its widget with `number_box(name)` / `check_box(name)`
+   (gui/field_widgets.py: bounds, default, step and tooltip come from here), place it in the
+   layout and add its (getter, setter) to `ParametersPanel._bind`; a GUI test fails until the
+   panel holds every saved field.
+Validation, the PNG's A1111 text and JSON chunk, every reader, `info --json`, settings, sessions
+and "Use parameters" (with its range checks) then follow from the table alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .errors import RequestError
+from .samplers import DEFAULT_SAMPLER, get_sampler, sampler_from_name
+
+SEED_LIMIT = 2**32  # seeds are 0 … 2**32 - 1, as in AUTOMATIC1111
+MIN_SIZE, MAX_SIZE = 64, 4096
+SIZE_MULTIPLE = 8  # latents are 8× smaller than images (4× for the bundled model: 8 fits both)
+FALLBACK_SIZE = 512  # when neither the user nor the model says
+MAX_STEPS = 500
+MAX_BATCH = 16
+MAX_GUIDANCE = 50.0
+MAX_MASK_PIXELS = 256  # mask blur and grow, in pixels of the init image
+MAX_PROMPT_CHARS = 20_000  # far beyond what CLIP reads; keeps metadata chunks small
+
+E = TypeVar("E", bound=Enum)
+
+
+class Mode(str, Enum):
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+
+
+class InpaintArea(str, Enum):
+    """What inpaint generates: the whole image, or only a crop around the mask (scaled up to the
+    request size, so a small masked detail gets the model's full resolution)."""
+
+    WHOLE = "whole"
+    ONLY_MASKED = "only_masked"
+
+
+ALL_MODES = frozenset(Mode)
+CANVAS_MODES = frozenset((Mode.IMG2IMG, Mode.INPAINT))
+INPAINT_ONLY = frozenset((Mode.INPAINT,))
+
+
+def snap_to_multiple(value: float, multiple: int = SIZE_MULTIPLE) -> int:
+    """The nearest multiple of `multiple` within the size limits; halves round up.
+
+    The one rounding rule for generation sizes (panel, outpaint, engine): 100 → 104, 96 → 96.
+    """
+    snapped = math.floor(value / multiple + 0.5) * multiple
+    return min(max(snapped, MIN_SIZE), MAX_SIZE)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One generation parameter. `default` None with `optional` means "not given": a random
+    seed, the bundled model, or the loaded model's own size / sampler / CFG (see `resolve`)."""
+
+    name: str
+    kind: type  # int, float, bool, str or an Enum
+    default: Any
+    label: str
+    low: float | None = None
+    high: float | None = None
+    optional: bool = False
+    multiple_of: int = 1
+    modes: frozenset[Mode] = ALL_MODES  # the modes that use it (metadata writes only those)
+    a1111: str | None = None  # key in A1111's `parameters` text
+    to_text: Callable[[Any], str] = str
+    from_text: Callable[[str], Any] | None = None  # default: kind(text)
+    recall: bool = True  # "Use parameters" restores it from an image
+    mode_defaults: Mapping[Mode, Any] = field(default_factory=lambda: MappingProxyType({}))
+    check: Callable[[str, Any], None] | None = None  # an extra rule beyond type and bounds
+    adapt: Callable[[Any], tuple[Any, str | None]] | None = None  # foreign value → ours + note
+    tooltip: str = ""
+    suffix: str = ""
+    step: float = 1
+
+    def default_for(self, mode: Mode | str | None = None) -> Any:
+        return self.mode_defaults.get(Mode(mode), self.default) if mode else self.default
+
+    def parse_text(self, text: str) -> Any:
+        """An A1111 text value as this field's type; raises ValueError."""
+        if self.from_text is not None:
+            return self.from_text(text)
+        if self.kind is bool:
+            return {"true": True, "false": False}[text.strip().lower()]
+        return self.kind(text.strip())
+
+
+def _check_sampler(name: str, value: Any) -> None:
+    get_sampler(value)  # raises "Unknown sampler …; choose one of: …"
+
+
+def _check_model(name: str, value: Any) -> None:
+    if not value.strip():
+        raise RequestError(f"{name} must be a non-empty text or None (got {value!r}).")
+
+
+def _wrap_seed(value: Any) -> tuple[Any, str | None]:
+    """ComfyUI and others use 64-bit seeds: wrap them into ours (the image will differ)."""
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if is_int and not 0 <= value < SEED_LIMIT and abs(value) < 2**64:
+        wrapped = int(value) % SEED_LIMIT
+        return wrapped, f"its seed {value} is beyond 2³² and was wrapped to {wrapped}"
+    return value, None
+
+
+def _sampler_from_text(text: str) -> str:
+    known = sampler_from_name(text.strip())
+    if known is None:
+        raise ValueError(text)
+    return known.id
+
+
+_AREA_TEXT = {InpaintArea.WHOLE: "Whole picture", InpaintArea.ONLY_MASKED: "Only masked"}
+
+
+def _area_from_text(text: str) -> InpaintArea:
+    for area, label in _AREA_TEXT.items():
+        if text.strip().lower() in (label.lower(), area.value):
+            return area
+    raise ValueError(text)
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("prompt", str, "", "Prompt", high=MAX_PROMPT_CHARS),
+    Field("negative_prompt", str, "", "Negative prompt", high=MAX_PROMPT_CHARS),
+    Field("mode", Mode, Mode.TXT2IMG, "Mode"),
+    Field("steps", int, 20, "Steps", 1, MAX_STEPS, a1111="Steps"),
+    Field(
+        "sampler", str, None, "Sampler", optional=True, a1111="Sampler", check=_check_sampler,
+        to_text=lambda v: get_sampler(v).name, from_text=_sampler_from_text,
+    ),
+    Field(
+        "guidance", float, None, "CFG scale", 0.0, MAX_GUIDANCE, optional=True, a1111="CFG scale",
+        to_text=lambda v: f"{v:g}", step=0.5,
+        tooltip="Classifier-free guidance: how closely to follow the prompt",
+    ),
+    Field(
+        "seed", int, None, "Seed", 0, SEED_LIMIT - 1, optional=True, a1111="Seed",
+        adapt=_wrap_seed,
+    ),
+    Field(
+        "width", int, None, "Width", MIN_SIZE, MAX_SIZE, optional=True,
+        multiple_of=SIZE_MULTIPLE, a1111="Size", step=SIZE_MULTIPLE, suffix=" px",
+    ),
+    Field(
+        "height", int, None, "Height", MIN_SIZE, MAX_SIZE, optional=True,
+        multiple_of=SIZE_MULTIPLE, a1111="Size", step=SIZE_MULTIPLE, suffix=" px",
+    ),
+    Field(
+        "model", str, None, "Model", optional=True, a1111="Model", recall=False,
+        check=_check_model,
+    ),
+    Field(
+        "batch_size", int, 1, "Images per job", 1, MAX_BATCH, recall=False,
+        tooltip="Images per job (made together: faster, more memory)",
+    ),
+    Field(
+        "strength", float, 0.75, "Strength", 0.0, 1.0, modes=CANVAS_MODES,
+        a1111="Denoising strength", to_text=lambda v: f"{v:g}", step=0.05,
+        mode_defaults=MappingProxyType({Mode.INPAINT: 1.0}),  # the masked area is regenerated
+        tooltip="How much of the canvas may change: 0 keeps it, 1 repaints it",
+    ),
+    Field(
+        "mask_blur", int, 4, "Mask blur", 0, MAX_MASK_PIXELS, modes=INPAINT_ONLY,
+        a1111="Mask blur", suffix=" px",
+        tooltip="Soft band outside the mask through which the result blends in",
+    ),
+    Field(
+        "mask_grow", int, 0, "Grow mask", -MAX_MASK_PIXELS, MAX_MASK_PIXELS, modes=INPAINT_ONLY,
+        a1111="Mask grow", suffix=" px",
+        tooltip="Grow the mask before generating (negative values shrink it)",
+    ),
+    Field(
+        "inpaint_area", InpaintArea, InpaintArea.WHOLE, "Only the masked area, generated at Size",
+        modes=INPAINT_ONLY, a1111="Inpaint area", to_text=lambda v: _AREA_TEXT[InpaintArea(v)],
+        from_text=_area_from_text,
+        tooltip="Crop around the mask and generate it at full resolution, then paste it back",
+    ),
+    Field(
+        "inpaint_padding", int, 32, "Padding", 0, MAX_SIZE, modes=INPAINT_ONLY,
+        a1111="Masked area padding", suffix=" px",
+        tooltip="Context kept around the mask when only the masked area is made",
+    ),
+    Field(
+        "color_correction", bool, True, "Match colours at the mask border", modes=INPAINT_ONLY,
+        a1111="Color correction",
+    ),
+)  # fmt: skip
+
+BY_NAME: Mapping[str, Field] = MappingProxyType({f.name: f for f in FIELDS})
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+# What "not given" becomes when the loaded model says nothing either (see `resolve`).
+FALLBACKS: Mapping[str, Any] = MappingProxyType(
+    {"sampler": DEFAULT_SAMPLER, "guidance": 7.0, "width": FALLBACK_SIZE, "height": FALLBACK_SIZE}
+)
+MODEL_DEFAULTED = tuple(FALLBACKS)  # the fields a model's own size and card may set
+
+
+def used_by(mode: Mode | str) -> tuple[str, ...]:
+    """The fields a mode uses (inpaint options only for inpaint, strength not for txt2img)."""
+    return tuple(spec.name for spec in FIELDS if Mode(mode) in spec.modes)
+
+
+def default(name: str, mode: Mode | str | None = None) -> Any:
+    return BY_NAME[name].default_for(mode)
+
+
+def validate(name: str, value: Any) -> Any:
+    """`value` checked against the field's type and bounds, normalised (enum members, plain
+    bools and numbers); raises RequestError naming the field and the value."""
+    spec = BY_NAME[name]
+    if value is None:
+        if spec.optional:
+            return None
+        if spec.kind is str:
+            raise RequestError(f"{name} must be text (got NoneType).")
+        raise RequestError(f"{name} must be given (got None).")
+    if issubclass(spec.kind, Enum):
+        return _choice(spec.kind, name, value)
+    checked = _CHECKS[spec.kind](spec, value)
+    if spec.check is not None:
+        spec.check(name, checked)
+    return checked
+
+
+def clean(
+    values: Mapping[str, Any], names: Iterable[str] = NAMES
+) -> tuple[dict[str, Any], list[str]]:
+    """The valid values among untrusted `values` (only table fields in `names`), and one note
+    per value that was changed or dropped. Never raises for any JSON-like input."""
+    kept: dict[str, Any] = {}
+    notes: list[str] = []
+    for name in names:
+        if name not in values:
+            continue
+        value = values[name]
+        spec = BY_NAME[name]
+        if spec.adapt is not None:
+            value, note = spec.adapt(value)
+            if note:
+                notes.append(note)
+        try:
+            kept[name] = validate(name, value)
+        except RequestError as exc:
+            notes.append(f"{spec.label} was left out: {str(exc).rstrip('.')}")
+    return kept, notes
+
+
+def resolve(
+    values: Mapping[str, Any], model_defaults: Mapping[str, Any], image_size: tuple[int, int] | None
+) -> dict[str, Any]:
+    """Fills the "not given" (None) size, sampler and CFG: the loaded model's own values (its
+    native size, its card's sampler and CFG), else `FALLBACKS`. A size not given is the init
+    image's (snapped to multiples of 8) when the image is generated whole, as diffusers does."""
+    filled: dict[str, Any] = {}
+    for name in MODEL_DEFAULTED:
+        if values.get(name) is not None:
+            continue
+        if name in ("width", "height") and image_size is not None:
+            filled[name] = snap_to_multiple(image_size[0 if name == "width" else 1])
+        else:
+            chosen = model_defaults.get(name)
+            filled[name] = chosen if chosen is not None else FALLBACKS[name]
+    return filled
+
+
+def format_a1111_pairs(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A1111's `Key: value` pairs for the fields used by `values["mode"]`, in table order
+    (width and height share one `Size: WxH`)."""
+    mode = Mode(values["mode"])
+    pairs: list[tuple[str, str]] = []
+    for spec in FIELDS:
+        if spec.a1111 is None or mode not in spec.modes or values.get(spec.name) is None:
+            continue
+        if spec.name == "height":
+            continue  # written with width
+        if spec.name == "width":
+            pairs.append(("Size", f"{values['width']}x{values['height']}"))
+            continue
+        pairs.append((spec.a1111, spec.to_text(values[spec.name])))
+    return pairs
+
+
+def parse_a1111_pairs(params: Mapping[str, str]) -> dict[str, Any]:
+    """Table fields from A1111 `Key: value` pairs; values that do not parse are left out."""
+    found: dict[str, Any] = {}
+    for spec in FIELDS:
+        if spec.a1111 is None or spec.a1111 not in params or spec.name in ("width", "height"):
+            continue
+        try:
+            found[spec.name] = spec.parse_text(params[spec.a1111])
+        except (ValueError, KeyError, OverflowError):
+            continue
+    size = params.get("Size", "").lower().replace(" ", "").split("x")
+    if len(size) == 2 and all(p.isascii() and p.isdigit() and len(p) <= 6 for p in size):
+        found["width"], found["height"] = int(size[0]), int(size[1])
+    return found
+
+
+def _choice(kind: type[E], name: str, value: object) -> E:
+    try:
+        return kind(value)
+    except (ValueError, TypeError):
+        choices = ", ".join(member.value for member in kind)
+        raise RequestError(f"Unknown {name} {value!r}; choose one of: {choices}.") from None
+
+
+def _check_int(spec: Field, value: object) -> int:
+    name = spec.name
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise RequestError(f"{name} must be a whole number (got {value!r}).")
+    low, high = int(spec.low), int(spec.high)  # type: ignore[arg-type]
+    if not low <= value <= high:
+        raise RequestError(f"{name} must be between {low} and {high} (got {value}).")
+    if value % spec.multiple_of:
+        lower = value - value % spec.multiple_of
+        raise RequestError(
+            f"{name} must be a multiple of {spec.multiple_of} (got {value}); try {lower} or "
+            f"{lower + spec.multiple_of}."
+        )
+    return int(value)
+
+
+def _check_float(spec: Field, value: object) -> float:
+    name, low, high = spec.name, spec.low, spec.high
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise RequestError(f"{name} must be a number (got {value!r}).")
+    if not math.isfinite(value) or not low <= value <= high:  # type: ignore[operator]
+        raise RequestError(f"{name} must be between {low:g} and {high:g} (got {value}).")
+    return float(value)
+
+
+def _check_bool(spec: Field, value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise RequestError(f"{spec.name} must be True or False (got {value!r}).")
+    return bool(value)
+
+
+def _check_text(spec: Field, value: object) -> str:
+    name = spec.name
+    if not isinstance(value, str):
+        raise RequestError(f"{name} must be text (got {type(value).__name__}).")
+    if spec.high is not None and len(value) > spec.high:
+        raise RequestError(
+            f"{name} is {len(value):,} characters long; the limit is {int(spec.high):,} (the "
+            "text encoder reads only about 75 tokens of it anyway)."
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. undecodable bytes from a terminal
+        raise RequestError(
+            f"{name} holds bytes that are not valid text (at character {exc.start + 1}); "
+            "retype it or paste it again as plain text."
+        ) from None
+    return value
+
+
+_CHECKS: dict[type, Callable[[Field, Any], Any]] = {
+    int: _check_int,
+    float: _check_float,
+    bool: _check_bool,
+    str: _check_text,
+}
