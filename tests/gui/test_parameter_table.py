@@ -149,7 +149,8 @@ def test_a_settings_file_with_out_of_range_values_still_starts(qtbot, make_app, 
     panel = app.window.panel
     assert app.window.isVisible()
     assert (panel.steps.value(), panel.mask_blur.value(), panel.strength.value()) == (20, 4, 0.75)
-    assert panel.negative.toPlainText() == "kept" and panel.outpaint_sides() == (0, 0, 128, 0)
+    assert panel.negative.toPlainText() == "kept"
+    assert panel.outpaint_sides() == (0, 0, 256, 0)  # the default: half the canvas's width
     assert "out of range and reset" in app.window.error_banner.text()
     assert "Steps was left out" in app.window.error_banner.text()
 
