@@ -67,7 +67,9 @@ class RemoteEngine:
         on_step: StepCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> list[GeneratedImage]:
-        request = request.with_resolved_seed()
+        # The servers do not say a checkpoint's native size or card: "not given" size, sampler
+        # and CFG take the table's fallbacks (fields.resolve).
+        request = request.resolved().with_resolved_seed()
         if not request.model:
             raise ModelError("On a ComfyUI server, name the checkpoint to use (its file name).")
         comfy_sampler(request.sampler)  # a sampler without equivalent fails before connecting
