@@ -120,6 +120,11 @@ def main() -> None:
         "Target: longest gap < 30 ms while autosaving.",
         "",
         "```", table(rows, ("", "median", "p99", "max")), "```",
+        "",
+        "The idle row is this machine's noise floor (other people's jobs share its cores). The "
+        "GUI thread's own work per save is the CPU-time row (copying the mask; the image is "
+        "shared read-only); the rest of a gap is waiting for a core or the GIL. Before the "
+        "background writer every autosave froze the window for the last row's time.",
     ])  # fmt: skip
     report(TITLE, body, args.write)
     del qt_app

@@ -68,6 +68,7 @@ def raw_inpaint(engine: Engine, request: GenerationRequest) -> np.ndarray:
     from PIL import Image
 
     model = engine.load(request.model)
+    request = request.resolved(model.defaults)  # the sampler and CFG the engine would use
     pipe = model.pipeline(Mode.INPAINT)
     pipe.scheduler = make_scheduler(request.sampler, model.scheduler_config)
     with torch.inference_mode():

@@ -86,6 +86,7 @@ def test_any_field_values_give_a_request_or_a_request_error(fields):
     except RequestError as exc:
         assert str(exc)  # a message for the user
         return
+    request = request.resolved()  # as the engine runs it: size, sampler and CFG filled in
     assert request.width % 8 == 0 and 1 <= request.steps <= 500
     assert math.isfinite(request.guidance)
     request.prompt.encode("utf-8")
