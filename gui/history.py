@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu, QWidget
 
-from pipeline import read_image_info
+from pipeline import BrushworkError, read_image_info
+from pipeline.imagefiles import open_image
 
 from .images import array_to_qimage
 
@@ -105,12 +105,12 @@ class HistoryStrip(QListWidget):
                 self._thumbnail(item)
 
     def _thumbnail(self, item: QListWidgetItem) -> None:
-        try:
-            with Image.open(self.path_of(item)) as image:
+        try:  # allowed formats only, size checked first: any *.png in the folder is untrusted
+            with open_image(self.path_of(item)) as image:
                 image.thumbnail((THUMB, THUMB))
                 pixels = image.convert("RGB")
                 item.setIcon(QIcon(QPixmap.fromImage(array_to_qimage(np.asarray(pixels)))))
-        except (OSError, ValueError):
+        except (BrushworkError, OSError, ValueError, SyntaxError, EOFError):
             item.setText("unreadable")
 
     def _menu(self, position) -> None:

@@ -52,7 +52,7 @@ from pipeline import (
     default_output_dir,
     item_seed,
 )
-from pipeline.imagefiles import read_image
+from pipeline.imagefiles import open_image, read_image
 from pipeline.outputs import save_png_as
 from pipeline.request import SEED_LIMIT
 
@@ -498,7 +498,7 @@ class MainWindow(QMainWindow):
         if not self.last_results:
             return {}
         last = self.last_results[0]
-        with Image.open(last.path) as png:
+        with open_image(last.path) as png:
             chunks = dict(png.text)
         shown = self._canvas_sized(last.image, last.request.mode)
         return chunks if np.array_equal(shown, self.doc.image) else {}

@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .errors import ImageInputError
+from .imagetext import read_text_and_exif
 from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment
 from .samplers import get_sampler, sampler_from_name
 
@@ -132,14 +133,8 @@ def _typed_params(params: dict[str, str]) -> dict[str, Any]:
 def read_image_info(path: Path) -> dict[str, Any]:
     """Reads generation parameters from an image written by Brushwork, AUTOMATIC1111 (PNG text
     or JPEG/WebP EXIF), ComfyUI, InvokeAI, Fooocus or NovelAI; `source` says which."""
-    try:
-        with Image.open(path) as image:
-            chunks = dict(getattr(image, "text", {}) or image.info)
-            comment = _exif_user_comment(image)
-    except FileNotFoundError:
-        raise ImageInputError(f"Image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageInputError(f"{path} is not a readable image ({exc}).") from None
+    chunks, exif = read_text_and_exif(path)  # allowed formats only, no pixel decoded
+    comment = _exif_user_comment(exif)
     ours = _from_json_chunk(chunks.get(JSON_KEY))
     if ours is not None:
         return ours
@@ -153,10 +148,10 @@ def read_image_info(path: Path) -> dict[str, Any]:
     raise ImageInputError(f"{path.name} holds no generation parameters.")
 
 
-def _exif_user_comment(image: Image.Image) -> str | None:
+def _exif_user_comment(exif: Image.Exif) -> str | None:
     """A1111 stores its parameters text in EXIF UserComment for JPEG and WebP."""
     try:
-        exif_ifd = image.getexif().get_ifd(0x8769)  # the Exif sub-IFD
+        exif_ifd = exif.get_ifd(0x8769)  # the Exif sub-IFD
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return exif_user_comment(exif_ifd.get(0x9286))
