@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import threading
 from pathlib import Path
@@ -31,6 +30,7 @@ from .outpaint import outpaint_request
 from .outputs import default_output_dir
 from .request import GenerationRequest, InpaintArea, Mode
 from .samplers import DEFAULT_SAMPLER, SAMPLERS
+from .terminal import printable, printable_json
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     except BrushworkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)  # may quote a file's text
         return EXIT_BAD_INPUT
 
 
@@ -178,11 +178,11 @@ def _samplers(_args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     info = read_image_info(args.image)
     if args.json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
-    else:
+        print(printable_json(info))
+    else:  # values come from the file: no escape sequence reaches the terminal
         for key in (*INFO_KEYS, *(k for k in info if k not in INFO_KEYS)):
             if info.get(key) not in (None, ""):
-                print(f"{key}: {info[key]}")
+                print(f"{printable(str(key))}: {printable(str(info[key]))}")
     return 0
 
 
