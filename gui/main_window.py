@@ -267,6 +267,7 @@ class MainWindow(QMainWindow):
 
         self.error_banner = QLabel()
         self.error_banner.setObjectName("errorBanner")
+        self.error_banner.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names
         self.error_banner.setWordWrap(True)
         self.error_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_banner.setStyleSheet(

@@ -134,3 +134,14 @@ def test_history_strip_and_use_parameters_with_a_bomb(qtbot, make_app, tmp_path)
     assert not window.use_parameters_of(bomb)
     assert "too large to open safely" in window.error_banner.text()
     assert window.panel.to_parameters() == before
+
+
+def test_error_line_shows_markup_in_a_name_as_text(qtbot, make_app, tmp_path):
+    """Messages quote names from disk; a QLabel guesses "rich text" from any tag in it and
+    would render `<img src=…>` in a file name as HTML."""
+    path = write(tmp_path / "<img src='x.png'><i>holiday.png", b"not an image")
+    app, _ = make_app()
+    window = app.window
+    assert not window.open_image(path)
+    assert "image <img src='x.png'><i>holiday.png: it is not" in window.error_banner.text()
+    assert window.error_banner.textFormat() == Qt.TextFormat.PlainText
