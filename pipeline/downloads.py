@@ -116,7 +116,9 @@ def download_model(
 
     endpoint = endpoint or constants.ENDPOINT  # HF_ENDPOINT selects a mirror
     try:
-        info = HfApi(endpoint=endpoint).model_info(repo_id, files_metadata=True)
+        # huggingface_hub's session has no timeout of its own: a silent server would hang here.
+        api = HfApi(endpoint=endpoint)
+        info = api.model_info(repo_id, files_metadata=True, timeout=stall_seconds())
     except RepositoryNotFoundError:
         raise ModelError(f"There is no model {repo_id!r} on the Hub (or it is private).") from None
     except Exception as exc:  # network errors come in many types (httpx, OSError, HTTP status)

@@ -62,6 +62,9 @@ class HubStandIn:
     def commit(self, repo: str) -> str:
         return COMMIT
 
+    def before_listing(self) -> None:
+        """Called before the repo listing is sent (a hostile subclass may stall here)."""
+
     def listing(self, repo: str, root: Path) -> list[dict]:
         files = sorted(p for p in root.rglob("*") if p.is_file())
         return [{"rfilename": p.relative_to(root).as_posix(), "size": p.stat().st_size}
@@ -115,6 +118,7 @@ class HubStandIn:
                     self.send_header("X-Error-Code", "RepoNotFound")
                     self.end_headers()
                     return
+                hub.before_listing()
                 siblings = hub.listing(repo, root)
                 data = {"id": repo, "sha": hub.commit(repo), "siblings": siblings}
                 payload = json.dumps(data).encode()

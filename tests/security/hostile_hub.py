@@ -26,11 +26,17 @@ class HostileHub(HubStandIn):
         extra_name: str | None = None,
         stall_after: int | None = None,
         get_size: int | None = None,
+        silent_listing: bool = False,
     ) -> None:
         super().__init__(repos)
         self.commit_id, self.fixed_etag, self.extra_name = commit, etag, extra_name
         self.stall_after, self.get_size = stall_after, get_size
+        self.silent_listing = silent_listing
         self.sent = 0  # body bytes written to clients
+
+    def before_listing(self) -> None:
+        while self.silent_listing and not self.closed.wait(0.05):
+            pass  # never answers the model info request
 
     def commit(self, repo: str) -> str:
         return self.commit_id

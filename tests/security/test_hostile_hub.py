@@ -136,6 +136,20 @@ def test_silent_server_fails_after_the_download_timeout(online, repo, tmp_path, 
     assert "stopped sending 'model_index.json' (nothing for 2 s)" in str(outcome[0])
 
 
+def test_silent_model_info_request_times_out(online, repo, tmp_path, monkeypatch):
+    """The repo listing comes first: huggingface_hub's session waits forever unless told."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 2)
+    with HostileHub({"org/slow": repo}, silent_listing=True) as hub:
+        worker, outcome = download_in_thread(hub, "org/slow", tmp_path / "c", threading.Event())
+        worker.join(timeout=8)
+        alive = worker.is_alive()
+    worker.join()
+    assert not alive, "a server that never answered the listing blocked the download"
+    assert isinstance(outcome[0], ModelError) and "Could not reach the Hub" in str(outcome[0])
+
+
 def test_body_larger_than_announced_is_cut_off(online, repo, tmp_path):
     """HEAD says 45 bytes, GET would stream 64 MiB: stop at the announced size."""
     with HostileHub({"org/flood": repo}, get_size=64 << 20) as hub:
