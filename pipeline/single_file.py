@@ -64,7 +64,7 @@ def detect_family(path: Path) -> CheckpointFamily:
             in_channels = f.get_slice(_INPUT_CONV).get_shape()[1] if _INPUT_CONV in keys else 4
             probe = f.get_tensor(_V_PREDICTION_PROBE) if _V_PREDICTION_PROBE in keys else None
     except (SafetensorError, OSError) as exc:
-        raise ModelError(f"Could not read {path.name} as safetensors: {exc}.") from None
+        raise ModelError(f"Could not load model {path.stem!r}: {exc}.") from None
 
     def has(prefix: str) -> bool:
         return any(k.startswith(prefix) for k in keys)
