@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from pipeline import GeneratedImage, GenerationRequest, ImageNotSavedError, Mode, item_seed
+from pipeline.imagefiles import open_image
 
 from .document import Document
 from .progress_text import bar_format, speed_text
@@ -117,7 +118,7 @@ class GenerationController(QObject):
         if not self.last_results:
             return {}
         last = self.last_results[0]
-        with Image.open(last.path) as png:
+        with open_image(last.path) as png:
             chunks = dict(png.text)
         shown = self._canvas_sized(last.image, last.request.mode)
         return chunks if np.array_equal(shown, self.doc.image) else {}

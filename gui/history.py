@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from pipeline import BrushworkError, fields, read_image_info
+from pipeline.imagefiles import open_image
 
 from .images import array_to_qimage
 
@@ -160,13 +160,13 @@ class HistoryStrip(QListWidget):
                 self._thumbnail(item)
 
     def _thumbnail(self, item: QListWidgetItem) -> None:
-        try:
-            with Image.open(self.path_of(item)) as image:
+        try:  # allowed formats only, size checked first: any *.png in the folder is untrusted
+            with open_image(self.path_of(item)) as image:
                 item.setToolTip(describe(self.path_of(item), image.size))
                 image.thumbnail((THUMB, THUMB))
                 pixels = image.convert("RGB")
                 item.setIcon(QIcon(QPixmap.fromImage(array_to_qimage(np.asarray(pixels)))))
-        except (OSError, ValueError):
+        except (BrushworkError, OSError, ValueError, SyntaxError, EOFError):
             item.setText("unreadable")
 
     def _menu(self, position) -> None:

@@ -186,6 +186,7 @@ class MainWindow(QMainWindow):
         self.queue, self.queue_label = side.queue, side.queue_label
         self.error_banner = QLabel()
         self.error_banner.setObjectName("errorBanner")
+        self.error_banner.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names
         self.error_banner.setWordWrap(True)
         self.error_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_banner.setStyleSheet(

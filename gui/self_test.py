@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtGui import QImage
 
 from pipeline import GeneratedImage, __version__, bundled_model_dir, read_image_info
+from pipeline.imagefiles import open_image
 from pipeline.samplers import SAMPLERS, make_scheduler
 
 from .session import SessionStore
@@ -174,7 +174,7 @@ def check_result(seen: Observed) -> list[str]:
     require(bool(seen.previews), "no preview arrived (the canvas shows nothing while it works)")
     result = seen.results[0]
     require(result.path.is_file(), f"the image was not written: {result.path}")
-    with Image.open(result.path) as png:
+    with open_image(result.path) as png:
         pixels = np.asarray(png.convert("RGB"), dtype=np.float32)
         size = png.size
     wanted = (PARAMETERS.width, PARAMETERS.height)

@@ -21,13 +21,14 @@ Writer = Callable[[IO[bytes]], None]
 def write_atomically(
     directory: Path,
     write: Writer,
-    target: Callable[[], Path],
+    place: Callable[[str], Path],
     prefix: str = ".",
     suffix: str = ".part",
 ) -> Path:
-    """Calls `write` on a temporary file in `directory`, fsyncs it and renames it to `target()`,
-    which is asked only after the data is on disk (so a free name is still free). Raises
-    OSError (the temporary file is gone then) and whatever `write` raises."""
+    """Calls `write` on a temporary file in `directory`, fsyncs it, then `place(temp name)` moves
+    it to its final name (a rename or an atomic claim, see outputs.py) and returns that name;
+    it runs only after the data is on disk. Raises OSError (the temporary file is gone then)
+    and whatever `write` raises."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     try:
@@ -35,9 +36,7 @@ def write_atomically(
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        final = target()
-        os.replace(tmp_name, final)
-        return final
+        return place(tmp_name)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
@@ -46,7 +45,11 @@ def write_atomically(
 
 def replace_atomically(path: Path, write: Writer, prefix: str = ".") -> Path:
     """Writes `path` (replacing it) through `write`, crash-safely."""
-    return write_atomically(path.parent, write, lambda: path, prefix, ".tmp")
+    def rename(tmp_name: str) -> Path:
+        os.replace(tmp_name, path)
+        return path
+
+    return write_atomically(path.parent, write, rename, prefix, ".tmp")
 
 
 def write_json_atomically(path: Path, data: Any, indent: int | None = None) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import sys
 import threading
@@ -40,6 +39,7 @@ from .outputs import default_output_dir
 from .request import GenerationRequest, InpaintArea, Mode
 from .results import GeneratedImage
 from .samplers import DEFAULT_SAMPLER, SAMPLERS
+from .terminal import printable, printable_json
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         _stderr.error("cancelled")
         return EXIT_CANCELLED
     except BrushworkError as exc:
-        _stderr.error(f"error: {exc}")
+        _stderr.error(f"error: {printable(str(exc))}")  # may quote a file's text
         return EXIT_BAD_INPUT
     finally:
         _stderr.end_line()
@@ -253,11 +253,11 @@ def _samplers(_args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     info = read_image_info(args.image)
     if args.json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
-    else:
+        print(printable_json(info))
+    else:  # values come from the file: no escape sequence reaches the terminal
         for key in (*INFO_KEYS, *(k for k in info if k not in INFO_KEYS)):
             if info.get(key) not in (None, ""):
-                print(f"{key}: {info[key]}")
+                print(f"{printable(str(key))}: {printable(str(info[key]))}")
     return 0
 
 

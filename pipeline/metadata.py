@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from . import fields
 from .errors import ImageInputError
+from .imagetext import read_text_and_exif
 from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment, sampler_id
 from .samplers import sampler_from_name
 
@@ -93,14 +94,8 @@ def read_image_info(path: Path) -> dict[str, Any]:
 
     Keys are the field table's names (the request's own). Values are what the file says, not
     checked: `fields.clean` keeps the usable ones (as "Use parameters" does)."""
-    try:
-        with Image.open(path) as image:
-            chunks = dict(getattr(image, "text", {}) or image.info)
-            comment = _exif_user_comment(image)
-    except FileNotFoundError:
-        raise ImageInputError(f"Image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageInputError(f"{path} is not a readable image ({exc}).") from None
+    chunks, exif = read_text_and_exif(path)  # allowed formats only, no pixel decoded
+    comment = _exif_user_comment(exif)
     ours = _from_json_chunk(chunks.get(JSON_KEY))
     if ours is not None:
         return ours
@@ -114,10 +109,10 @@ def read_image_info(path: Path) -> dict[str, Any]:
     raise ImageInputError(f"{path.name} holds no generation parameters.")
 
 
-def _exif_user_comment(image: Image.Image) -> str | None:
+def _exif_user_comment(exif: Image.Exif) -> str | None:
     """A1111 stores its parameters text in EXIF UserComment for JPEG and WebP."""
     try:
-        exif_ifd = image.getexif().get_ifd(0x8769)  # the Exif sub-IFD
+        exif_ifd = exif.get_ifd(0x8769)  # the Exif sub-IFD
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return exif_user_comment(exif_ifd.get(0x9286))

@@ -56,12 +56,15 @@ def detect_family(path: Path) -> CheckpointFamily:
     Variants Brushwork cannot run (inpainting-only UNets, the SDXL refiner) are refused with
     a message that names them, rather than loaded as something they are not.
     """
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        keys = set(f.keys())
-        in_channels = f.get_slice(_INPUT_CONV).get_shape()[1] if _INPUT_CONV in keys else 4
-        probe = f.get_tensor(_V_PREDICTION_PROBE) if _V_PREDICTION_PROBE in keys else None
+    try:  # the header is untrusted: garbage, or a length of 2**60, is an error, not a crash
+        with safe_open(str(path), framework="pt") as f:
+            keys = set(f.keys())
+            in_channels = f.get_slice(_INPUT_CONV).get_shape()[1] if _INPUT_CONV in keys else 4
+            probe = f.get_tensor(_V_PREDICTION_PROBE) if _V_PREDICTION_PROBE in keys else None
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"Could not load model {path.stem!r}: {exc}.") from None
 
     def has(prefix: str) -> bool:
         return any(k.startswith(prefix) for k in keys)

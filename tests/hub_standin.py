@@ -2,7 +2,9 @@
 
 Serves folders as repositories over HTTP on 127.0.0.1 so download code is tested for real:
 HEAD metadata headers, streamed GETs, and `Range` requests (resume). Optional throttling lets a
-test cancel in the middle of a file.
+test cancel in the middle of a file. What it sends is decided by overridable methods (`commit`,
+`listing`, `etag`, `body`) so tests/security can play a hostile server. It serves only files
+inside a repo's folder: a stand-in that allowed `..%2F` could not test that clients refuse it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -23,6 +26,7 @@ class HubStandIn:
         self.repos = repos
         self.chunk, self.delay = chunk, delay
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range header
+        self.closed = threading.Event()
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="hub-standin")
@@ -36,14 +40,53 @@ class HubStandIn:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closed.set()  # ends any body a hostile subclass keeps open
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
 
     def _file(self, repo: str, name: str) -> Path | None:
         root = self.repos.get(repo)
-        path = (root / name) if root else None
-        return path if path is not None and path.is_file() else None
+        if root is None:
+            return None
+        path = (root / name).resolve()
+        inside = path.is_relative_to(root.resolve())
+        return path if inside and path.is_file() else None
+
+    # --- what the server says (a hostile subclass overrides these) ---------------------------
+
+    def content(self, repo: str, name: str) -> bytes | None:
+        file = self._file(repo, name)
+        return None if file is None else file.read_bytes()
+
+    def commit(self, repo: str) -> str:
+        return COMMIT
+
+    def before_listing(self) -> None:
+        """Called before the repo listing is sent (a hostile subclass may stall here)."""
+
+    def listing(self, repo: str, root: Path) -> list[dict]:
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        return [{"rfilename": p.relative_to(root).as_posix(), "size": p.stat().st_size}
+                for p in files]  # fmt: skip
+
+    def etag(self, name: str, data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def announced_size(self, name: str, data: bytes, method: str) -> int:
+        return len(data)
+
+    def route(self, path: str) -> tuple[str, str] | None:
+        """(repo, file name) of a `/<repo>/resolve/<revision>/<name>` path."""
+        if "/resolve/" not in path:
+            return None
+        repo, rest = path.strip("/").split("/resolve/", 1)
+        return repo, rest.split("/", 1)[-1]
+
+    def body(self, name: str, data: bytes, start: int) -> Iterator[bytes]:
+        for offset in range(start, len(data), self.chunk):
+            yield data[offset : offset + self.chunk]
+            time.sleep(self.delay)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         hub = self
@@ -63,9 +106,8 @@ class HubStandIn:
                 hub.requests.append((self.command, path, self.headers.get("Range")))
                 if path.startswith("/api/models/"):
                     self._info(path[len("/api/models/") :].split("/revision/")[0])
-                elif "/resolve/" in path:
-                    repo, rest = path.strip("/").split("/resolve/", 1)
-                    self._resolve(repo, rest.split("/", 1)[1], body)
+                elif (found := hub.route(path)) is not None:
+                    self._resolve(*found, body)
                 else:
                     self.send_error(404)
 
@@ -76,10 +118,9 @@ class HubStandIn:
                     self.send_header("X-Error-Code", "RepoNotFound")
                     self.end_headers()
                     return
-                files = sorted(p for p in root.rglob("*") if p.is_file())
-                data = {"id": repo, "sha": COMMIT, "siblings": [
-                    {"rfilename": p.relative_to(root).as_posix(), "size": p.stat().st_size}
-                    for p in files]}  # fmt: skip
+                hub.before_listing()
+                siblings = hub.listing(repo, root)
+                data = {"id": repo, "sha": hub.commit(repo), "siblings": siblings}
                 payload = json.dumps(data).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -88,31 +129,30 @@ class HubStandIn:
                 self.wfile.write(payload)
 
             def _resolve(self, repo: str, name: str, body: bool) -> None:
-                file = hub._file(repo, name)
-                if file is None:
+                data = hub.content(repo, name)
+                if data is None:
                     self.send_response(404)
                     self.send_header("X-Error-Code", "EntryNotFound")
                     self.end_headers()
                     return
-                data = file.read_bytes()
                 start = 0
                 ranged = self.headers.get("Range")
                 if ranged and ranged.startswith("bytes="):
                     start = int(ranged[len("bytes=") :].split("-")[0])
                 self.send_response(206 if start else 200)
-                self.send_header("X-Repo-Commit", COMMIT)
-                self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
-                self.send_header("Content-Length", str(len(data) - start))
+                self.send_header("X-Repo-Commit", hub.commit(repo))
+                self.send_header("ETag", '"' + hub.etag(name, data) + '"')
+                size = hub.announced_size(name, data, self.command)
+                self.send_header("Content-Length", str(size - start))
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.end_headers()
                 if not body:
                     return
                 try:
-                    for offset in range(start, len(data), hub.chunk):
-                        self.wfile.write(data[offset : offset + hub.chunk])
+                    for piece in hub.body(name, data, start):
+                        self.wfile.write(piece)
                         self.wfile.flush()
-                        time.sleep(hub.delay)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client cancelled
 

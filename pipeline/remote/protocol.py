@@ -89,7 +89,7 @@ def parse_binary(frame: bytes) -> Preview | None:
 def decode_image(data: bytes, max_side: int) -> np.ndarray:
     """PNG/JPEG bytes as h×w×3 uint8; ValueError for anything else or anything too large."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=("PNG", "JPEG")) as image:
             if image.format not in ("PNG", "JPEG"):
                 raise ValueError(f"it is {image.format or 'not an image'}, not PNG or JPEG")
             if max(image.size) > max_side:

@@ -1,6 +1,7 @@
 """The one crash-safe write helper: the old file survives any failure, no temp file is left."""
 
 import json
+import os
 
 import pytest
 
@@ -37,9 +38,10 @@ def test_the_target_name_is_asked_only_after_the_data_is_written(tmp_path):
         order.append("write")
         handle.write(b"x")
 
-    def target():
+    def place(tmp_name):
         order.append("target")
+        os.replace(tmp_name, tmp_path / "out.bin")
         return tmp_path / "out.bin"
 
-    assert write_atomically(tmp_path / "new", write, target) == tmp_path / "out.bin"
+    assert write_atomically(tmp_path / "new", write, place) == tmp_path / "out.bin"
     assert order == ["write", "target"] and (tmp_path / "out.bin").read_bytes() == b"x"

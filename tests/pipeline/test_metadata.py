@@ -92,7 +92,7 @@ def test_json_chunk_wins_and_carries_mode(tmp_path):
 def test_unreadable_files_raise_a_clear_error(tmp_path, content):
     path = tmp_path / "bad.png"
     path.write_bytes(content)
-    with pytest.raises(ImageInputError, match="not a readable image"):
+    with pytest.raises(ImageInputError, match=r"Could not read image bad\.png"):
         read_image_info(path)
 
 

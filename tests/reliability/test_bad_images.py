@@ -148,7 +148,7 @@ def test_text_chunk_bomb_is_refused_with_a_reason(qtbot, make_app, tmp_path):
     app, _ = make_app()
     window = app.window
     assert not window.use_parameters_of(path)
-    assert "not a readable image" in window.error_banner.text()
+    assert "over 1 MB of text metadata" in window.error_banner.text()
     assert not window.files.open_image(path)
     assert "over 1 MB of text metadata" in window.error_banner.text()
 
