@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .cli_upscale import add_upscale_parser, run_upscale
 from .downloads import DownloadProgress
 from .errors import (
     BrushworkError,
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = commands.add_parser("download", help="download a Hub model into the HF cache")
     download.add_argument("repo_id")
+    add_upscale_parser(commands)
     return parser
 
 
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"generate": _generate, "info": _info, "samplers": _samplers}
         commands.update(download=_download, inspect=_inspect)
+        commands.update(upscale=run_upscale)
         return commands[args.command](args)
     except Cancelled:
         print("cancelled", file=sys.stderr)

@@ -21,6 +21,8 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   "$PY" -m pip install --quiet "torch==2.13.0"
 fi
 "$PY" -m pip install --quiet -e ".[test]"
+# Upscale models: spandrel without its torchvision requirement (see pyproject.toml).
+"$PY" -m pip install --quiet --no-deps "spandrel==0.4.2"
 
 export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
 "$PY" -m ruff check .
