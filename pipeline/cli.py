@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .cli_hires import add_hires_arguments, hires_fields
 from .cli_upscale import add_upscale_parser, run_upscale
 from .downloads import DownloadProgress
 from .errors import (
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--strength", type=float, default=None, help="0.75; 1 for --outpaint")
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
     _add_inpaint_arguments(gen)
+    add_hires_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument("--out", type=Path, default=None, help=f"folder ({default_output_dir()})")
@@ -287,6 +289,7 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "batch_size": args.batch,
         "model": args.model,
+        **hires_fields(args),
     }
 
 

@@ -129,6 +129,22 @@ class Engine:
     ) -> list[GeneratedImage]:
         """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set."""
         request = request.with_resolved_seed()
+        arrays, notes = self._generate(request, on_step, cancel)
+        if request.hires_scale:  # hires fix: a second, img2img pass at the larger size
+            from .hires import hires_pass
+
+            arrays = hires_pass(self, request, arrays, on_step, cancel, notes)
+        return self._save_all(request, arrays, self.model, tuple(notes))
+
+    def _generate(
+        self,
+        request: GenerationRequest,
+        on_step: StepCallback | None,
+        cancel: threading.Event | None,
+        init_latents: Any = None,
+    ) -> tuple[list[np.ndarray], list[str]]:
+        """The images of one seeded request, not yet saved, and the notes about them.
+        `init_latents` replace the init image of an img2img request (the hires fix)."""
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
         model = self.load(request.model)
@@ -158,10 +174,12 @@ class Engine:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         notes = prompt_notes(pipe, request)
-        arrays = self._call(model, pipe, request, step_end, plan, notes, final_latents)
+        arrays = self._call(
+            model, pipe, request, step_end, plan, notes, final_latents, init_latents
+        )
         if plan is not None:
             arrays = [finish_inpaint(plan, array) for array in arrays]
-        return self._save_all(request, arrays, model, tuple(notes))
+        return list(arrays), notes
 
     def _apply_memory_plan(
         self, model: LoadedModel, pipe: Any, request: GenerationRequest
@@ -187,6 +205,7 @@ class Engine:
         plan: InpaintPlan | None,
         notes: list[str],
         final_latents: list[Any],
+        init_latents: Any = None,
     ) -> np.ndarray:
         kwargs: dict[str, Any] = {
             "prompt": request.prompt,
@@ -204,7 +223,9 @@ class Engine:
             kwargs["strength"] = request.strength
             kwargs["num_inference_steps"] = _steps_for_strength(request.steps, request.strength)
         if request.mode is Mode.IMG2IMG:
-            kwargs["image"] = _pil(request.init_image, size)
+            kwargs["image"] = (
+                _pil(request.init_image, size) if init_latents is None else init_latents
+            )
         if plan is not None:  # inpaint: the planned region, already scaled to the request size
             kwargs.update(
                 image=plan.model_image(),

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import RequestError
+from .hires_fields import HIRES_DEFAULTS, HIRES_FIELDS, check_hires, hires_size
 from .samplers import DEFAULT_SAMPLER, get_sampler
 
 SEED_LIMIT = 2**32  # seeds are 0 … 2**32 - 1, as in AUTOMATIC1111
@@ -84,6 +85,11 @@ class GenerationRequest:
     inpaint_area: InpaintArea = InpaintArea.WHOLE
     inpaint_padding: int = 32
     color_correction: bool = True
+    # Hires fix (txt2img): defined in hires_fields.py; hires_scale 0 is off.
+    hires_scale: float = HIRES_DEFAULTS["hires_scale"]
+    hires_strength: float = HIRES_DEFAULTS["hires_strength"]
+    hires_steps: int = HIRES_DEFAULTS["hires_steps"]
+    hires_upscaler: str = HIRES_DEFAULTS["hires_upscaler"]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _mode(self.mode))
@@ -106,6 +112,7 @@ class GenerationRequest:
             raise RequestError(f"model must be a non-empty text or None (got {self.model!r}).")
         self._check_inpaint_options()
         self._check_images()
+        self._check_hires()
 
     def _check_inpaint_options(self) -> None:
         object.__setattr__(self, "inpaint_area", _inpaint_area(self.inpaint_area))
@@ -141,6 +148,21 @@ class GenerationRequest:
                     f"{self.init_image.shape[1]}×{self.init_image.shape[0]}."
                 )
             object.__setattr__(self, "mask", mask)
+
+    def _check_hires(self) -> None:
+        checked = check_hires({f.name: getattr(self, f.name) for f in HIRES_FIELDS})
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+        if not self.hires_scale:
+            return
+        if self.mode is not Mode.TXT2IMG:
+            raise RequestError(f"The hires fix is for txt2img, not {self.mode.value}.")
+        width, height = hires_size(self.width, self.height, self.hires_scale)
+        if max(width, height) > MAX_SIZE:
+            raise RequestError(
+                f"hires_scale {self.hires_scale:g} makes {self.width}×{self.height} into "
+                f"{width}×{height}; the largest generation size is {MAX_SIZE} a side."
+            )
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
