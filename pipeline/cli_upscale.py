@@ -1,4 +1,5 @@
-"""`brushwork-cli upscale IMAGE [--model UPSCALER] --scale 2|4 [--out FOLDER|FILE]`.
+"""`brushwork-cli upscale IMAGE [--model UPSCALER] --scale 2|4 [--refine --prompt … --strength S]
+[--out FOLDER|FILE]`.
 
 Kept apart from cli.py so the upscale command can grow (tiled refine) without touching the
 generate command. The PNG keeps the source's generation parameters and adds A1111's
@@ -8,6 +9,7 @@ generate command. The PNG keeps the source's generation parameters and adds A111
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 from pathlib import Path
@@ -15,9 +17,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .errors import RequestError
 from .imagefiles import read_image
 from .metadata_formats import MAX_TEXT
+from .models import parse_model_source
 from .outputs import default_output_dir, save_png_as, write_png
+from .request import GenerationRequest
 
 _KEPT_CHUNKS = ("parameters", "brushwork")  # the source's generation parameters
 
@@ -35,6 +40,20 @@ def add_upscale_parser(commands: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--allow-pickle", action="store_true", help="load .pth upscalers (weights only)"
     )
+    refine = up.add_argument_group("tiled refine: re-diffuse the result in native-size tiles")
+    refine.add_argument("--refine", action="store_true")
+    refine.add_argument("--prompt", default=None, help="what the picture shows (with --refine)")
+    refine.add_argument("--negative", default="")
+    refine.add_argument("--strength", type=float, default=0.35, help="img2img strength (0.35)")
+    refine.add_argument("--steps", type=int, default=20)
+    refine.add_argument("--cfg", type=float, default=7.0)
+    refine.add_argument("--seed", type=int, default=-1, help="-1 picks a random seed")
+    refine.add_argument(
+        "--diffusion-model", default=None, help="model that refines (default: the bundled one)"
+    )
+    refine.add_argument(
+        "--overlap", type=int, default=None, help="px between tiles (a quarter of a tile)"
+    )
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -44,6 +63,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     image = read_image(args.image, "RGB")
     height, width = image.shape[:2]
     check_output_size(width, height, args.scale)  # before the model loads
+    refine = _refine_request(args)  # its errors, too, come before any work
     upscaler = load_upscaler(
         resolve_upscaler(args.model), args.allow_pickle, choose_device(args.device)
     )
@@ -54,17 +74,64 @@ def run_upscale(args: argparse.Namespace) -> int:
 
     try:
         result = upscaler.upscale(image, args.scale, progress, threading.Event())
+        notes = []
+        if refine is not None:
+            result, note = _refine(result, refine, args, progress)
+            notes.append(note)
     finally:
         if not args.quiet:
             print(file=sys.stderr)
-    print(_write(result, args, upscaler.name))
+    print(_write(result, args, upscaler.name, notes))
     return 0
 
 
-def _write(result: np.ndarray, args: argparse.Namespace, upscaler: str) -> Path:
+def _refine_request(args: argparse.Namespace) -> GenerationRequest | None:
+    if not args.refine:
+        if args.prompt is not None:
+            raise RequestError("--prompt is for --refine; add --refine to re-diffuse the result.")
+        return None
+    if not args.prompt:
+        raise RequestError("--refine needs --prompt (what the picture shows).")
+    if not 0 < args.strength <= 1:  # 0 would refine nothing; checked before the upscale runs
+        raise RequestError(f"--strength must be above 0 and at most 1 (got {args.strength:g}).")
+    parse_model_source(args.diffusion_model)  # a bad model fails before the upscale runs
+    return GenerationRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        steps=args.steps,
+        guidance=args.cfg,
+        strength=args.strength,
+        seed=args.seed,
+        model=args.diffusion_model,
+    ).with_resolved_seed()
+
+
+def _refine(
+    image: np.ndarray, request: GenerationRequest, args: argparse.Namespace, progress
+) -> tuple[np.ndarray, str]:
+    """Re-diffuses the upscaled image in tiles of the diffusion model's native size."""
+    from .engine import Engine
+    from .tiled_refine import refine_tiled
+
+    engine = Engine(args.out or default_output_dir(), args.device, previews=False)
+    tile = engine.load(request.model).native_size or 512
+    request = request.replace(width=tile, height=tile)
+    overlap = tile // 4 if args.overlap is None else args.overlap
+    if not args.quiet:
+        print(file=sys.stderr)
+    result = refine_tiled(engine, image, request, overlap, progress, threading.Event())
+    note = (
+        f"Tiled refine: {json.dumps(request.prompt, ensure_ascii=False)}, strength "
+        f"{request.strength:g}, steps {request.steps}, seed {request.seed}, tile {tile}, "
+        f"overlap {overlap}, model {engine.model.source.name}"
+    )
+    return result, note
+
+
+def _write(result: np.ndarray, args: argparse.Namespace, upscaler: str, notes: list[str]) -> Path:
     chunks = _source_chunks(args.image)
-    chunks["postprocessing"] = (
-        f"Postprocess upscale by: {args.scale}, Postprocess upscaler: {upscaler}"
+    chunks["postprocessing"] = "\n".join(
+        [f"Postprocess upscale by: {args.scale}, Postprocess upscaler: {upscaler}", *notes]
     )
     out: Path | None = args.out
     if out is not None and out.suffix.lower() == ".png":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,9 +22,6 @@ from .results import StepCallback
 if TYPE_CHECKING:
     from .engine import Engine
     from .upscale import Upscaler
-
-_loaded: dict[tuple[str, int, str], Upscaler] = {}  # one upscale model kept between runs
-
 
 def hires_pass(
     engine: Engine,
@@ -94,11 +90,7 @@ def _latent_upscale(engine: Engine, image: np.ndarray, size: tuple[int, int]) ->
 
 
 def _upscale_model(engine: Engine, name: str) -> Upscaler:
-    from .upscale import load_upscaler, resolve_upscaler
+    from .upscale import cached_upscaler
 
-    path = resolve_upscaler(name, getattr(engine, "upscaler_dir", None))
-    key = (str(Path(path).resolve()), path.stat().st_mtime_ns, engine.device)
-    if key not in _loaded:
-        _loaded.clear()
-        _loaded[key] = load_upscaler(path, engine.allow_pickle, engine.device)
-    return _loaded[key]
+    folder = getattr(engine, "upscaler_dir", None)
+    return cached_upscaler(name, folder, engine.allow_pickle, engine.device)

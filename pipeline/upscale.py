@@ -34,7 +34,15 @@ TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all)
 
 
 def upscalers_dir() -> Path:
+    """The bundled upscalers (resources/upscalers)."""
     return resources_dir() / "upscalers"
+
+
+def user_upscalers_dir() -> Path:
+    """Where the user's upscale models go: `<user data dir>/Brushwork/upscalers`."""
+    import platformdirs
+
+    return platformdirs.user_data_path("Brushwork", appauthor=False) / "upscalers"
 
 
 def bundled_upscaler_path() -> Path:
@@ -57,7 +65,8 @@ def list_upscalers(folder: Path | None = None) -> list[Path]:
 
 def resolve_upscaler(name: str | None, folder: Path | None = None) -> Path:
     """A path from what the user gave: None (the bundled upscaler), a file, or a file's stem
-    or name in the upscaler folder."""
+    or name in the upscaler `folder` (default: the user's upscaler folder)."""
+    folder = folder or user_upscalers_dir()
     if name is None or name == BUNDLED_UPSCALER:
         path = bundled_upscaler_path()
         if not path.is_file():
@@ -69,8 +78,7 @@ def resolve_upscaler(name: str | None, folder: Path | None = None) -> Path:
     for candidate in list_upscalers(folder):
         if name in (candidate.name, candidate.stem):
             return candidate
-    where = f" or in {folder}" if folder else ""
-    raise ModelError(f"Upscaler {name!r} not found (no such file{where}).")
+    raise ModelError(f"Upscaler {name!r} not found (no such file, nor in {folder}).")
 
 
 def check_factor(factor: object) -> int:
@@ -152,6 +160,21 @@ class Upscaler:
                 x = self.model(x)
             x = x.squeeze(0).permute(1, 2, 0).clamp_(0, 1).mul_(255).round_()
             return x.to("cpu", torch.uint8).numpy()
+
+
+_cache: dict[tuple[str, int, bool, str], Upscaler] = {}  # the last upscaler, kept loaded
+
+
+def cached_upscaler(
+    name: str | None, folder: Path | None = None, allow_pickle: bool = False, device: str = "cpu"
+) -> Upscaler:
+    """`load_upscaler` of what `name` resolves to, reusing the last one loaded if unchanged."""
+    path = resolve_upscaler(name, folder)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, allow_pickle, device)
+    if key not in _cache:
+        _cache.clear()  # one model at a time: they can be hundreds of MB
+        _cache[key] = load_upscaler(path, allow_pickle, device)
+    return _cache[key]
 
 
 def _tiles(width: int, height: int, tile: int) -> Iterator[tuple[int, int, int, int]]:

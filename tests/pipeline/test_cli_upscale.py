@@ -63,7 +63,7 @@ def test_a_scale_other_than_2_or_4_exits_2(tmp_path, capsys):
 def test_a_missing_upscaler_exits_2_with_one_line(tmp_path, capsys):
     assert main(["upscale", str(_source(tmp_path)), "--scale", "4", "--model", "no.pth"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: Upscaler 'no.pth' not found (no such file)."
+    assert err.startswith("error: Upscaler 'no.pth' not found (no such file, nor in ")
 
 
 def test_a_pickle_upscaler_is_refused_without_the_flag(tmp_path, capsys):
@@ -82,3 +82,35 @@ def test_an_oversized_output_is_refused_before_the_model_loads(tmp_path, capsys)
     assert main([*args, "--scale", "4"]) == 2
     err = capsys.readouterr().err
     assert "would make 16388×32 pixels" in err  # not "absent… not found": the size comes first
+
+
+def test_upscale_with_tiled_refine(tmp_path, capsys, tiny_model_dir):
+    model = save_model(nearest_compact_state(), tmp_path / "near.safetensors")
+    source = _source(tmp_path, (32, 24))
+    args = ["upscale", str(source), "--model", str(model), "--scale", "4", "--quiet"]
+    plain, refined = tmp_path / "plain.png", tmp_path / "refined.png"
+    assert main([*args, "--out", str(plain)]) == 0
+    refine = ["--refine", "--prompt", "a red circle", "--strength", "0.5", "--steps", "2"]
+    refine += ["--seed", "3", "--diffusion-model", str(tiny_model_dir)]
+    assert main([*args, *refine, "--out", str(refined)]) == 0
+    with Image.open(refined) as image:
+        pixels = np.asarray(image.convert("RGB"))
+        note = image.text["postprocessing"]
+    assert pixels.shape == (96, 128, 3)
+    assert np.abs(pixels.astype(int) - np.asarray(Image.open(plain).convert("RGB"))).mean() > 1
+    assert 'Tiled refine: "a red circle", strength 0.5, steps 2, seed 3, tile 64' in note
+
+
+def test_refine_options_are_checked_before_any_work(tmp_path, capsys):
+    source = str(_source(tmp_path))
+    assert main(["upscale", source, "--scale", "2", "--refine"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --refine needs --prompt (what the picture shows)."
+    )
+    assert main(["upscale", source, "--scale", "2", "--prompt", "x"]) == 2
+    assert "--prompt is for --refine" in capsys.readouterr().err
+    assert (
+        main(["upscale", source, "--scale", "2", "--refine", "--prompt", "x", "--strength", "0"])
+        == 2
+    )
+    assert "strength" in capsys.readouterr().err

@@ -166,7 +166,7 @@ def test_an_output_over_the_size_limit_is_refused_before_any_work(compact: Path)
 def test_an_upscaler_is_found_by_name_in_the_folder(compact: Path) -> None:
     assert resolve_upscaler("compact-x4", compact.parent) == compact
     assert resolve_upscaler("compact-x4.safetensors", compact.parent) == compact
-    with pytest.raises(ModelError, match="'nope' not found"):
+    with pytest.raises(ModelError, match="'nope' not found \\(no such file, nor in "):
         resolve_upscaler("nope", compact.parent)
 
 
