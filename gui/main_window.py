@@ -67,6 +67,7 @@ from .panels import DEFAULT_SIZE, CanvasMode, ParametersPanel
 from .session import SessionState, SessionStore
 from .settings import Parameters, Settings, SettingsStore
 from .settings_dialog import SettingsDialog
+from .upscale_dialog import UpscaleController
 from .worker import GenerationWorker, engine_factory
 
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
@@ -343,6 +344,8 @@ class MainWindow(QMainWindow):
         self._add(edit, "&Invert mask", "Ctrl+I", self.doc.invert_mask)
         self._add(edit, "&Clear mask", "Ctrl+Shift+A", self.doc.clear_mask)
         self._add(edit, "&Fill mask", "Ctrl+Shift+F", self.doc.fill_mask)
+        self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
+        self._add(menus.addMenu("&Image"), "&Upscale…", "Ctrl+U", self.upscaler.open_dialog)
         view = menus.addMenu("&View")
         self._add(
             view, "Zoom &in", QKeySequence.StandardKey.ZoomIn, lambda: self.canvas.zoom_by(1.25)
