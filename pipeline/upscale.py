@@ -153,7 +153,7 @@ class Upscaler:
         import torch
 
         device = self.model.device
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+        x = torch.from_numpy(np.array(pixels)).to(device)  # a copy: the input may be read-only
         x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255)
         with torch.inference_mode():
             for _ in range(passes):  # spandrel pads to what the architecture needs
