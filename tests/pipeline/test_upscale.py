@@ -178,3 +178,32 @@ def test_spandrel_import_leaves_no_torchvision_stand_in_behind() -> None:
     assert import_spandrel().__name__ == "spandrel"
     stand_in = sys.modules.get("torchvision")
     assert stand_in is None or getattr(stand_in, "__file__", None) is not None
+
+
+def test_the_bundled_upscaler_is_the_default_and_beats_bicubic_and_nearest_edges() -> None:
+    import random
+    import sys
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    from shapes_dataset import render, sample_scene
+
+    upscaler = load_upscaler(resolve_upscaler(None))
+    assert (upscaler.name, upscaler.scale) == ("brushwork-shapes-x4", 4)
+    rng = random.Random(123)
+    gains, errors = [], []
+    for _ in range(4):
+        scene = sample_scene(rng, include_held_out=True)
+        low, high = np.asarray(render(scene, 64)), np.asarray(render(scene, 256)).astype(float)
+        edges = np.abs(np.diff(high.mean(axis=2), axis=1)) > 20
+        upscaled = upscaler.upscale(low, 4).astype(float)
+        nearest = low.repeat(4, axis=0).repeat(4, axis=1).astype(float)
+        errors.append((((upscaled - high) ** 2).mean(), ((nearest - high) ** 2).mean()))
+        ours = np.abs(np.diff(upscaled.mean(axis=2), axis=1))
+        bicubic = np.asarray(Image.fromarray(low).resize((256, 256), Image.BICUBIC)).astype(float)
+        theirs = np.abs(np.diff(bicubic.mean(axis=2), axis=1))
+        gains.append(ours[edges].mean() / theirs[edges].mean())
+    assert min(gains) > 1.05, gains  # steeper edges than bicubic …
+    ours_mse, nearest_mse = np.mean(errors, axis=0)
+    assert ours_mse < 0.85 * nearest_mse, errors  # … and closer to the render than nearest
