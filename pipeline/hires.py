@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .upscale import Upscaler
 
+
 def hires_pass(
     engine: Engine,
     request: GenerationRequest,
