@@ -140,6 +140,22 @@ class GenerationController(QObject):
         self.running_changed.emit(True)
         self.submit.emit(job_id, request)
 
+    def start_other_job(self, bar_format: str, text: str) -> int:
+        """A job that is not a generation (Image → Upscale…): its id; it shares the progress
+        bar, Cancel and the worker's signals, and the queue waits until `_end_job`."""
+        job_id = self._next_job
+        self._next_job += 1
+        self.running_job = job_id
+        self._bar_format = bar_format
+        self.progressed.emit(0, 1, bar_format)
+        self.progress_text.emit(text)
+        self.running_changed.emit(True)
+        return job_id
+
+    def end_other_job(self, job: int, label: str) -> bool:
+        """Ends a `start_other_job` job; False when it is not the running one (cancelled)."""
+        return self._end_job(job, label)
+
     def _end_job(self, job: int, label: str) -> bool:
         if job != self.running_job:
             return False

@@ -38,6 +38,7 @@ from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .shortcuts import ShortcutRouter
 from .side_panel import SidePanel
+from .upscale_dialog import UpscaleController
 from .worker import GenerationWorker, engine_factory
 
 
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
             self, self.canvas, self.controller, self.model_picker, self.history
         )
         self.autosave = Autosave(session, self.session_state, self)
+        self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
         self.undo_action, self.redo_action = build_menus(self)
         self._connect()
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)

@@ -1,4 +1,4 @@
-"""The window's menu bar: File, Edit and View, each entry with its shortcut."""
+"""The window's menu bar: File, Edit, Image and View, each entry with its shortcut."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def build_menus(window: MainWindow) -> tuple[QAction, QAction]:
     _add(edit, "&Invert mask", "Ctrl+I", doc.invert_mask)
     _add(edit, "&Clear mask", "Ctrl+Shift+A", doc.clear_mask)
     _add(edit, "&Fill mask", "Ctrl+Shift+F", doc.fill_mask)
+    _add(menus.addMenu("&Image"), "&Upscale…", "Ctrl+U", window.upscaler.open_dialog)
     view = menus.addMenu("&View")
     _add(view, "Zoom &in", QKeySequence.StandardKey.ZoomIn, lambda: canvas.zoom_by(1.25))
     _add(view, "Zoom &out", QKeySequence.StandardKey.ZoomOut, lambda: canvas.zoom_by(0.8))

@@ -32,6 +32,7 @@ from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
 
 from .field_widgets import check_box, number_box
+from .hires_widgets import HiresWidgets
 from .panel_widgets import CollapsibleSection, NativeSizeWarning
 from .settings import PANEL_FIELDS, Parameters
 
@@ -121,6 +122,7 @@ class ParametersPanel(QWidget):
         )
         self.width_box = number_box("width")
         self.height_box = number_box("height")
+        self.hires = HiresWidgets()
         # Sampler, CFG and the text-to-image size follow the loaded model (its native size, its
         # card's sampler and CFG) until the user chooses their own: `_follows` says which do.
         self._follows: set[str] = set(fields.MODEL_DEFAULTED)
@@ -173,9 +175,11 @@ class ParametersPanel(QWidget):
         size_row.addWidget(self.height_box, 1)
         basics.addRow("Size", size_row)
         basics.addRow(self.size_note)
+        self.hires.add_rows(basics)
         basics.addRow("Jobs to queue", self.batch_count)
         basics.addRow("Images per job", self.batch_size)
         column.addLayout(basics)
+        self._basics_form = basics
         more_body = QWidget()
         more = _form(more_body)
         more.setContentsMargins(0, 0, 0, 0)
@@ -252,6 +256,7 @@ class ParametersPanel(QWidget):
             "inpaint_area": (self._inpaint_area, area),
             "inpaint_padding": box(self.padding),
             "color_correction": (self.color_correction.isChecked, self.color_correction.setChecked),
+            **self.hires.bindings(),
         }
 
     def _on_mode(self) -> None:
@@ -264,6 +269,7 @@ class ParametersPanel(QWidget):
         self._mode_form.setRowVisible(self.only_masked, masked)
         for widget in (self.mask_blur, self.mask_grow, self.padding, self.color_correction):
             self._more_form.setRowVisible(widget, masked)
+        self.hires.show_rows(self._basics_form, mode is CanvasMode.TXT2IMG)
         self._refresh_size()
         self.mode_changed.emit(mode)
 
@@ -500,6 +506,8 @@ class ParametersPanel(QWidget):
             for name in ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding",
                          "color_correction"):  # fmt: skip
                 values[name] = self._request_value(name)
+        if self.current_mode is CanvasMode.TXT2IMG:
+            values.update({name: self._request_value(name) for name in fields.HIRES_NAMES})
         return values
 
     def _txt2img_request_size(self) -> dict[str, Any]:
@@ -564,6 +572,8 @@ def _form(parent: QWidget | None = None) -> QFormLayout:
     form = QFormLayout(parent)
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     return form
+
+
 def _mode_strength(mode: CanvasMode) -> float:
     engine_mode = Mode.INPAINT if mode is CanvasMode.OUTPAINT else Mode(mode.value)
     return fields.default("strength", engine_mode)

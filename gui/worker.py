@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,7 @@ class GenerationWorker(QObject):
     unsaved = Signal(int, object, str)  # job, ImageNotSavedError (images kept in memory), message
     # Byte counts as Python ints: a C int overflows at 2 GiB, smaller than most models.
     downloading = Signal(int, str, object, object)  # job, progress text, done, total bytes
+    upscaled = Signal(int, object)  # job, the upscaled image (H×W×3 uint8), not saved
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
         super().__init__()
@@ -182,6 +184,37 @@ class GenerationWorker(QObject):
             return False
         engine.on_server = lambda url: self.running_on.emit(job_id, url)
         return True
+
+    @Slot(int, object)
+    def run_upscale(self, job_id: int, job: Any) -> None:
+        """Image → Upscale… (pipeline.upscale_job): progress per tile, cancel like a job."""
+        from pipeline.upscale_job import run_upscale_job
+
+        with self._lock:
+            self._current_job = job_id
+            self._cancel = cancel = threading.Event()
+            if job_id in self._cancelled_jobs:
+                cancel.set()
+        started = time.perf_counter()
+
+        def progress(phase: str, done: int, total: int) -> None:
+            self.status.emit("Upscaling…" if phase == "upscale" else "Refining tiles…")
+            self.progressed.emit(job_id, done, total, time.perf_counter() - started)
+
+        try:
+            result = run_upscale_job(self._engine_or_create(), job, progress, cancel)
+        except Cancelled:
+            self.cancelled.emit(job_id)
+        except BrushworkError as exc:
+            self.failed.emit(job_id, str(exc))
+        except Exception as exc:  # never let an engine bug take the app down
+            self.failed.emit(job_id, _unexpected(exc))
+        else:
+            self.upscaled.emit(job_id, result)
+        finally:
+            with self._lock:
+                self._current_job = 0
+                self._cancelled_jobs.discard(job_id)
 
     def _download_if_needed(self, job_id: int, model: str | None, cancel: threading.Event) -> None:
         if model is None or is_offline():

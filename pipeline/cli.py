@@ -21,6 +21,8 @@ import numpy as np
 
 from . import fields
 from .canvas_size import generation_size, size_note
+from .cli_hires import add_hires_arguments, hires_fields
+from .cli_upscale import add_upscale_parser, run_upscale
 from .downloads import DownloadProgress
 from .errors import (
     BrushworkError,
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
     _add_inpaint_arguments(gen)
+    add_hires_arguments(gen)
     _add_server_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
@@ -158,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", help="show the libraries' own warnings on stderr"
     )
     _add_servers_command(commands)
+    add_upscale_parser(commands)
     return parser
 
 
@@ -203,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"generate": _generate, "info": _info, "samplers": _samplers}
         commands.update(download=_download, inspect=_inspect, servers=_servers)
+        commands.update(upscale=run_upscale)
         return commands[args.command](args)
     except (Cancelled, KeyboardInterrupt):
         _stderr.error("cancelled")
@@ -408,6 +413,7 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "batch_size": args.batch,
         "model": args.model,
+        **hires_fields(args),
     }
 
 

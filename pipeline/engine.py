@@ -145,6 +145,26 @@ class Engine:
         model = self.load(request.model)
         # "Not given" size, sampler and CFG become the model's own: decided here, once.
         request = request.resolved(model.defaults).with_resolved_seed()
+        arrays, notes = self._generate(request, on_step, cancel)
+        if request.hires_scale:  # hires fix: a second, img2img pass at the larger size
+            from .hires import hires_pass
+
+            arrays = hires_pass(self, request, arrays, on_step, cancel, notes)
+        if output_size is not None:
+            arrays = [scaled_to(array, output_size) for array in arrays]
+        saved = self._save_all(request, arrays, model, tuple(notes))
+        return [dataclasses.replace(r, memory_plan=self.last_memory_plan) for r in saved]
+
+    def _generate(
+        self,
+        request: GenerationRequest,
+        on_step: StepCallback | None,
+        cancel: threading.Event | None,
+        init_latents: Any = None,
+    ) -> tuple[list[np.ndarray], list[str]]:
+        """The images of one resolved, seeded request, not yet saved, and the notes about them.
+        `init_latents` replace the init image of an img2img request (the hires fix)."""
+        model = self.load(request.model)  # already loaded by `run`: no reload
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
         pipe = model.pipeline(request.mode)
@@ -175,13 +195,12 @@ class Engine:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         notes = prompt_notes(pipe, request)
-        arrays = self._call(model, pipe, request, step_end, plan, notes, final_latents)
+        arrays = self._call(
+            model, pipe, request, step_end, plan, notes, final_latents, init_latents
+        )
         if plan is not None:
             arrays = [finish_inpaint(plan, array) for array in arrays]
-        if output_size is not None:
-            arrays = [scaled_to(array, output_size) for array in arrays]
-        saved = self._save_all(request, arrays, model, tuple(notes))
-        return [dataclasses.replace(r, memory_plan=self.last_memory_plan) for r in saved]
+        return list(arrays), notes
 
     def _apply_memory_plan(
         self, model: LoadedModel, pipe: Any, request: GenerationRequest
@@ -207,6 +226,7 @@ class Engine:
         plan: InpaintPlan | None,
         notes: list[str],
         final_latents: FinalLatents,
+        init_latents: Any = None,
     ) -> np.ndarray:
         kwargs: dict[str, Any] = {
             "prompt": request.prompt,
@@ -224,7 +244,9 @@ class Engine:
             kwargs["strength"] = request.strength
             kwargs["num_inference_steps"] = _steps_for_strength(request.steps, request.strength)
         if request.mode is Mode.IMG2IMG:
-            kwargs["image"] = _pil(request.init_image, size)
+            kwargs["image"] = (
+                _pil(request.init_image, size) if init_latents is None else init_latents
+            )
         if plan is not None:  # inpaint: the planned region, already scaled to the request size
             kwargs.update(
                 image=plan.model_image(),

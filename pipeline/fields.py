@@ -44,6 +44,9 @@ MAX_BATCH = 16
 MAX_GUIDANCE = 50.0
 MAX_MASK_PIXELS = 256  # mask blur and grow, in pixels of the init image
 MAX_PROMPT_CHARS = 20_000  # far beyond what CLIP reads; keeps metadata chunks small
+MAX_HIRES_SCALE = 4.0  # as A1111
+MAX_NAME_CHARS = 200  # an upscaler's name or file path
+LATENT, LANCZOS = "latent", "lanczos"  # the built-in hires upscalers; anything else names a model
 
 E = TypeVar("E", bound=Enum)
 
@@ -65,6 +68,7 @@ class InpaintArea(str, Enum):
 ALL_MODES = frozenset(Mode)
 CANVAS_MODES = frozenset((Mode.IMG2IMG, Mode.INPAINT))
 INPAINT_ONLY = frozenset((Mode.INPAINT,))
+TXT2IMG_ONLY = frozenset((Mode.TXT2IMG,))
 
 
 def snap_to_multiple(value: float, multiple: int = SIZE_MULTIPLE) -> int:
@@ -97,6 +101,10 @@ class Field:
     mode_defaults: Mapping[Mode, Any] = field(default_factory=lambda: MappingProxyType({}))
     check: Callable[[str, Any], None] | None = None  # an extra rule beyond type and bounds
     adapt: Callable[[Any], tuple[Any, str | None]] | None = None  # foreign value → ours + note
+    normalise: Callable[[Any], Any] | None = None  # a checked value → its one spelling
+    # Written to (and read from) A1111 text only when this holds for the other values: the
+    # hires fields only with the hires fix on; its strength shares "Denoising strength".
+    when: Callable[[Mapping[str, Any]], bool] | None = None
     tooltip: str = ""
     suffix: str = ""
     step: float = 1
@@ -136,6 +144,34 @@ def _sampler_from_text(text: str) -> str:
     if known is None:
         raise ValueError(text)
     return known.id
+
+
+def _check_hires_scale(name: str, value: Any) -> None:
+    if 0 < value <= 1:
+        raise RequestError(f"{name} must be 0 (off) or above 1 (got {value:g}).")
+
+
+def _check_upscaler(name: str, value: Any) -> None:
+    if not value.strip():
+        raise RequestError(f"{name} must be latent, lanczos or an upscaler name (got {value!r}).")
+
+
+def _upscaler_name(text: str) -> str:
+    lowered = text.strip().lower()
+    return lowered if lowered in (LATENT, LANCZOS) else text.strip()
+
+
+def _upscaler_label(name: str) -> str:
+    return name.capitalize() if name in (LATENT, LANCZOS) else name  # A1111 writes "Latent"
+
+
+def _hires_on(values: Mapping[str, Any]) -> bool:
+    return bool(values.get("hires_scale"))
+
+
+def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The hires pass's size: the first pass's times `scale`, to a multiple of 8 (as A1111)."""
+    return (round(width * scale / 8) * 8, round(height * scale / 8) * 8)
 
 
 _AREA_TEXT = {InpaintArea.WHOLE: "Whole picture", InpaintArea.ONLY_MASKED: "Only masked"}
@@ -185,6 +221,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "strength", float, 0.75, "Strength", 0.0, 1.0, modes=CANVAS_MODES,
         a1111="Denoising strength", to_text=lambda v: f"{v:g}", step=0.05,
+        when=lambda v: not _hires_on(v),  # with the hires fix, A1111's key is its strength
         mode_defaults=MappingProxyType({Mode.INPAINT: 1.0}),  # the masked area is regenerated
         tooltip="How much of the canvas may change: 0 keeps it, 1 repaints it",
     ),
@@ -213,10 +250,35 @@ FIELDS: tuple[Field, ...] = (
         "color_correction", bool, True, "Match colours at the mask border", modes=INPAINT_ONLY,
         a1111="Color correction",
     ),
+    # Hires fix (txt2img): a first pass at the size asked, then upscaled and re-diffused.
+    Field(
+        "hires_scale", float, 0.0, "Hires fix", 0.0, MAX_HIRES_SCALE, modes=TXT2IMG_ONLY,
+        a1111="Hires upscale", to_text=lambda v: f"{v:g}", check=_check_hires_scale,
+        when=_hires_on, step=0.25, suffix=" ×",
+        tooltip="0: off. Otherwise generate at Size, upscale by this factor, then refine",
+    ),
+    Field(
+        "hires_strength", float, 0.5, "Hires strength", 0.0, 1.0, modes=TXT2IMG_ONLY,
+        a1111="Denoising strength", to_text=lambda v: f"{v:g}", when=_hires_on, step=0.05,
+        tooltip="How much the hires pass may change the upscaled image",
+    ),
+    Field(
+        "hires_steps", int, 0, "Hires steps", 0, MAX_STEPS, modes=TXT2IMG_ONLY,
+        a1111="Hires steps", when=lambda v: _hires_on(v) and bool(v.get("hires_steps")),
+        tooltip="Steps of the hires pass; 0: the same as Steps",
+    ),
+    Field(
+        "hires_upscaler", str, LANCZOS, "Hires upscaler", high=MAX_NAME_CHARS,
+        modes=TXT2IMG_ONLY, a1111="Hires upscaler", to_text=_upscaler_label,
+        from_text=_upscaler_name, check=_check_upscaler, normalise=_upscaler_name,
+        when=_hires_on,
+        tooltip="latent, lanczos, or an upscale model's file or name",
+    ),
 )  # fmt: skip
 
 BY_NAME: Mapping[str, Field] = MappingProxyType({f.name: f for f in FIELDS})
 NAMES: tuple[str, ...] = tuple(BY_NAME)
+HIRES_NAMES = ("hires_scale", "hires_strength", "hires_steps", "hires_upscaler")  # CLI, panel
 # What "not given" becomes when the loaded model says nothing either (see `resolve`).
 FALLBACKS: Mapping[str, Any] = MappingProxyType(
     {"sampler": DEFAULT_SAMPLER, "guidance": 7.0, "width": FALLBACK_SIZE, "height": FALLBACK_SIZE}
@@ -248,7 +310,12 @@ def validate(name: str, value: Any) -> Any:
     checked = _CHECKS[spec.kind](spec, value)
     if spec.check is not None:
         spec.check(name, checked)
-    return checked
+    return checked if spec.normalise is None else spec.normalise(checked)
+
+
+def applies(spec: Field, values: Mapping[str, Any]) -> bool:
+    """Whether the field is written to / read from A1111 text given the other `values`."""
+    return spec.when is None or spec.when(values)
 
 
 def clean(
@@ -300,6 +367,8 @@ def format_a1111_pairs(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     for spec in FIELDS:
         if spec.a1111 is None or mode not in spec.modes or values.get(spec.name) is None:
             continue
+        if not applies(spec, values):
+            continue
         if spec.name == "height":
             continue  # written with width
         if spec.name == "width":
@@ -310,7 +379,9 @@ def format_a1111_pairs(values: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def parse_a1111_pairs(params: Mapping[str, str]) -> dict[str, Any]:
-    """Table fields from A1111 `Key: value` pairs; values that do not parse are left out."""
+    """Table fields from A1111 `Key: value` pairs; values that do not parse are left out, and so
+    are fields whose `when` does not hold for what was found (no hires fields without
+    `Hires upscale`; its `Denoising strength` is then the hires strength, not img2img's)."""
     found: dict[str, Any] = {}
     for spec in FIELDS:
         if spec.a1111 is None or spec.a1111 not in params or spec.name in ("width", "height"):
@@ -322,7 +393,7 @@ def parse_a1111_pairs(params: Mapping[str, str]) -> dict[str, Any]:
     size = params.get("Size", "").lower().replace(" ", "").split("x")
     if len(size) == 2 and all(p.isascii() and p.isdigit() and len(p) <= 6 for p in size):
         found["width"], found["height"] = int(size[0]), int(size[1])
-    return found
+    return {name: value for name, value in found.items() if applies(BY_NAME[name], found)}
 
 
 def _choice(kind: type[E], name: str, value: object) -> E:

@@ -118,6 +118,10 @@ def _exif_user_comment(exif: Image.Exif) -> str | None:
     return exif_user_comment(exif_ifd.get(0x9286))
 
 
+def _recorded(name: str, request: dict[str, Any]) -> bool:
+    return name == "strength" or fields.applies(fields.BY_NAME[name], request)
+
+
 def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
     data = bounded_json(raw)  # untrusted: size-capped, deep nesting refused
     if not isinstance(data, dict):
@@ -129,6 +133,8 @@ def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
     mode = request.get("mode")
     used = fields.NAMES if mode not in {m.value for m in fields.Mode} else fields.used_by(mode)
     info.update({name: request[name] for name in used if name in request})
+    # The hires fields only when the hires fix ran (as in the A1111 text).
+    info = {k: v for k, v in info.items() if k not in fields.BY_NAME or _recorded(k, request)}
     info["model"] = data.get("model", info.get("model"))  # the model's name, not its path
     return info
 

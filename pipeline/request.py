@@ -81,6 +81,11 @@ class GenerationRequest:
     inpaint_area: InpaintArea = fields.default("inpaint_area")  # noqa: RUF009
     inpaint_padding: int = fields.default("inpaint_padding")
     color_correction: bool = fields.default("color_correction")
+    # Hires fix (txt2img; hires_scale 0 is off): see the table in fields.py.
+    hires_scale: float = fields.default("hires_scale")
+    hires_strength: float = fields.default("hires_strength")
+    hires_steps: int = fields.default("hires_steps")
+    hires_upscaler: str = fields.default("hires_upscaler")
 
     def __post_init__(self) -> None:
         if self.seed == -1:
@@ -93,6 +98,7 @@ class GenerationRequest:
         if self.mode is not Mode.TXT2IMG and self.strength == 0:
             raise RequestError("strength must be above 0 for img2img and inpaint (got 0).")
         self._check_images()
+        self._check_hires()
 
     def _check_images(self) -> None:
         needs_init = self.mode in (Mode.IMG2IMG, Mode.INPAINT)
@@ -117,6 +123,23 @@ class GenerationRequest:
                     f"{self.init_image.shape[1]}×{self.init_image.shape[0]}."
                 )
             object.__setattr__(self, "mask", mask)
+
+    def _check_hires(self) -> None:
+        """The rules between fields (each field's own are in the table)."""
+        if not self.hires_scale:
+            return
+        if self.mode is not Mode.TXT2IMG:
+            raise RequestError(f"The hires fix is for txt2img, not {self.mode.value}.")
+        if self.hires_strength == 0:
+            raise RequestError("hires_strength must be above 0 for the hires pass (got 0).")
+        if self.width is None or self.height is None:
+            return  # checked again once `resolved` has the model's size
+        width, height = fields.hires_size(self.width, self.height, self.hires_scale)
+        if max(width, height) > MAX_SIZE:
+            raise RequestError(
+                f"hires_scale {self.hires_scale:g} makes {self.width}×{self.height} into "
+                f"{width}×{height}; the largest generation size is {MAX_SIZE} a side."
+            )
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)

@@ -32,6 +32,17 @@ VPY="$VENV/bin/python"
 # pull gigabytes of CUDA packages. -qq: pip's warnings about unreachable mirrors are noise.
 "$VPY" -m pip install -qq "torch==2.13.0"
 "$VPY" -m pip install -qq -e ".[test]"
+# pyproject.toml's [tool.brushwork] no-deps-dependencies (spandrel; the reason is there).
+mapfile -t NO_DEPS < <("$VPY" - <<'PY'
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    from pip._vendor import tomli as tomllib
+with open("pyproject.toml", "rb") as handle:
+    print(*tomllib.load(handle)["tool"]["brushwork"]["no-deps-dependencies"], sep="\n")
+PY
+)
+"$VPY" -m pip install -qq --no-deps "${NO_DEPS[@]}"
 echo "fresh environment $VENV ready in $((SECONDS - started)) s" >&2
 
 export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 BRUSHWORK_TEST_VENV="$VENV"

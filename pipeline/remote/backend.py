@@ -73,6 +73,11 @@ class RemoteEngine:
         if not request.model:
             raise ModelError("On a ComfyUI server, name the checkpoint to use (its file name).")
         comfy_sampler(request.sampler)  # a sampler without equivalent fails before connecting
+        if request.hires_scale:  # the graph has no second pass: the PNG would claim one
+            raise RequestError(
+                "The hires fix runs on this computer only, not on ComfyUI servers; set its "
+                "scale to 0 (off) or generate locally."
+            )
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         spec = _spec(request, plan)
         arrays, notes = asyncio.run(self._run_with_failover(spec, on_step, cancel))

@@ -36,6 +36,10 @@ SAMPLES = {
     "inpaint_area": InpaintArea.ONLY_MASKED,
     "inpaint_padding": 12,
     "color_correction": False,
+    "hires_scale": 2.0,
+    "hires_strength": 0.6,
+    "hires_steps": 2,
+    "hires_upscaler": "latent",
 }
 
 
@@ -54,14 +58,31 @@ def test_each_default_and_sample_is_valid_and_they_differ(spec):
     assert SAMPLES[spec.name] != default
 
 
-def test_a1111_text_round_trips_every_field_that_has_a_key():
-    values = {**GenerationRequest(prompt="x").resolved().to_metadata(), **SAMPLES}
+@pytest.mark.parametrize("mode", [Mode.TXT2IMG, Mode.INPAINT])
+def test_a1111_text_round_trips_every_field_that_has_a_key(mode):
+    """Per mode, as a request would hold them: the hires fields (txt2img) and strength
+    (img2img, inpaint) share A1111's `Denoising strength`."""
+    used = fields.used_by(mode)
+    values = {
+        **GenerationRequest(prompt="x").resolved().to_metadata(),
+        **{name: SAMPLES[name] for name in used},
+        "mode": mode,
+    }
     values = {k: v.value if hasattr(v, "value") else v for k, v in values.items()}
     parsed = parse_parameters(format_parameters(values, "some-model"))
     for spec in fields.FIELDS:
-        if spec.a1111 is not None:
+        if spec.a1111 is not None and spec.name in used:
             assert parsed[spec.name] == SAMPLES[spec.name], spec.name
     assert "mode" not in parsed  # A1111 text has no mode; the brushwork chunk does
+    unused = {s.name for s in fields.FIELDS if s.a1111 and s.name not in used} - {"model"}
+    assert not unused & set(parsed), "a field of another mode was read from the text"
+
+
+def test_with_the_hires_fix_denoising_strength_is_the_hires_strength():
+    text = "x\nSteps: 20, Seed: 1, Size: 64x64, Hires upscale: 2, Denoising strength: 0.4"
+    parsed = parse_parameters(text)
+    assert parsed["hires_strength"] == 0.4 and "strength" not in parsed
+    assert parse_parameters(text.replace(", Hires upscale: 2", ""))["strength"] == 0.4
 
 
 def test_clean_keeps_valid_values_and_names_each_dropped_one():
@@ -150,7 +171,7 @@ def test_info_json_reports_every_request_field_of_an_inpaint(engine, tiny_model_
     path = engine.run(request)[0].path
     assert main(["info", "--json", str(path)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert set(info) == {*fields.NAMES, "source"}
+    assert set(info) == {*fields.used_by(Mode.INPAINT), "source"}  # no txt2img-only hires
     assert (info["mask_grow"], info["inpaint_area"], info["inpaint_padding"]) == (
         4, "only_masked", 6,
     )  # fmt: skip

@@ -270,6 +270,13 @@ def test_a_sampler_without_equivalent_fails_before_connecting(tmp_path) -> None:
         _engine(tmp_path, "http://127.0.0.1:9").run(_request(sampler="pndm"))
 
 
+def test_the_hires_fix_is_refused_before_connecting(tmp_path) -> None:
+    """The server's graph has no second pass: the PNG must not claim one."""
+    with pytest.raises(RequestError, match="hires fix runs on this computer only"):
+        _engine(tmp_path, "http://127.0.0.1:9").run(_request(hires_scale=2))
+    assert not list(tmp_path.glob("*.png"))
+
+
 def test_statuses_list_device_models_and_errors(tmp_path) -> None:
     with (
         FakeComfy(checkpoints=("a.safetensors", "b.ckpt")) as server,

@@ -1,0 +1,154 @@
+"""Image → Upscale…: the dialog (upscaler, factor, tiled refine, strength) and the controller that
+runs it on the worker thread and applies the result to the canvas as one undo step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QWidget,
+)
+
+from pipeline import BrushworkError, GenerationRequest
+from pipeline.upscale import BUNDLED_UPSCALER, bundled_upscaler_path, list_upscalers
+from pipeline.upscale_job import UpscaleJob
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+
+class UpscaleDialog(QDialog):
+    def __init__(
+        self,
+        size: tuple[int, int],
+        upscalers: list[Path],
+        prompt: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Upscale")
+        self._size = size
+        self.model = QComboBox()
+        for path in upscalers:
+            bundled = path == bundled_upscaler_path()
+            label = f"{BUNDLED_UPSCALER} (bundled)" if bundled else path.name
+            self.model.addItem(label, None if bundled else str(path))
+        self.factor = QComboBox()
+        for factor in (2, 4):
+            self.factor.addItem(f"×{factor}", factor)
+        self.factor.setCurrentIndex(1)
+        self.refine = QCheckBox("Refine in tiles with the model (slower, adds detail)")
+        self.prompt = QLineEdit(prompt)
+        self.prompt.setPlaceholderText("What the picture shows")
+        self.strength = QDoubleSpinBox()
+        self.strength.setRange(0.05, 1.0)
+        self.strength.setSingleStep(0.05)
+        self.strength.setValue(0.35)
+        self.result_size = QLabel()
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Upscale")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Upscaler", self.model)
+        form.addRow("Factor", self.factor)
+        form.addRow("Result", self.result_size)
+        form.addRow(self.refine)
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Strength", self.strength)
+        form.addRow(buttons)
+        self.factor.currentIndexChanged.connect(self._update)
+        self.refine.toggled.connect(self._update)
+        self._update()
+
+    def _update(self) -> None:
+        width, height = self._size
+        factor = self.factor.currentData()
+        self.result_size.setText(f"{width}×{height} → {width * factor}×{height * factor} px")
+        for widget in (self.prompt, self.strength):
+            widget.setEnabled(self.refine.isChecked())
+
+    def job(self, image: np.ndarray, model: str | None, folder: Path) -> UpscaleJob:
+        """The job as chosen; raises BrushworkError for a size or option it refuses."""
+        refine = None
+        if self.refine.isChecked():
+            refine = GenerationRequest(
+                prompt=self.prompt.text().strip(), strength=self.strength.value(), model=model
+            )
+        return UpscaleJob(
+            image=image,
+            factor=self.factor.currentData(),
+            upscaler=self.model.currentData(),
+            folder=folder,
+            refine=refine,
+        )
+
+
+class UpscaleController(QObject):
+    """Runs Upscale… jobs through the window's worker, sharing its job ids, progress bar and
+    Cancel button; they wait for no queue, so one is refused while a generation runs."""
+
+    submit = Signal(int, object)  # job id, UpscaleJob → worker.run_upscale (queued)
+
+    def __init__(self, window: MainWindow, folder: Path | None = None) -> None:
+        super().__init__(window)
+        from pipeline.upscale import user_upscalers_dir
+
+        self.window = window
+        self.controller = window.controller
+        self.folder = folder or user_upscalers_dir()
+        self.factors: dict[int, int] = {}
+        self.submit.connect(window.worker.run_upscale)
+        window.worker.upscaled.connect(self._on_upscaled)
+
+    def open_dialog(self) -> None:
+        window = self.window
+        if self.controller.running_job:
+            window.show_error("Wait for the running job to finish (or cancel it) to upscale.")
+            return
+        upscalers = list_upscalers(self.folder)
+        if not upscalers:
+            window.show_error(f"No upscale models: put .safetensors files in {self.folder}.")
+            return
+        prompt = window.panel.prompt.toPlainText().strip()
+        size = (window.doc.width, window.doc.height)
+        dialog = UpscaleDialog(size, upscalers, prompt, window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            job = dialog.job(window.doc.image.copy(), self.controller.model, self.folder)
+        except BrushworkError as exc:
+            window.show_error(str(exc))
+            return
+        self.start(job)
+
+    def start(self, job: UpscaleJob) -> int:
+        self.window.error_banner.hide()
+        job_id = self.controller.start_other_job("Tile %v/%m", "Upscaling…")
+        self.factors[job_id] = job.factor
+        self.submit.emit(job_id, job)
+        return job_id
+
+    @Slot(int, object)
+    def _on_upscaled(self, job: int, image: np.ndarray) -> None:
+        factor = self.factors.pop(job, 0)
+        if not self.controller.end_other_job(job, "Upscaled"):
+            return
+        width, height = image.shape[1], image.shape[0]
+        self.window.doc.replace(image, f"Upscale ×{factor}")
+        self.window.statusBar().showMessage(
+            f"Upscaled ×{factor} to {width}×{height}; not saved yet (File → Save image as…)."
+        )
