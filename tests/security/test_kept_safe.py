@@ -139,7 +139,7 @@ def test_history_delete_removes_a_symlink_not_its_target(qtbot, make_app, tmp_pa
     app, _ = make_app()
     window = app.window
     assert window.history.paths() == [link]
-    monkeypatch.setattr(window, "confirm_delete", lambda path: True)
-    assert window.delete_from_history(link)
+    monkeypatch.setattr(window.files, "confirm_delete", lambda path: True)
+    assert window.files.delete_from_history(link)
     assert not link.is_symlink() and not link.exists()
     assert precious.read_bytes().startswith(b"\x89PNG")

@@ -142,6 +142,6 @@ def test_error_line_shows_markup_in_a_name_as_text(qtbot, make_app, tmp_path):
     path = write(tmp_path / "<img src='x.png'><i>holiday.png", b"not an image")
     app, _ = make_app()
     window = app.window
-    assert not window.open_image(path)
+    assert not window.files.open_image(path)
     assert "image <img src='x.png'><i>holiday.png: it is not" in window.error_banner.text()
     assert window.error_banner.textFormat() == Qt.TextFormat.PlainText
