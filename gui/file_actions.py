@@ -33,7 +33,7 @@ from .images import qimage_to_array
 from .model_picker import ModelPicker
 
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}  # refused ones get the reason
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
 
 
 class FileActions(QObject):

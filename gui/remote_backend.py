@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import GeneratedImage, GenerationRequest, ModelError, StepUpdate
@@ -31,6 +31,9 @@ class RemoteModel:
     source: _Source
     kind: str
     native_size: int | None = None  # the servers do not say
+    # The model's own field values (size, sampler, CFG) as LoadedModel.defaults has them: the
+    # servers do not say, so the panel keeps what it shows.
+    defaults: dict = field(default_factory=dict)
 
 
 class RemoteBackend:

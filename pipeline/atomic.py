@@ -17,6 +17,12 @@ from typing import IO, Any
 
 Writer = Callable[[IO[bytes]], None]
 
+# The process's umask, read once at import (reading it means setting it, which is not
+# thread-safe later): files meant for the user get the permissions any program would give them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+SHARED_MODE = 0o666 & ~_UMASK  # e.g. 0644: mkstemp alone would leave 0600
+
 
 def write_atomically(
     directory: Path,
@@ -24,14 +30,17 @@ def write_atomically(
     place: Callable[[str], Path],
     prefix: str = ".",
     suffix: str = ".part",
+    mode: int | None = None,
 ) -> Path:
     """Calls `write` on a temporary file in `directory`, fsyncs it, then `place(temp name)` moves
     it to its final name (a rename or an atomic claim, see outputs.py) and returns that name;
     it runs only after the data is on disk. Raises OSError (the temporary file is gone then)
-    and whatever `write` raises."""
+    and whatever `write` raises. `mode`: the file's permissions (default: mkstemp's 0600)."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     try:
+        if mode is not None:
+            os.chmod(tmp_name, mode)  # os.fchmod is POSIX-only before Python 3.13
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from .atomic import write_atomically
+from .atomic import SHARED_MODE, write_atomically
 from .errors import OutputError
 
 APP_NAME = "Brushwork"
@@ -55,7 +55,8 @@ def _write_atomically(
         Image.fromarray(image, mode).save(handle, format="PNG", pnginfo=info)
 
     try:
-        return write_atomically(directory, encode, place, suffix=".png.part")
+        # Images are the user's files, readable like any other (not mkstemp's private 0600).
+        return write_atomically(directory, encode, place, suffix=".png.part", mode=SHARED_MODE)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise OutputError(f"Could not write the image to {directory}: {reason}.") from exc

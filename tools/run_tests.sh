@@ -44,6 +44,10 @@ PY
 )
 "$VPY" -m pip install -qq --no-deps "${NO_DEPS[@]}"
 echo "fresh environment $VENV ready in $((SECONDS - started)) s" >&2
+# A real ComfyUI for tests/remote_real (its own venv: test-only, AGPL, never imported by
+# Brushwork). Kept between runs (a few GB); the tests skip with the reason when it is missing.
+export BRUSHWORK_COMFYUI_VENV=${BRUSHWORK_COMFYUI_VENV:-$PWD/.venv-comfyui}
+bash tools/comfyui_testenv.sh "$BRUSHWORK_COMFYUI_VENV" >&2
 
 export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 BRUSHWORK_TEST_VENV="$VENV"
 "$VPY" -m ruff check .

@@ -87,7 +87,9 @@ def build_graph(
 ) -> Graph:
     """`request` must have a resolved seed. `image_name` is the uploaded init image (img2img) or
     the uploaded RGBA image whose alpha is 255 − mask (inpaint: LoadImage's MASK is 1 − alpha),
-    both already at the request size."""
+    both already at the request size. A size, sampler or CFG not given takes the field table's
+    fallback (a server does not say a checkpoint's own)."""
+    request = request.resolved()
     if request.seed is None:
         raise RequestError("build_graph needs a request with a resolved seed.")
     if request.mode is not Mode.TXT2IMG and not image_name:

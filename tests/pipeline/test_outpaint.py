@@ -92,7 +92,7 @@ def test_cli_outpaint_round_trip(tiny_model_dir, tmp_path, capsys):
     init = tmp_path / "init.png"
     Image.fromarray(image(64, 60)).save(init)
     code = main(["generate", "--prompt", "sea", "--model", str(tiny_model_dir), "--init",
-                 str(init), "--outpaint", "0,0,2,8", "--steps", "2", "--seed", "3", "--quiet",
+                 str(init), "--outpaint", "0,0,2,8", "--steps", "2", "--seed", "3",
                  "--mask-blur", "2", "--only-masked", "--padding", "8", "--width", "64",
                  "--height", "64",
                  "--out", str(tmp_path / "o")])  # fmt: skip

@@ -29,3 +29,14 @@ def test_unwritable_folder_raises_and_leaves_nothing(tmp_path):
 def test_default_output_dir_follows_the_platform_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_output_dir() == tmp_path / "Brushwork" / "outputs"
+
+
+def test_images_get_the_permissions_the_umask_gives_any_new_file(tmp_path):
+    """mkstemp alone creates 0600 files: `--out result.png` was readable by its owner only."""
+    import os
+
+    from pipeline.atomic import SHARED_MODE
+
+    path = write_png(np.zeros((8, 8, 3), np.uint8), tmp_path, "x", {})
+    assert os.stat(path).st_mode & 0o777 == SHARED_MODE
+    assert SHARED_MODE & 0o400  # the owner can read it whatever the umask
