@@ -54,6 +54,7 @@ def write_atomically(
 
 def replace_atomically(path: Path, write: Writer, prefix: str = ".") -> Path:
     """Writes `path` (replacing it) through `write`, crash-safely."""
+
     def rename(tmp_name: str) -> Path:
         os.replace(tmp_name, path)
         return path
