@@ -24,6 +24,7 @@ from .errors import (
     ModelError,
     RequestError,
 )
+from .extra_fields import PROMPT_STYLE, PROMPT_STYLES
 from .imagefiles import read_image
 from .metadata import INFO_KEYS, read_image_info
 from .models import SourceKind, describe_source, parse_model_source
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--strength", type=float, default=None, help="0.75; 1 for --outpaint")
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
     _add_inpaint_arguments(gen)
+    add_extras_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument("--out", type=Path, default=None, help=f"folder ({default_output_dir()})")
@@ -284,9 +286,25 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "batch_size": args.batch,
         "model": args.model,
+        **extras_fields(args),
     }
 
 
+# --- Prompt syntax / extras (extra_fields.py) -------------------------------------------------
+def add_extras_arguments(gen: argparse.ArgumentParser) -> None:
+    extras = gen.add_argument_group("prompt syntax")
+    extras.add_argument(
+        "--prompt-style", choices=PROMPT_STYLES, default=None, help=PROMPT_STYLE.help + " (a1111)"
+    )
+
+
+def extras_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options given, so the request's defaults apply to the rest."""
+    given = {"prompt_style": args.prompt_style}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+# ---------------------------------------------------------------------------------------------
 def _inpaint_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Only the options given, so the request's defaults apply to the rest."""
     given = {

@@ -30,6 +30,7 @@ from .models import (
 )
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
+from .prompt_encoding import encode_prompts
 from .recovery import decode_in_float32, free_memory, has_invalid_values, is_out_of_memory
 from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
@@ -212,6 +213,7 @@ class Engine:
                 width=request.width,
                 height=request.height,
             )
+        apply_prompt_style(pipe, request, kwargs, notes)
         images = self._run_with_memory_retries(model, pipe, request, kwargs, notes)
         if has_invalid_values(images):
             images = self._redecode_in_float32(pipe, final_latents[0], notes)
@@ -363,6 +365,8 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
     Brushwork truncates like diffusers does rather than chunking (A1111 style), so a prompt
     means the same here as in the model's own pipeline; the note makes the loss visible.
     """
+    if request.prompt_style != "pipeline":
+        return []  # weighted A1111-style prompts are encoded in chunks: nothing is dropped
     tokenizer = getattr(pipe, "tokenizer", None)
     limit = getattr(tokenizer, "model_max_length", None)
     if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
@@ -378,6 +382,21 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
     return notes
 
 
+# --- Prompt syntax (A1111 weights, BREAK, 75-token chunks): prompt_encoding.py -------------
+def apply_prompt_style(
+    pipe: Any, request: GenerationRequest, kwargs: dict[str, Any], notes: list[str]
+) -> None:
+    """Replaces the prompt texts in `kwargs` by their A1111-style encodings, unless the request
+    asks for the model's own pipeline behaviour."""
+    if request.prompt_style == "pipeline":
+        return
+    encoded = encode_prompts(pipe, request.prompt, request.negative_prompt)
+    del kwargs["prompt"], kwargs["negative_prompt"]
+    kwargs.update(encoded.kwargs)
+    notes.extend(encoded.notes)
+
+
+# ---------------------------------------------------------------------------------------------
 def _steps_for_strength(steps: int, strength: float) -> int:
     """diffusers runs int(steps × strength) steps and crashes on zero: always run at least one."""
     return steps if int(steps * strength) >= 1 else math.ceil(1 / strength)

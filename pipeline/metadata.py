@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageInputError
+from .extra_fields import format_fields, from_request_json, parse_fields
 from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment
 from .samplers import get_sampler, sampler_from_name
 
@@ -60,6 +61,7 @@ def format_parameters(meta: dict[str, Any], model_name: str) -> str:
                 ("Inpaint area", "Only masked"),
                 ("Masked area padding", meta["inpaint_padding"]),
             ]
+    fields += format_fields(meta)
     lines = [meta["prompt"]]
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
@@ -126,6 +128,7 @@ def _typed_params(params: dict[str, str]) -> dict[str, Any]:
         info["width"], info["height"] = int(size.group(1)), int(size.group(2))
     if "Model" in params:
         info["model"] = params["Model"]
+    info.update(parse_fields(params))
     return info
 
 
@@ -183,6 +186,7 @@ def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
     }
     keys = (*EXTRA_KEYS, *INPAINT_KEYS) if request.get("mode") == "inpaint" else EXTRA_KEYS
     info.update({k: request[k] for k in keys if k in request})
+    info.update(from_request_json(request))
     return info
 
 

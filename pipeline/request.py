@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import RequestError
+from .extra_fields import check_fields
 from .samplers import DEFAULT_SAMPLER, get_sampler
 
 SEED_LIMIT = 2**32  # seeds are 0 … 2**32 - 1, as in AUTOMATIC1111
@@ -84,6 +85,8 @@ class GenerationRequest:
     inpaint_area: InpaintArea = InpaintArea.WHOLE
     inpaint_padding: int = 32
     color_correction: bool = True
+    # Defined (checked, written, read) in extra_fields.py.
+    prompt_style: str = "a1111"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _mode(self.mode))
@@ -106,6 +109,7 @@ class GenerationRequest:
             raise RequestError(f"model must be a non-empty text or None (got {self.model!r}).")
         self._check_inpaint_options()
         self._check_images()
+        check_fields(self)
 
     def _check_inpaint_options(self) -> None:
         object.__setattr__(self, "inpaint_area", _inpaint_area(self.inpaint_area))
