@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.errors import RequestError  # noqa: E402
-from pipeline.prompt_weights import MAX_DEPTH, parse_prompt  # noqa: E402
+from pipeline.errors import RequestError
+from pipeline.prompt_weights import MAX_DEPTH, parse_prompt
 
 
 def timed(label: str, prompt: str) -> None:

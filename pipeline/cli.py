@@ -24,7 +24,7 @@ from .errors import (
     ModelError,
     RequestError,
 )
-from .extra_fields import PROMPT_STYLE, PROMPT_STYLES
+from .extra_fields import LORA_DIR, LORAS, PROMPT_STYLE, PROMPT_STYLES
 from .imagefiles import read_image
 from .metadata import INFO_KEYS, read_image_info
 from .models import SourceKind, describe_source, parse_model_source
@@ -292,15 +292,34 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 # --- Prompt syntax / extras (extra_fields.py) -------------------------------------------------
 def add_extras_arguments(gen: argparse.ArgumentParser) -> None:
-    extras = gen.add_argument_group("prompt syntax")
+    extras = gen.add_argument_group("prompt syntax and LoRAs")
     extras.add_argument(
         "--prompt-style", choices=PROMPT_STYLES, default=None, help=PROMPT_STYLE.help + " (a1111)"
     )
+    extras.add_argument(
+        "--lora", type=_lora_arg, action="append", default=None, metavar="PATH[:WEIGHT]",
+        help=LORAS.help + " (weight 1; repeatable); <lora:NAME:W> in the prompt works too",
+    )  # fmt: skip
+    extras.add_argument("--lora-dir", default=None, metavar="FOLDER", help=LORA_DIR.help)
+
+
+def _lora_arg(text: str) -> tuple[str, float]:
+    """PATH or PATH:WEIGHT (a path may hold colons, e.g. C:\\loras\\x.safetensors:0.5)."""
+    path, sep, weight = text.rpartition(":")
+    if sep and path and not weight.startswith(("\\", "/")):
+        try:
+            return path, float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected PATH[:WEIGHT] with a number as WEIGHT (got {text!r})"
+            ) from None
+    return text, 1.0
 
 
 def extras_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Only the options given, so the request's defaults apply to the rest."""
-    given = {"prompt_style": args.prompt_style}
+    given = {"prompt_style": args.prompt_style, "lora_dir": args.lora_dir}
+    given["loras"] = tuple(args.lora) if args.lora else None
     return {key: value for key, value in given.items() if value is not None}
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from . import __version__
 from .errors import BrushworkError, Cancelled, ImageNotSavedError, OutputError, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
+from .loras import LoraState, apply_loras, lora_hashes, strip_tags, wanted_loras
 from .memory import MemoryPlan, available_bytes, plan_memory, stronger_plan
 from .metadata import JSON_KEY, PARAMETERS_KEY, format_parameters, json_chunk
 from .models import (
@@ -112,6 +113,7 @@ class Engine:
         self.allow_pickle = allow_pickle
         self.last_memory_plan: MemoryPlan | None = None
         self.model: LoadedModel | None = None
+        self.run_extras: dict[str, Any] = {}  # engine-made metadata of this run (LoRA hashes)
 
     def load(self, model: str | None = None) -> LoadedModel:
         """Loads `model` (None: the bundled one) unless it is the one already loaded."""
@@ -133,6 +135,7 @@ class Engine:
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
         model = self.load(request.model)
+        self.run_extras = apply_request_loras(model, request)
         pipe = model.pipeline(request.mode)
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
@@ -335,7 +338,7 @@ class Engine:
     ) -> GeneratedImage:
         seed = item_seed(request.seed, index)
         # Each file records the parameters that re-make it alone: its own seed, batch size 1.
-        meta = {**request.to_metadata(), "seed": seed, "batch_size": 1}
+        meta = {**request.to_metadata(), "seed": seed, "batch_size": 1, **self.run_extras}
         chunks = {
             PARAMETERS_KEY: format_parameters(meta, model.source.name),
             JSON_KEY: json_chunk(meta, model.source.name, __version__),
@@ -382,18 +385,33 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
     return notes
 
 
-# --- Prompt syntax (A1111 weights, BREAK, 75-token chunks): prompt_encoding.py -------------
+# --- Prompt syntax (prompt_encoding.py) and LoRAs (loras.py) ---------------------------------
 def apply_prompt_style(
     pipe: Any, request: GenerationRequest, kwargs: dict[str, Any], notes: list[str]
 ) -> None:
     """Replaces the prompt texts in `kwargs` by their A1111-style encodings, unless the request
     asks for the model's own pipeline behaviour."""
+    prompt = strip_tags(request.prompt)  # <lora:…> tags are for apply_request_loras only
     if request.prompt_style == "pipeline":
+        kwargs["prompt"] = prompt
         return
-    encoded = encode_prompts(pipe, request.prompt, request.negative_prompt)
+    encoded = encode_prompts(pipe, prompt, request.negative_prompt)
     del kwargs["prompt"], kwargs["negative_prompt"]
     kwargs.update(encoded.kwargs)
     notes.extend(encoded.notes)
+
+
+def apply_request_loras(model: LoadedModel, request: GenerationRequest) -> dict[str, Any]:
+    """Sets the request's LoRAs (and <lora:…> tags) on the model's shared modules, loading only
+    files not loaded before; returns the metadata they add (A1111's `Lora hashes`)."""
+    wanted = wanted_loras(request)
+    state = getattr(model, "lora_state", None)
+    if state is None and not wanted:
+        return {}
+    if state is None:
+        state = model.lora_state = LoraState()  # type: ignore[attr-defined]
+    applied = apply_loras(state, model.pipelines[Mode.TXT2IMG], wanted)
+    return {"lora_hashes": lora_hashes(applied)} if applied else {}
 
 
 # ---------------------------------------------------------------------------------------------

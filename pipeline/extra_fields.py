@@ -1,4 +1,4 @@
-"""The request fields added for prompt syntax (and, later, LoRA, embeddings, VAE, clip skip).
+"""The request fields added for prompt syntax and LoRAs (later: embeddings, VAE, clip skip).
 
 Each field is defined once here: name, default, how it is checked, and its A1111 `Key: value`
 form in the parameters text. request.py, metadata.py and cli.py read these definitions, so the
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import RequestError
+from .loras import check_loras
 from .prompt_weights import parse_prompt
 
 PROMPT_STYLES = ("a1111", "pipeline")
@@ -26,6 +28,7 @@ class ExtraField:
     check: Callable[[Any], Any]  # returns the value to keep; raises RequestError
     format: Callable[[Any], str | None]  # the parameters-text value; None: not written
     parse: Callable[[str], Any]  # from parameters text; raises ValueError if unreadable
+    in_request: bool = True  # False: written by the engine (e.g. hashes), not a request field
 
 
 def _check_prompt_style(value: Any) -> str:
@@ -55,14 +58,64 @@ PROMPT_STYLE = ExtraField(
     parse=_parse_prompt_style,
 )
 
-FIELDS: tuple[ExtraField, ...] = (PROMPT_STYLE,)
+
+def _check_lora_dir(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise RequestError(f"lora_dir must be a folder path or None (got {value!r}).")
+    return value
+
+
+def _parse_hashes(text: str) -> dict[str, str]:
+    """`NAME: hash, NAME2: hash2` → {NAME: hash}."""
+    pairs = {}
+    for part in text.split(","):
+        name, sep, digest = part.rpartition(":")
+        if sep and name.strip() and digest.strip():
+            pairs[name.strip()] = digest.strip()
+    if not pairs:
+        raise ValueError(text)
+    return pairs
+
+
+LORAS = ExtraField(
+    name="loras",
+    default=(),
+    a1111_key="",  # A1111 has no key: each one is written as a <lora:NAME:W> tag in the prompt
+    help="LoRA file (or name in the LoRA folder) and weight, PATH[:WEIGHT]",
+    check=check_loras,
+    format=lambda value: None,
+    parse=lambda text: (),
+)
+LORA_DIR = ExtraField(
+    name="lora_dir",
+    default=None,
+    a1111_key="",  # machine-local: not written
+    help="folder of the LoRAs that <lora:NAME:W> prompt tags name (default: <user data "
+    "dir>/Brushwork/loras)",
+    check=_check_lora_dir,
+    format=lambda value: None,
+    parse=lambda text: None,
+)
+LORA_HASHES = ExtraField(
+    name="lora_hashes",
+    default="",
+    a1111_key="Lora hashes",
+    help="A1111's short sha256 of each applied LoRA's tensor data",
+    check=lambda value: value,
+    format=lambda value: value or None,
+    parse=_parse_hashes,
+    in_request=False,
+)
+
+FIELDS: tuple[ExtraField, ...] = (PROMPT_STYLE, LORAS, LORA_DIR, LORA_HASHES)
 
 
 def check_fields(request: Any) -> None:
     """Validates (and normalizes) every extra field of a frozen GenerationRequest, and the
     prompts' A1111 syntax (weights, nesting) so a bad weight is refused before any work."""
     for spec in FIELDS:
-        object.__setattr__(request, spec.name, spec.check(getattr(request, spec.name)))
+        if spec.in_request:
+            object.__setattr__(request, spec.name, spec.check(getattr(request, spec.name)))
     if request.prompt_style == "a1111":
         for name in ("prompt", "negative_prompt"):
             try:
@@ -85,7 +138,7 @@ def parse_fields(params: dict[str, str]) -> dict[str, Any]:
     """The extra fields found in parsed A1111 `Key: value` pairs; unreadable ones are left out."""
     info: dict[str, Any] = {}
     for spec in FIELDS:
-        if spec.a1111_key in params:
+        if spec.a1111_key and spec.a1111_key in params:
             try:
                 info[spec.name] = spec.parse(params[spec.a1111_key])
             except ValueError:
@@ -95,4 +148,15 @@ def parse_fields(params: dict[str, str]) -> dict[str, Any]:
 
 def from_request_json(request: dict[str, Any]) -> dict[str, Any]:
     """The extra fields from our JSON chunk's request (checked again when a request is built)."""
-    return {spec.name: request[spec.name] for spec in FIELDS if spec.name in request}
+    found = {spec.name: request[spec.name] for spec in FIELDS if spec.name in request}
+    if isinstance(found.get("loras"), list):  # JSON has no tuples
+        found["loras"] = tuple(tuple(pair) for pair in found["loras"] if isinstance(pair, list))
+    return found
+
+
+def prompt_with_lora_tags(meta: dict[str, Any]) -> str:
+    """The prompt for A1111's parameters text: the LoRAs given outside the prompt are added as
+    `<lora:NAME:W>` tags, so A1111 (and our reader) applies them again."""
+    prompt = meta["prompt"]
+    tags = [f"<lora:{Path(path).stem}:{weight:g}>" for path, weight in meta.get("loras", ())]
+    return " ".join([prompt, *tags]) if tags else prompt

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageInputError
-from .extra_fields import format_fields, from_request_json, parse_fields
+from .extra_fields import format_fields, from_request_json, parse_fields, prompt_with_lora_tags
 from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment
 from .samplers import get_sampler, sampler_from_name
 
@@ -62,7 +62,7 @@ def format_parameters(meta: dict[str, Any], model_name: str) -> str:
                 ("Masked area padding", meta["inpaint_padding"]),
             ]
     fields += format_fields(meta)
-    lines = [meta["prompt"]]
+    lines = [prompt_with_lora_tags(meta)]
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields))

@@ -87,6 +87,8 @@ class GenerationRequest:
     color_correction: bool = True
     # Defined (checked, written, read) in extra_fields.py.
     prompt_style: str = "a1111"
+    loras: tuple[tuple[str, float], ...] = ()
+    lora_dir: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _mode(self.mode))
