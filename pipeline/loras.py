@@ -10,12 +10,14 @@ shared modules, so switching LoRAs or weights never reloads the base model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import re
 import struct
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,13 +352,30 @@ def _load(state: LoraState, pipe: Any, path: Path) -> _Loaded:
     state.counter += 1
     adapter = f"lora{state.counter}"
     try:
-        pipe.load_lora_weights(dict(lora.state), adapter_name=adapter)
+        with _quiet_loading():
+            pipe.load_lora_weights(dict(lora.state), adapter_name=adapter)
     except Exception as exc:  # diffusers/peft raise many kinds; the model must stay clean
         _remove(pipe, adapter)
         raise ModelError(f"LoRA {lora.name} could not be applied: {exc}") from None
     state.bytes_read += lora.size
     state.loaded[key] = _Loaded(adapter, lora)
     return state.loaded[key]
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Loading a text-encoder LoRA makes transformers print a table of the base weights as
+    "missing" (they are untouched), and peft warns on every second adapter: neither is news."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def _remove(pipe: Any, adapter: str) -> None:

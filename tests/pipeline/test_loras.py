@@ -254,3 +254,24 @@ def test_sdxl_kohya_lora_with_both_text_encoders_equals_plain_diffusers(tmp_path
     save_file(sd_state, str(folder.parent / "sd.safetensors"))
     with pytest.raises(ModelError, match=r"SD 1\.x/2\.x LoRA; the loaded model is SDXL"):
         engine.run(request(folder, loras=((str(folder.parent / "sd.safetensors"), 1.0),)))
+
+
+def test_diffusers_peft_format_lora_loads_and_equals_plain_diffusers(sd_engine, loras, tmp_path):
+    """The same LoRA in diffusers/PEFT layout (`unet.….lora_A.weight`), as diffusers saves it."""
+    from diffusers import StableDiffusionPipeline
+    from peft.utils import get_peft_model_state_dict
+
+    engine, folder = sd_engine
+    donor = StableDiffusionPipeline.from_pretrained(str(folder))
+    kohya_path = loras[1][0]
+    donor.load_lora_weights(str(kohya_path.parent), weight_name=kohya_path.name, adapter_name="k")
+    state = {}
+    for part in ("unet", "text_encoder"):
+        for key, value in get_peft_model_state_dict(getattr(donor, part), adapter_name="k").items():
+            state[f"{part}.{key}"] = value.contiguous()
+    assert any(".lora_A.weight" in k for k in state) and not any("lora_unet" in k for k in state)
+    path = tmp_path / "peft_style.safetensors"
+    save_file(state, str(path))
+    ours = image(engine, folder, loras=((str(path), 0.6),), prompt_style="pipeline")
+    assert np.array_equal(ours, diffusers_reference(folder, path, 0.6, StableDiffusionPipeline))
+    assert not np.array_equal(ours, image(engine, folder, prompt_style="pipeline"))
