@@ -24,7 +24,14 @@ from .errors import (
     ModelError,
     RequestError,
 )
-from .extra_fields import LORA_DIR, LORAS, PROMPT_STYLE, PROMPT_STYLES
+from .extra_fields import (
+    EMBEDDING_DIR,
+    EMBEDDINGS,
+    LORA_DIR,
+    LORAS,
+    PROMPT_STYLE,
+    PROMPT_STYLES,
+)
 from .imagefiles import read_image
 from .metadata import INFO_KEYS, read_image_info
 from .models import SourceKind, describe_source, parse_model_source
@@ -301,6 +308,10 @@ def add_extras_arguments(gen: argparse.ArgumentParser) -> None:
         help=LORAS.help + " (weight 1; repeatable); <lora:NAME:W> in the prompt works too",
     )  # fmt: skip
     extras.add_argument("--lora-dir", default=None, metavar="FOLDER", help=LORA_DIR.help)
+    extras.add_argument(
+        "--embedding", action="append", default=None, metavar="PATH", help=EMBEDDINGS.help
+    )
+    extras.add_argument("--embedding-dir", default=None, metavar="FOLDER", help=EMBEDDING_DIR.help)
 
 
 def _lora_arg(text: str) -> tuple[str, float]:
@@ -320,6 +331,8 @@ def extras_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Only the options given, so the request's defaults apply to the rest."""
     given = {"prompt_style": args.prompt_style, "lora_dir": args.lora_dir}
     given["loras"] = tuple(args.lora) if args.lora else None
+    given["embeddings"] = tuple(args.embedding) if args.embedding else None
+    given["embedding_dir"] = args.embedding_dir
     return {key: value for key, value in given.items() if value is not None}
 
 

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from . import __version__
+from .embeddings import Embedding, expand_names, install, read_embedding, wanted_embeddings
 from .errors import BrushworkError, Cancelled, ImageNotSavedError, OutputError, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
 from .loras import LoraState, apply_loras, lora_hashes, strip_tags, wanted_loras
@@ -114,6 +115,7 @@ class Engine:
         self.last_memory_plan: MemoryPlan | None = None
         self.model: LoadedModel | None = None
         self.run_extras: dict[str, Any] = {}  # engine-made metadata of this run (LoRA hashes)
+        self.run_embeddings: list[Embedding] = []  # embeddings this run's prompts name
 
     def load(self, model: str | None = None) -> LoadedModel:
         """Loads `model` (None: the bundled one) unless it is the one already loaded."""
@@ -135,7 +137,7 @@ class Engine:
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
         model = self.load(request.model)
-        self.run_extras = apply_request_loras(model, request)
+        self.run_extras, self.run_embeddings = apply_request_extras(model, request)
         pipe = model.pipeline(request.mode)
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
@@ -216,7 +218,7 @@ class Engine:
                 width=request.width,
                 height=request.height,
             )
-        apply_prompt_style(pipe, request, kwargs, notes)
+        apply_prompt_style(pipe, request, kwargs, notes, self.run_embeddings)
         images = self._run_with_memory_retries(model, pipe, request, kwargs, notes)
         if has_invalid_values(images):
             images = self._redecode_in_float32(pipe, final_latents[0], notes)
@@ -387,18 +389,43 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
 
 # --- Prompt syntax (prompt_encoding.py) and LoRAs (loras.py) ---------------------------------
 def apply_prompt_style(
-    pipe: Any, request: GenerationRequest, kwargs: dict[str, Any], notes: list[str]
+    pipe: Any,
+    request: GenerationRequest,
+    kwargs: dict[str, Any],
+    notes: list[str],
+    embeddings: list[Embedding],
 ) -> None:
     """Replaces the prompt texts in `kwargs` by their A1111-style encodings, unless the request
     asks for the model's own pipeline behaviour."""
     prompt = strip_tags(request.prompt)  # <lora:…> tags are for apply_request_loras only
-    if request.prompt_style == "pipeline":
+    if request.prompt_style == "pipeline":  # diffusers expands multi-vector embeddings itself
         kwargs["prompt"] = prompt
         return
-    encoded = encode_prompts(pipe, prompt, request.negative_prompt)
+    prompt = expand_names(prompt, embeddings)
+    negative = expand_names(request.negative_prompt, embeddings)
+    encoded = encode_prompts(pipe, prompt, negative)
     del kwargs["prompt"], kwargs["negative_prompt"]
     kwargs.update(encoded.kwargs)
     notes.extend(encoded.notes)
+
+
+def apply_request_extras(
+    model: LoadedModel, request: GenerationRequest
+) -> tuple[dict[str, Any], list[Embedding]]:
+    """LoRAs and embeddings of the request: the metadata they add, and the embeddings used."""
+    extras = apply_request_loras(model, request)
+    installed = model.__dict__.setdefault("embeddings", {})
+    used = []
+    for path in wanted_embeddings(request):
+        key = str(path.resolve())
+        if key not in installed:
+            embedding = read_embedding(path)
+            install(model.pipelines[Mode.TXT2IMG], embedding)
+            installed[key] = embedding
+        used.append(installed[key])
+    if used:
+        extras["ti_hashes"] = ", ".join(dict.fromkeys(f"{e.name}: {e.short_hash}" for e in used))
+    return extras, used
 
 
 def apply_request_loras(model: LoadedModel, request: GenerationRequest) -> dict[str, Any]:

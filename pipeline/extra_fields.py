@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .embeddings import check_embeddings
 from .errors import RequestError
 from .loras import check_loras
 from .prompt_weights import parse_prompt
@@ -59,9 +60,9 @@ PROMPT_STYLE = ExtraField(
 )
 
 
-def _check_lora_dir(value: Any) -> str | None:
+def _check_folder(name: str, value: Any) -> str | None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise RequestError(f"lora_dir must be a folder path or None (got {value!r}).")
+        raise RequestError(f"{name} must be a folder path or None (got {value!r}).")
     return value
 
 
@@ -92,7 +93,7 @@ LORA_DIR = ExtraField(
     a1111_key="",  # machine-local: not written
     help="folder of the LoRAs that <lora:NAME:W> prompt tags name (default: <user data "
     "dir>/Brushwork/loras)",
-    check=_check_lora_dir,
+    check=lambda value: _check_folder("lora_dir", value),
     format=lambda value: None,
     parse=lambda text: None,
 )
@@ -107,7 +108,39 @@ LORA_HASHES = ExtraField(
     in_request=False,
 )
 
-FIELDS: tuple[ExtraField, ...] = (PROMPT_STYLE, LORAS, LORA_DIR, LORA_HASHES)
+EMBEDDINGS = ExtraField(
+    name="embeddings",
+    default=(),
+    a1111_key="",  # A1111 has no key: an embedding is used by its name in the prompt
+    help="textual-inversion embedding file (.safetensors), used by its file name in the prompt",
+    check=check_embeddings,
+    format=lambda value: None,
+    parse=lambda text: (),
+)
+EMBEDDING_DIR = ExtraField(
+    name="embedding_dir",
+    default=None,
+    a1111_key="",  # machine-local: not written
+    help="folder of embeddings used by file name in the prompt (default: <user data "
+    "dir>/Brushwork/embeddings)",
+    check=lambda value: _check_folder("embedding_dir", value),
+    format=lambda value: None,
+    parse=lambda text: None,
+)
+TI_HASHES = ExtraField(
+    name="ti_hashes",
+    default="",
+    a1111_key="TI hashes",
+    help="A1111's short sha256 of each embedding the prompts used",
+    check=lambda value: value,
+    format=lambda value: value or None,
+    parse=_parse_hashes,
+    in_request=False,
+)
+
+FIELDS: tuple[ExtraField, ...] = (
+    PROMPT_STYLE, LORAS, LORA_DIR, LORA_HASHES, EMBEDDINGS, EMBEDDING_DIR, TI_HASHES,
+)  # fmt: skip
 
 
 def check_fields(request: Any) -> None:
@@ -151,6 +184,8 @@ def from_request_json(request: dict[str, Any]) -> dict[str, Any]:
     found = {spec.name: request[spec.name] for spec in FIELDS if spec.name in request}
     if isinstance(found.get("loras"), list):  # JSON has no tuples
         found["loras"] = tuple(tuple(pair) for pair in found["loras"] if isinstance(pair, list))
+    if isinstance(found.get("embeddings"), list):
+        found["embeddings"] = tuple(found["embeddings"])
     return found
 
 

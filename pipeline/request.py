@@ -89,6 +89,8 @@ class GenerationRequest:
     prompt_style: str = "a1111"
     loras: tuple[tuple[str, float], ...] = ()
     lora_dir: str | None = None
+    embeddings: tuple[str, ...] = ()
+    embedding_dir: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _mode(self.mode))
