@@ -25,6 +25,7 @@ from .errors import (
     RequestError,
 )
 from .extra_fields import (
+    CLIP_SKIP,
     EMBEDDING_DIR,
     EMBEDDINGS,
     LORA_DIR,
@@ -312,6 +313,7 @@ def add_extras_arguments(gen: argparse.ArgumentParser) -> None:
         "--embedding", action="append", default=None, metavar="PATH", help=EMBEDDINGS.help
     )
     extras.add_argument("--embedding-dir", default=None, metavar="FOLDER", help=EMBEDDING_DIR.help)
+    extras.add_argument("--clip-skip", type=int, default=None, help=CLIP_SKIP.help + " (1)")
 
 
 def _lora_arg(text: str) -> tuple[str, float]:
@@ -333,6 +335,7 @@ def extras_fields(args: argparse.Namespace) -> dict[str, Any]:
     given["loras"] = tuple(args.lora) if args.lora else None
     given["embeddings"] = tuple(args.embedding) if args.embedding else None
     given["embedding_dir"] = args.embedding_dir
+    given["clip_skip"] = args.clip_skip
     return {key: value for key, value in given.items() if value is not None}
 
 

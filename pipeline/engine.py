@@ -32,7 +32,7 @@ from .models import (
 )
 from .outputs import image_stem, write_png
 from .preview import LatentRGB, latent_rgb_for, track_x0
-from .prompt_encoding import encode_prompts
+from .prompt_encoding import encode_prompts, encode_truncated
 from .recovery import decode_in_float32, free_memory, has_invalid_values, is_out_of_memory
 from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
@@ -400,10 +400,16 @@ def apply_prompt_style(
     prompt = strip_tags(request.prompt)  # <lora:…> tags are for apply_request_loras only
     if request.prompt_style == "pipeline":  # diffusers expands multi-vector embeddings itself
         kwargs["prompt"] = prompt
+        if request.clip_skip > 1 and getattr(pipe, "text_encoder_2", None) is not None:
+            kwargs["clip_skip"] = request.clip_skip - 1  # diffusers counts the layers skipped
+        elif request.clip_skip > 1:
+            del kwargs["prompt"], kwargs["negative_prompt"]
+            kwargs.update(encode_truncated(pipe, prompt, request.negative_prompt,
+                                           request.clip_skip))  # fmt: skip
         return
     prompt = expand_names(prompt, embeddings)
     negative = expand_names(request.negative_prompt, embeddings)
-    encoded = encode_prompts(pipe, prompt, negative)
+    encoded = encode_prompts(pipe, prompt, negative, request.clip_skip)
     del kwargs["prompt"], kwargs["negative_prompt"]
     kwargs.update(encoded.kwargs)
     notes.extend(encoded.notes)

@@ -138,8 +138,33 @@ TI_HASHES = ExtraField(
     in_request=False,
 )
 
+
+def _check_clip_skip(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+        raise RequestError(f"clip_skip must be a whole number from 1 to 12 (got {value!r}).")
+    return value
+
+
+def _parse_clip_skip(text: str) -> int:
+    value = int(text.strip())
+    if not 1 <= value <= 12:
+        raise ValueError(text)
+    return value
+
+
+CLIP_SKIP = ExtraField(
+    name="clip_skip",
+    default=1,
+    a1111_key="Clip skip",
+    help="1-12: read the text encoder's output this many layers from the end (A1111's "
+    "'Clip skip'; 2 for many anime models)",
+    check=_check_clip_skip,
+    format=lambda value: None if value == 1 else str(value),
+    parse=_parse_clip_skip,
+)
+
 FIELDS: tuple[ExtraField, ...] = (
-    PROMPT_STYLE, LORAS, LORA_DIR, LORA_HASHES, EMBEDDINGS, EMBEDDING_DIR, TI_HASHES,
+    PROMPT_STYLE, LORAS, LORA_DIR, LORA_HASHES, EMBEDDINGS, EMBEDDING_DIR, TI_HASHES, CLIP_SKIP,
 )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .errors import RequestError
 from .prompt_weights import CHUNK_TOKENS, Chunk, Span, chunk_prompt, parse_prompt
 
 
@@ -48,6 +49,35 @@ def encode_prompts(pipe: Any, prompt: str, negative: str, clip_skip: int = 1) ->
     if sdxl:
         kwargs.update(pooled_prompt_embeds=pooled, negative_pooled_prompt_embeds=negative_pooled)
     return EncodedPrompts(kwargs, notes, embeds.shape[1] // (encoders[0].chunk + 2))
+
+
+@torch.inference_mode()
+def encode_truncated(pipe: Any, prompt: str, negative: str, clip_skip: int) -> dict[str, Any]:
+    """SD 1.x/2.x with clip skip, the model pipeline's way (first 75 tokens, no weights).
+
+    diffusers 0.42.1 does this itself via `text_encoder.text_model`, which transformers 5's
+    CLIPTextModel no longer has, so it fails; this is the same computation."""
+    encoder = _encoders(pipe)[0]
+    device = pipe._execution_device
+    out = []
+    for text in (prompt, negative):
+        ids = encoder.tokenizer(
+            text, padding="max_length", max_length=encoder.chunk + 2, truncation=True,
+            return_tensors="pt",
+        ).input_ids  # fmt: skip
+        hidden = encoder.model(ids.to(device), output_hidden_states=True).hidden_states
+        _check_layers(clip_skip, len(hidden) - 1, sdxl=False)
+        norm = getattr(encoder.model, "text_model", encoder.model).final_layer_norm
+        out.append(norm(hidden[-clip_skip]))
+    return {"prompt_embeds": out[0], "negative_prompt_embeds": out[1]}
+
+
+def _check_layers(clip_skip: int, layers: int, sdxl: bool) -> None:
+    if clip_skip + (1 if sdxl else 0) > layers:
+        raise RequestError(
+            f"Clip skip {clip_skip} is more than this model's text encoder allows (it has "
+            f"{layers} layers)."
+        )
 
 
 @dataclass
@@ -118,6 +148,7 @@ def _encode_chunk(
     ids.append(tokenizer.eos_token_id)
     weights = torch.tensor([1.0, *chunk.weights, *([1.0] * padding), 1.0])
     out = model(torch.tensor([ids], device=device), output_hidden_states=True)
+    _check_layers(clip_skip, len(out.hidden_states) - 1, sdxl)
     if sdxl:  # the penultimate layer, no final norm (SDXL's own conditioning)
         z = out.hidden_states[-1 - clip_skip]
         pooled = out[0] if out[0].ndim == 2 else None

@@ -91,6 +91,7 @@ class GenerationRequest:
     lora_dir: str | None = None
     embeddings: tuple[str, ...] = ()
     embedding_dir: str | None = None
+    clip_skip: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _mode(self.mode))

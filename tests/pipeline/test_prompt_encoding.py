@@ -189,3 +189,37 @@ def test_cli_prompt_style_pipeline_reaches_the_file(capsys, tiny_model_dir, tmp_
         main(["generate", "--prompt", "a", "--prompt-style", "compel"])
     assert exited.value.code == 2
     assert "invalid choice: 'compel'" in capsys.readouterr().err
+
+
+def test_clip_skip_two_reads_the_penultimate_layer_like_diffusers(engine, tiny_model_dir):
+    pipe = engine.load(str(tiny_model_dir)).pipeline(request(tiny_model_dir).mode)
+    skipped = encode_prompts(pipe, "a red circle", "", clip_skip=2).kwargs["prompt_embeds"]
+    ids = pipe.tokenizer("a red circle", padding="max_length", return_tensors="pt").input_ids
+    with torch.no_grad():
+        hidden = pipe.text_encoder(ids, output_hidden_states=True).hidden_states[-2]
+        norm = getattr(pipe.text_encoder, "text_model", pipe.text_encoder).final_layer_norm
+        assert torch.equal(skipped, norm(hidden))
+    ours = engine.run(request(tiny_model_dir, clip_skip=2))[0]
+    theirs = pixels(engine, tiny_model_dir, clip_skip=2, prompt_style="pipeline")
+    assert np.array_equal(ours.image, theirs)  # short prompt: chunked = truncated
+    assert not np.array_equal(ours.image, pixels(engine, tiny_model_dir))
+    from PIL import Image
+
+    with Image.open(ours.path) as image:
+        text = image.text["parameters"]
+    assert "Clip skip: 2" in text
+    from pipeline.metadata import parse_parameters
+
+    assert parse_parameters(text)["clip_skip"] == 2
+    assert read_image_info(ours.path)["clip_skip"] == 2
+
+
+@pytest.mark.parametrize("value", [0, 13, "2", 2.0, True])
+def test_clip_skip_out_of_range_is_refused(value):
+    with pytest.raises(RequestError, match="clip_skip must be a whole number from 1 to 12"):
+        GenerationRequest(prompt="a", clip_skip=value)
+
+
+def test_clip_skip_beyond_the_encoders_layers_is_a_clear_error(engine, tiny_model_dir):
+    with pytest.raises(RequestError, match=r"Clip skip 3 is more than .* 2 layers"):
+        engine.run(request(tiny_model_dir, clip_skip=3))
