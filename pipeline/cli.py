@@ -32,6 +32,7 @@ from .extra_fields import (
     LORAS,
     PROMPT_STYLE,
     PROMPT_STYLES,
+    VAE,
 )
 from .imagefiles import read_image
 from .metadata import INFO_KEYS, read_image_info
@@ -314,6 +315,7 @@ def add_extras_arguments(gen: argparse.ArgumentParser) -> None:
     )
     extras.add_argument("--embedding-dir", default=None, metavar="FOLDER", help=EMBEDDING_DIR.help)
     extras.add_argument("--clip-skip", type=int, default=None, help=CLIP_SKIP.help + " (1)")
+    extras.add_argument("--vae", default=None, metavar="PATH", help=VAE.help)
 
 
 def _lora_arg(text: str) -> tuple[str, float]:
@@ -336,6 +338,7 @@ def extras_fields(args: argparse.Namespace) -> dict[str, Any]:
     given["embeddings"] = tuple(args.embedding) if args.embedding else None
     given["embedding_dir"] = args.embedding_dir
     given["clip_skip"] = args.clip_skip
+    given["vae"] = args.vae
     return {key: value for key, value in given.items() if value is not None}
 
 

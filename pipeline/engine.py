@@ -37,6 +37,7 @@ from .recovery import decode_in_float32, free_memory, has_invalid_values, is_out
 from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
+from .vae import set_vae, vae_name
 
 _WEIGHTED_MODULES = ("unet", "vae", "text_encoder", "text_encoder_2")
 
@@ -420,6 +421,9 @@ def apply_request_extras(
 ) -> tuple[dict[str, Any], list[Embedding]]:
     """LoRAs and embeddings of the request: the metadata they add, and the embeddings used."""
     extras = apply_request_loras(model, request)
+    set_vae(model, request.vae)
+    if request.vae:
+        extras["vae_name"] = vae_name(request.vae)
     installed = model.__dict__.setdefault("embeddings", {})
     used = []
     for path in wanted_embeddings(request):

@@ -163,8 +163,29 @@ CLIP_SKIP = ExtraField(
     parse=_parse_clip_skip,
 )
 
+VAE = ExtraField(
+    name="vae",
+    default=None,
+    a1111_key="",  # a path is machine-local; the name goes under "VAE" (VAE_NAME)
+    help="a separate VAE: .safetensors file (diffusers or original layout) or diffusers folder",
+    check=lambda value: _check_folder("vae", value),
+    format=lambda value: None,
+    parse=lambda text: None,
+)
+VAE_NAME = ExtraField(
+    name="vae_name",
+    default=None,
+    a1111_key="VAE",
+    help="the separate VAE's file name without extension, as A1111 writes it",
+    check=lambda value: value,
+    format=lambda value: value or None,
+    parse=lambda text: text.strip(),
+    in_request=False,
+)
+
 FIELDS: tuple[ExtraField, ...] = (
     PROMPT_STYLE, LORAS, LORA_DIR, LORA_HASHES, EMBEDDINGS, EMBEDDING_DIR, TI_HASHES, CLIP_SKIP,
+    VAE, VAE_NAME,
 )  # fmt: skip
 
 

@@ -92,6 +92,7 @@ class GenerationRequest:
     embeddings: tuple[str, ...] = ()
     embedding_dir: str | None = None
     clip_skip: int = 1
+    vae: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _mode(self.mode))
