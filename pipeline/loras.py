@@ -138,14 +138,21 @@ def resolve_name(name: str, folder: Path) -> Path:
 def read_lora(path: Path) -> LoraFile:
     """Reads and checks a LoRA file; ModelError names the file and the reason."""
     label = path.name
-    if path.suffix.lower() in _PICKLE_SUFFIXES or _looks_like_pickle(path):
-        raise ModelError(
-            f"LoRA {label} is a pickle file; only .safetensors LoRAs are loaded (a pickle can "
-            "run code when it is opened)."
-        )
+    pickled = ModelError(
+        f"LoRA {label} is a pickle file; only .safetensors LoRAs are loaded (a pickle can run "
+        "code when it is opened)."
+    )
+    if path.suffix.lower() in _PICKLE_SUFFIXES:
+        raise pickled
     if not path.is_file():
         raise ModelError(f"LoRA file not found: {path}")
-    header_size, data_size = _check_layout(path)
+    try:
+        header_size, data_size = _check_layout(path)
+    except ModelError:
+        # Only now: a valid file's header length may start with the same bytes as a pickle.
+        if _looks_like_pickle(path):
+            raise pickled from None
+        raise
     from safetensors.torch import load_file
 
     try:

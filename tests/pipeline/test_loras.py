@@ -275,3 +275,17 @@ def test_diffusers_peft_format_lora_loads_and_equals_plain_diffusers(sd_engine, 
     ours = image(engine, folder, loras=((str(path), 0.6),), prompt_style="pipeline")
     assert np.array_equal(ours, diffusers_reference(folder, path, 0.6, StableDiffusionPipeline))
     assert not np.array_equal(ours, image(engine, folder, prompt_style="pipeline"))
+
+
+def test_a_valid_file_whose_header_length_starts_like_a_pickle_is_read(tmp_path):
+    """safetensors begins with the header length: 0x80 as its first byte is a pickle's opcode."""
+    from pipeline.loras import read_lora
+
+    path = tmp_path / "lucky.safetensors"
+    tensors = {"lora_unet_x.alpha": torch.tensor(1.0)}
+    for pad in range(200):
+        save_file(tensors, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert set(read_lora(path).state) == set(tensors)
