@@ -13,12 +13,13 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError, RequestError
 from .loras import read_lora  # the same hostile-file checks (pickle, truncated, NaN)
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_VECTORS = 75
 
@@ -93,6 +94,8 @@ def token_names(embedding: Embedding) -> list[str]:
 
 
 def _add_tokens(tokenizer: Any, encoder: Any, embedding: Embedding, part: str) -> None:
+    import torch
+
     names = token_names(embedding)
     tokenizer.add_tokens([n for n in names if n not in tokenizer.get_vocab()])
     ids = tokenizer.convert_tokens_to_ids(names)

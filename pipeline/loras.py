@@ -20,11 +20,12 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError, RequestError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_LORAS = 16
 MAX_LORA_WEIGHT = 10.0
@@ -153,6 +154,7 @@ def read_lora(path: Path) -> LoraFile:
         if _looks_like_pickle(path):
             raise pickled from None
         raise
+    import torch
     from safetensors.torch import load_file
 
     try:
@@ -267,6 +269,8 @@ def _layer_name(key: str) -> str:
 
 def _module_table(pipe: Any, sdxl: bool) -> dict[str, Any]:
     """Layer names in both spellings: kohya (`lora_te1_text_model_encoder_…`) and dotted."""
+    import torch
+
     table: dict[str, Any] = {}
     parts = [("unet", "lora_unet", "")]
     parts.append(("text_encoder", "lora_te1" if sdxl else "lora_te", "text_model."))
