@@ -36,6 +36,13 @@ SAMPLES = {
     "inpaint_area": InpaintArea.ONLY_MASKED,
     "inpaint_padding": 12,
     "color_correction": False,
+    "prompt_style": "pipeline",
+    "loras": (("style.safetensors", 0.5),),
+    "lora_dir": "/loras",
+    "embeddings": ("shade.safetensors",),
+    "embedding_dir": "/embeddings",
+    "clip_skip": 2,
+    "vae": "/vae.safetensors",
 }
 
 
