@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline import GeneratedImage, GenerationRequest, ModelError, StepUpdate
 from pipeline.remote import RemoteEngine
@@ -31,6 +32,9 @@ class RemoteModel:
     source: _Source
     kind: str
     native_size: int | None = None  # the servers do not say
+    # Nor do they say a checkpoint's card: the worker reports no model defaults, so the panel
+    # keeps the field table's fallbacks (as RemoteEngine.run does).
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 class RemoteBackend:
