@@ -10,7 +10,6 @@ damaged files, NaN, and vectors whose width does not match the text encoder are 
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,20 +108,35 @@ def _add_tokens(tokenizer: Any, encoder: Any, embedding: Embedding, part: str) -
 
 def mentioned(prompt: str, names: list[str]) -> list[str]:
     """The names that occur as whole words in the prompt."""
-    return [n for n in names if _word(n).search(prompt)]
+    return [n for n in names if _whole_words(prompt, n)]
 
 
 def expand_names(prompt: str, embeddings: list[Embedding]) -> str:
     """NAME → `NAME NAME_1 …` for multi-vector embeddings (one token per vector)."""
     for embedding in embeddings:
         names = token_names(embedding)
-        if len(names) > 1:
-            prompt = _word(embedding.name).sub(" ".join(names), prompt)
+        starts = _whole_words(prompt, embedding.name) if len(names) > 1 else []
+        for start in reversed(starts):
+            prompt = prompt[:start] + " ".join(names) + prompt[start + len(embedding.name) :]
     return prompt
 
 
-def _word(name: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+def _whole_words(text: str, name: str) -> list[int]:
+    """Where `name` occurs in `text` with no word character or '-' on either side. Plain string
+    search, not a regex built from a file name (tests/security/test_redos.py: literals only)."""
+    starts, start = [], text.find(name) if name else -1
+    while start >= 0:
+        end = start + len(name)
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        if not _word_char(before) and not _word_char(after):
+            starts.append(start)
+        start = text.find(name, start + 1)
+    return starts
+
+
+def _word_char(char: str) -> bool:
+    return bool(char) and (char.isalnum() or char in "_-")
 
 
 @dataclass

@@ -109,3 +109,12 @@ def test_cli_embedding_flags(capsys, sd, tmp_path):
     assert main(args) == 0, capsys.readouterr().err
     [path] = tmp_path.glob("*.png")
     assert "zzshade" in read_image_info(path)["ti_hashes"]
+
+
+def test_a_name_is_found_as_a_whole_word_only():
+    """Plain string search since the regex built from the file name went (security: literal
+    patterns only); the boundaries stay A1111's: no word character or '-' either side."""
+    from pipeline.embeddings import mentioned
+
+    assert mentioned("a zzshade, (zzshade:1.2)", ["zzshade", "other"]) == ["zzshade"]
+    assert mentioned("zzshade_x x-zzshade zzshadey", ["zzshade"]) == []
