@@ -257,9 +257,16 @@ def _mtime(path: Path) -> float:
 
 def parameters_from_image(path: Path) -> tuple[dict[str, Any], list[str]]:
     """The image's generation parameters that "Use parameters" restores (the field table's
-    `recall` fields it has, each checked by the table), and a note per value left out.
+    `recall` fields it has that the panel shows, each checked by the table), and a note per
+    value left out.
 
     Raises BrushworkError (ImageInputError) for unreadable files or images without parameters.
     """
     info = read_image_info(path)
-    return fields.clean(info, (spec.name for spec in fields.FIELDS if spec.recall))
+    kept, notes = fields.clean(info, (spec.name for spec in fields.FIELDS if spec.recall))
+    for spec in fields.FIELDS:  # recorded, but the panel cannot show it yet: say so
+        if not spec.panel and spec.name in kept:
+            value = kept.pop(spec.name)
+            if value != spec.default:
+                notes.append(f"{spec.label} not restored (the panel has no place for it yet)")
+    return kept, notes

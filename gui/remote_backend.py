@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline import GeneratedImage, GenerationRequest, ModelError, StepUpdate
 from pipeline.remote import RemoteEngine
@@ -31,9 +32,9 @@ class RemoteModel:
     source: _Source
     kind: str
     native_size: int | None = None  # the servers do not say
-    # The model's own field values (size, sampler, CFG) as LoadedModel.defaults has them: the
-    # servers do not say, so the panel keeps what it shows.
-    defaults: dict = field(default_factory=dict)
+    # Nor do they say a checkpoint's card: the worker reports no model defaults, so the panel
+    # keeps the field table's fallbacks (as RemoteEngine.run does).
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 class RemoteBackend:

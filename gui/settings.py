@@ -26,7 +26,9 @@ APP_NAME = "Brushwork"
 # The panel's values of the field table (pipeline/fields.py), without the model (the model
 # picker's) and with the panel's own mode, which adds outpaint.
 _NOT_SAVED = ("model", "mode")
-PANEL_FIELDS = tuple(name for name in fields.NAMES if name not in _NOT_SAVED)
+PANEL_FIELDS = tuple(
+    spec.name for spec in fields.FIELDS if spec.panel and spec.name not in _NOT_SAVED
+)  # a field with `panel=False` has no widget yet: neither shown nor saved
 CANVAS_MODES = ("txt2img", "img2img", "inpaint", "outpaint")
 DEFAULT_SIDES = (0, 0, 128, 0)
 

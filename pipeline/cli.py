@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inpaint_arguments(gen)
     add_hires_arguments(gen)
     _add_server_arguments(gen)
+    _add_extras_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument(
@@ -414,9 +415,61 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch,
         "model": args.model,
         **hires_fields(args),
+        **_extras_fields(args),
     }
 
 
+# --- Prompt syntax, LoRAs, embeddings, clip skip, VAE (fields.py) ---------------------------
+def _help(name: str) -> str:
+    return fields.BY_NAME[name].tooltip
+
+
+def _add_extras_arguments(gen: argparse.ArgumentParser) -> None:
+    extras = gen.add_argument_group("prompt syntax, LoRAs, embeddings, clip skip and VAE")
+    extras.add_argument(
+        "--prompt-style", choices=fields.PROMPT_STYLES, default=None,
+        help=_help("prompt_style") + " (a1111)",
+    )  # fmt: skip
+    extras.add_argument(
+        "--lora", type=_lora_arg, action="append", default=None, metavar="PATH[:WEIGHT]",
+        help=_help("loras") + " (weight 1; repeatable); <lora:NAME:W> in the prompt works too",
+    )  # fmt: skip
+    extras.add_argument("--lora-dir", default=None, metavar="FOLDER", help=_help("lora_dir"))
+    extras.add_argument(
+        "--embedding", action="append", default=None, metavar="PATH", help=_help("embeddings")
+    )
+    extras.add_argument(
+        "--embedding-dir", default=None, metavar="FOLDER", help=_help("embedding_dir")
+    )
+    extras.add_argument("--clip-skip", type=int, default=None, help=_help("clip_skip") + " (1)")
+    extras.add_argument("--vae", default=None, metavar="PATH", help=_help("vae"))
+
+
+def _lora_arg(text: str) -> tuple[str, float]:
+    """PATH or PATH:WEIGHT (a path may hold colons, e.g. C:\\loras\\x.safetensors:0.5)."""
+    path, sep, weight = text.rpartition(":")
+    if sep and path and not weight.startswith(("\\", "/")):
+        try:
+            return path, float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected PATH[:WEIGHT] with a number as WEIGHT (got {text!r})"
+            ) from None
+    return text, 1.0
+
+
+def _extras_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options given, so the request's defaults apply to the rest."""
+    given = {"prompt_style": args.prompt_style, "lora_dir": args.lora_dir}
+    given["loras"] = tuple(args.lora) if args.lora else None
+    given["embeddings"] = tuple(args.embedding) if args.embedding else None
+    given["embedding_dir"] = args.embedding_dir
+    given["clip_skip"] = args.clip_skip
+    given["vae"] = args.vae
+    return {key: value for key, value in given.items() if value is not None}
+
+
+# ---------------------------------------------------------------------------------------------
 def _inpaint_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Only the options given, so the request's defaults apply to the rest."""
     given = {

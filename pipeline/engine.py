@@ -15,8 +15,10 @@ import torch
 from PIL import Image
 
 from .canvas_size import scaled_to
+from .embeddings import Embedding, expand_names, install, read_embedding, wanted_embeddings
 from .errors import BrushworkError, Cancelled, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
+from .loras import LoraState, apply_loras, lora_hashes, strip_tags, wanted_loras
 from .memory import MemoryPlan, available_bytes, plan_memory, stronger_plan
 from .model_card import model_defaults
 from .models import (
@@ -29,6 +31,7 @@ from .models import (
     parse_model_source,
 )
 from .preview import LatentRGB, latent_rgb_for, track_x0
+from .prompt_encoding import encode_prompts, encode_truncated
 from .recovery import (
     FinalLatents,
     decode_in_float32,
@@ -41,6 +44,7 @@ from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
 from .saving import save_all
+from .vae import set_vae, vae_name
 
 _WEIGHTED_MODULES = ("unet", "vae", "text_encoder", "text_encoder_2")
 
@@ -120,6 +124,8 @@ class Engine:
         self.allow_pickle = allow_pickle
         self.last_memory_plan: MemoryPlan | None = None
         self.model: LoadedModel | None = None
+        self.run_extras: dict[str, Any] = {}  # engine-made metadata of this run (LoRA hashes)
+        self.run_embeddings: list[Embedding] = []  # embeddings this run's prompts name
 
     def load(self, model: str | None = None) -> LoadedModel:
         """Loads `model` (None: the bundled one) unless it is the one already loaded."""
@@ -167,6 +173,7 @@ class Engine:
         model = self.load(request.model)  # already loaded by `run`: no reload
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
+        self.run_extras, self.run_embeddings = apply_request_extras(model, request)
         pipe = model.pipeline(request.mode)
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
@@ -254,6 +261,7 @@ class Engine:
                 width=request.width,
                 height=request.height,
             )
+        apply_prompt_style(pipe, request, kwargs, notes, self.run_embeddings)
         images = self._run_with_memory_retries(model, pipe, request, kwargs, notes, final_latents)
         bad = invalid_items(images)
         if bad:  # decode only the bad items again; the others stay as they are
@@ -392,7 +400,7 @@ class Engine:
         notes: tuple[str, ...],
     ) -> list[GeneratedImage]:
         """Writes every image (see saving.save_all: shared with the remote backend)."""
-        return save_all(self.output_dir, request, arrays, model.source.name, notes)
+        return save_all(self.output_dir, request, arrays, model.source.name, notes, self.run_extras)
 
 
 def _switch_savings(model: LoadedModel, pipe: Any, plan: MemoryPlan, device: str) -> None:
@@ -416,6 +424,8 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
     Brushwork truncates like diffusers does rather than chunking (A1111 style), so a prompt
     means the same here as in the model's own pipeline; the note makes the loss visible.
     """
+    if request.prompt_style != "pipeline":
+        return []  # weighted A1111-style prompts are encoded in chunks: nothing is dropped
     tokenizer = getattr(pipe, "tokenizer", None)
     limit = getattr(tokenizer, "model_max_length", None)
     if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
@@ -431,6 +441,70 @@ def prompt_notes(pipe: Any, request: GenerationRequest) -> list[str]:
     return notes
 
 
+# --- Prompt syntax (prompt_encoding.py) and LoRAs (loras.py) ---------------------------------
+def apply_prompt_style(
+    pipe: Any,
+    request: GenerationRequest,
+    kwargs: dict[str, Any],
+    notes: list[str],
+    embeddings: list[Embedding],
+) -> None:
+    """Replaces the prompt texts in `kwargs` by their A1111-style encodings, unless the request
+    asks for the model's own pipeline behaviour."""
+    prompt = strip_tags(request.prompt)  # <lora:…> tags are for apply_request_loras only
+    if request.prompt_style == "pipeline":  # diffusers expands multi-vector embeddings itself
+        kwargs["prompt"] = prompt
+        if request.clip_skip > 1 and getattr(pipe, "text_encoder_2", None) is not None:
+            kwargs["clip_skip"] = request.clip_skip - 1  # diffusers counts the layers skipped
+        elif request.clip_skip > 1:
+            del kwargs["prompt"], kwargs["negative_prompt"]
+            kwargs.update(encode_truncated(pipe, prompt, request.negative_prompt,
+                                           request.clip_skip))  # fmt: skip
+        return
+    prompt = expand_names(prompt, embeddings)
+    negative = expand_names(request.negative_prompt, embeddings)
+    encoded = encode_prompts(pipe, prompt, negative, request.clip_skip)
+    del kwargs["prompt"], kwargs["negative_prompt"]
+    kwargs.update(encoded.kwargs)
+    notes.extend(encoded.notes)
+
+
+def apply_request_extras(
+    model: LoadedModel, request: GenerationRequest
+) -> tuple[dict[str, Any], list[Embedding]]:
+    """LoRAs and embeddings of the request: the metadata they add, and the embeddings used."""
+    extras = apply_request_loras(model, request)
+    set_vae(model, request.vae)
+    if request.vae:
+        extras["vae_name"] = vae_name(request.vae)
+    installed = model.__dict__.setdefault("embeddings", {})
+    used = []
+    for path in wanted_embeddings(request):
+        key = str(path.resolve())
+        if key not in installed:
+            embedding = read_embedding(path)
+            install(model.pipelines[Mode.TXT2IMG], embedding)
+            installed[key] = embedding
+        used.append(installed[key])
+    if used:
+        extras["ti_hashes"] = ", ".join(dict.fromkeys(f"{e.name}: {e.short_hash}" for e in used))
+    return extras, used
+
+
+def apply_request_loras(model: LoadedModel, request: GenerationRequest) -> dict[str, Any]:
+    """Sets the request's LoRAs (and <lora:…> tags) on the model's shared modules, loading only
+    files not loaded before; returns the metadata they add (A1111's `Lora hashes`)."""
+    wanted = wanted_loras(request)
+    state = getattr(model, "lora_state", None)
+    if state is None and not wanted:
+        return {}
+    if state is None:
+        state = model.lora_state = LoraState()  # type: ignore[attr-defined]
+    applied = apply_loras(state, model.pipelines[Mode.TXT2IMG], wanted)
+    return {"lora_hashes": lora_hashes(applied)} if applied else {}
+
+
+# ---------------------------------------------------------------------------------------------
 def _steps_for_strength(steps: int, strength: float) -> int:
     """diffusers runs int(steps × strength) steps and crashes on zero: always run at least one."""
     return steps if int(steps * strength) >= 1 else math.ceil(1 / strength)

@@ -7,7 +7,7 @@ PNG writer and every metadata reader name values by it (`metadata.py`, `metadata
 metadata, settings.json, a session manifest) go through `clean`, which keeps what is valid and
 says what it dropped, so nothing half-applies and nothing out of range reaches a widget.
 
-Adding a parameter (e.g. clip skip):
+Adding a parameter (e.g. a scheduler option):
 1. add a `Field(...)` to `FIELDS` below (its `name` is the request's attribute name; give the
    A1111 key if that format has one, and the modes that use it);
 2. add the attribute to `GenerationRequest` (request.py, default `fields.default(name)`) and use
@@ -16,7 +16,12 @@ Adding a parameter (e.g. clip skip):
 3. in the panel (gui/panels.py), make its widget with `number_box(name)` / `check_box(name)`
    (gui/field_widgets.py: bounds, default, step and tooltip come from here), place it in the
    layout and add its (getter, setter) to `ParametersPanel._bind`; a GUI test fails until the
-   panel holds every saved field.
+   panel holds every saved field. A field without a widget yet says so with `panel=False`
+   (settings, the panel and its tests leave it out by that flag).
+A field whose value is not a plain number/text/bool/enum (e.g. the LoRA list) gives `convert`,
+which checks and normalises it (JSON lists back to tuples). Facts the engine records about a run
+(LoRA and embedding hashes, the VAE's name) are not request fields: they are `RUN_FACTS`, written
+and read with the same A1111 machinery.
 Validation, the PNG's A1111 text and JSON chunk, every reader, `info --json`, settings, sessions
 and "Use parameters" (with its range checks) then follow from the table alone.
 """
@@ -32,7 +37,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .embeddings import check_embeddings
 from .errors import RequestError
+from .loras import check_loras
 from .samplers import DEFAULT_SAMPLER, get_sampler, sampler_from_name
 
 SEED_LIMIT = 2**32  # seeds are 0 … 2**32 - 1, as in AUTOMATIC1111
@@ -108,6 +115,9 @@ class Field:
     tooltip: str = ""
     suffix: str = ""
     step: float = 1
+    convert: Callable[[Any], Any] | None = None  # checks + normalises a non-plain kind (tuple)
+    panel: bool = True  # False: the GUI panel has no widget for it yet (not saved, not walked)
+    omit_default: bool = False  # A1111 text: written only when it is not the default
 
     def default_for(self, mode: Mode | str | None = None) -> Any:
         return self.mode_defaults.get(Mode(mode), self.default) if mode else self.default
@@ -182,6 +192,39 @@ def _area_from_text(text: str) -> InpaintArea:
         if text.strip().lower() in (label.lower(), area.value):
             return area
     raise ValueError(text)
+
+
+PROMPT_STYLES = ("a1111", "pipeline")
+MAX_CLIP_SKIP = 12
+
+
+def _check_prompt_style(name: str, value: Any) -> None:
+    if value not in PROMPT_STYLES:
+        raise RequestError(f"{name} must be one of {', '.join(PROMPT_STYLES)} (got {value!r}).")
+
+
+def _prompt_style_from_text(text: str) -> str:
+    value = text.strip().lower()
+    if value not in PROMPT_STYLES:
+        raise ValueError(text)
+    return value
+
+
+def _check_path(name: str, value: Any) -> None:
+    if not value.strip():
+        raise RequestError(f"{name} must be a path or None (got {value!r}).")
+
+
+def _hashes_from_text(text: str) -> dict[str, str]:
+    """A1111's `NAME: hash, NAME2: hash2` → {NAME: hash}."""
+    pairs = {}
+    for part in text.split(","):
+        name, sep, digest = part.rpartition(":")
+        if sep and name.strip() and digest.strip():
+            pairs[name.strip()] = digest.strip()
+    if not pairs:
+        raise ValueError(text)
+    return pairs
 
 
 FIELDS: tuple[Field, ...] = (
@@ -274,7 +317,65 @@ FIELDS: tuple[Field, ...] = (
         when=_hires_on,
         tooltip="latent, lanczos, or an upscale model's file or name",
     ),
+    # Prompt syntax, LoRAs, embeddings, clip skip and VAE (issue 19); no panel widgets yet.
+    Field(
+        "prompt_style", str, "a1111", "Prompt style", a1111="Prompt style",  # ours: A1111 has
+        check=_check_prompt_style, from_text=_prompt_style_from_text,  # one style only
+        omit_default=True, panel=False,
+        tooltip="a1111: (text:1.2) weights, [text], BREAK and prompts longer than 75 tokens in "
+        "chunks, as AUTOMATIC1111; pipeline: the text goes to the model's own pipeline as is "
+        "(first 75 tokens, no weights)",
+    ),
+    Field(
+        "loras", tuple, (), "LoRAs", convert=check_loras, panel=False,  # A1111: prompt tags
+        tooltip="LoRA file (or name in the LoRA folder) and weight, PATH[:WEIGHT]",
+    ),
+    Field(
+        "lora_dir", str, None, "LoRA folder", optional=True, check=_check_path, recall=False,
+        panel=False,  # a path on this machine: in our JSON chunk, not A1111's text
+        tooltip="folder of the LoRAs that <lora:NAME:W> prompt tags name (default: <user data "
+        "dir>/Brushwork/loras)",
+    ),
+    Field(
+        "embeddings", tuple, (), "Embeddings", convert=check_embeddings, panel=False,
+        tooltip="textual-inversion embedding file (.safetensors), used by its file name in the "
+        "prompt",
+    ),
+    Field(
+        "embedding_dir", str, None, "Embedding folder", optional=True, check=_check_path,
+        recall=False, panel=False,
+        tooltip="folder of embeddings used by file name in the prompt (default: <user data "
+        "dir>/Brushwork/embeddings)",
+    ),
+    Field(
+        "clip_skip", int, 1, "Clip skip", 1, MAX_CLIP_SKIP, a1111="Clip skip", omit_default=True,
+        panel=False,
+        tooltip="1-12: read the text encoder's output this many layers from the end (A1111's "
+        "'Clip skip'; 2 for many anime models)",
+    ),
+    Field(
+        "vae", str, None, "VAE", optional=True, check=_check_path, recall=False, panel=False,
+        tooltip="a separate VAE: .safetensors file (diffusers or original layout) or diffusers "
+        "folder",  # the path is machine-local; its name goes under A1111's "VAE" (RUN_FACTS)
+    ),
 )  # fmt: skip
+
+# What the engine records about a run beyond the request (A1111 keys; not request fields).
+RUN_FACTS: tuple[Field, ...] = (
+    Field(
+        "lora_hashes", str, "", "LoRA hashes", a1111="Lora hashes", from_text=_hashes_from_text,
+        omit_default=True, tooltip="A1111's short sha256 of each applied LoRA's tensor data",
+    ),
+    Field(
+        "ti_hashes", str, "", "Embedding hashes", a1111="TI hashes", from_text=_hashes_from_text,
+        omit_default=True, tooltip="A1111's short sha256 of each embedding the prompts used",
+    ),
+    Field(
+        "vae_name", str, None, "VAE", optional=True, a1111="VAE", from_text=str.strip,
+        tooltip="the separate VAE's file name without extension, as A1111 writes it",
+    ),
+)  # fmt: skip
+RUN_FACT_NAMES: tuple[str, ...] = tuple(spec.name for spec in RUN_FACTS)
 
 BY_NAME: Mapping[str, Field] = MappingProxyType({f.name: f for f in FIELDS})
 NAMES: tuple[str, ...] = tuple(BY_NAME)
@@ -307,6 +408,8 @@ def validate(name: str, value: Any) -> Any:
         raise RequestError(f"{name} must be given (got None).")
     if issubclass(spec.kind, Enum):
         return _choice(spec.kind, name, value)
+    if spec.convert is not None:
+        return spec.convert(value)
     checked = _CHECKS[spec.kind](spec, value)
     if spec.check is not None:
         spec.check(name, checked)
@@ -364,8 +467,11 @@ def format_a1111_pairs(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     (width and height share one `Size: WxH`)."""
     mode = Mode(values["mode"])
     pairs: list[tuple[str, str]] = []
-    for spec in FIELDS:
-        if spec.a1111 is None or mode not in spec.modes or values.get(spec.name) is None:
+    for spec in (*FIELDS, *RUN_FACTS):
+        value = values.get(spec.name)
+        if spec.a1111 is None or mode not in spec.modes or value is None:
+            continue
+        if spec.omit_default and value == spec.default:
             continue
         if not applies(spec, values):
             continue
@@ -379,11 +485,11 @@ def format_a1111_pairs(values: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def parse_a1111_pairs(params: Mapping[str, str]) -> dict[str, Any]:
-    """Table fields from A1111 `Key: value` pairs; values that do not parse are left out, and so
-    are fields whose `when` does not hold for what was found (no hires fields without
-    `Hires upscale`; its `Denoising strength` is then the hires strength, not img2img's)."""
+    """Table fields (and run facts) from A1111 `Key: value` pairs; values that do not parse are
+    left out, and so are fields whose `when` does not hold for what was found (no hires fields
+    without `Hires upscale`; its `Denoising strength` is then the hires strength, not img2img's)."""
     found: dict[str, Any] = {}
-    for spec in FIELDS:
+    for spec in (*FIELDS, *RUN_FACTS):
         if spec.a1111 is None or spec.a1111 not in params or spec.name in ("width", "height"):
             continue
         try:

@@ -16,6 +16,7 @@ from PIL import Image
 from . import fields
 from .errors import ImageInputError
 from .imagetext import read_text_and_exif
+from .loras import with_lora_tags
 from .metadata_formats import MAX_TEXT, READERS, bounded_json, exif_user_comment, sampler_id
 from .samplers import sampler_from_name
 
@@ -30,9 +31,10 @@ _PARAM = re.compile(r'(?:^|,)\s*([\w][\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)')
 
 def format_parameters(meta: dict[str, Any], model_name: str) -> str:
     """A1111 text: prompt, `Negative prompt:` line, then `Key: value, …` on the last line (the
-    table's A1111 keys of the fields this mode uses)."""
+    table's A1111 keys of the fields this mode uses and of the engine's run facts). LoRAs given
+    outside the prompt are added to it as `<lora:NAME:W>` tags, as A1111 writes them."""
     pairs = fields.format_a1111_pairs({**meta, "model": model_name})
-    lines = [meta["prompt"]]
+    lines = [with_lora_tags(meta["prompt"], meta.get("loras", ()))]
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in pairs))
@@ -132,11 +134,20 @@ def _from_json_chunk(raw: Any) -> dict[str, Any] | None:
     info: dict[str, Any] = {"source": "brushwork"}
     mode = request.get("mode")
     used = fields.NAMES if mode not in {m.value for m in fields.Mode} else fields.used_by(mode)
-    info.update({name: request[name] for name in used if name in request})
+    info.update(
+        {name: request[name] for name in (*used, *fields.RUN_FACT_NAMES) if name in request}
+    )
+    for name in (n for n in used if n in info and fields.BY_NAME[n].kind is tuple):
+        info[name] = _tuples(info[name])  # JSON has no tuples (e.g. the LoRA pairs)
     # The hires fields only when the hires fix ran (as in the A1111 text).
     info = {k: v for k, v in info.items() if k not in fields.BY_NAME or _recorded(k, request)}
     info["model"] = data.get("model", info.get("model"))  # the model's name, not its path
     return info
+
+
+def _tuples(value: Any) -> Any:
+    """Lists (at any depth: bounded_json limits it) as tuples; other values as they are."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
 
 
 def json_chunk(meta: dict[str, Any], model_name: str, version: str) -> str:

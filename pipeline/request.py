@@ -28,6 +28,7 @@ from .fields import (
     InpaintArea,
     Mode,
 )
+from .prompt_weights import parse_prompt
 
 # Re-exported: the limits and enums live with the field table.
 __all__ = [
@@ -60,6 +61,12 @@ class GenerationRequest:
     mask; `mask_blur` px is the soft band outside the mask through which the result is blended
     back; `inpaint_area` and `inpaint_padding` (px of context around the mask's bounding box)
     choose what is generated; `color_correction` matches colours across the mask border.
+
+    Extras (any mode): `prompt_style` "a1111" reads (word:1.2)/[word]/BREAK and chunks long
+    prompts, "pipeline" gives the text to the model's own pipeline; `loras` (file or name,
+    weight) pairs, also `<lora:NAME:W>` prompt tags found in `lora_dir`; `embeddings` files, also
+    those of `embedding_dir` named in a prompt; `clip_skip` 1-12; `vae` a separate VAE file or
+    folder.
     """
 
     prompt: str
@@ -86,6 +93,13 @@ class GenerationRequest:
     hires_strength: float = fields.default("hires_strength")
     hires_steps: int = fields.default("hires_steps")
     hires_upscaler: str = fields.default("hires_upscaler")
+    prompt_style: str = fields.default("prompt_style")
+    loras: tuple[tuple[str, float], ...] = fields.default("loras")
+    lora_dir: str | None = fields.default("lora_dir")
+    embeddings: tuple[str, ...] = fields.default("embeddings")
+    embedding_dir: str | None = fields.default("embedding_dir")
+    clip_skip: int = fields.default("clip_skip")
+    vae: str | None = fields.default("vae")
 
     def __post_init__(self) -> None:
         if self.seed == -1:
@@ -99,6 +113,18 @@ class GenerationRequest:
             raise RequestError("strength must be above 0 for img2img and inpaint (got 0).")
         self._check_images()
         self._check_hires()
+        self._check_prompt_syntax()
+
+    def _check_prompt_syntax(self) -> None:
+        """A1111-style prompts are parsed now, so a bad weight or a hostile nesting is refused
+        before any work (the parser is linear-time and bounded: prompt_weights.py)."""
+        if self.prompt_style != "a1111":
+            return
+        for name in ("prompt", "negative_prompt"):
+            try:
+                parse_prompt(getattr(self, name))
+            except RequestError as exc:
+                raise RequestError(f"{name}: {exc}") from None
 
     def _check_images(self) -> None:
         needs_init = self.mode in (Mode.IMG2IMG, Mode.INPAINT)

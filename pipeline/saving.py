@@ -7,7 +7,9 @@ fallback when the output folder refuses them are the same whichever machine gene
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,18 +27,23 @@ def save_all(
     arrays: list[np.ndarray],
     model_name: str,
     notes: tuple[str, ...] = (),
+    run_facts: Mapping[str, Any] | None = None,
 ) -> list[GeneratedImage]:
     """Writes every image. If the output folder refuses them, they go to a new folder in the
-    temp dir instead; if that fails too, they travel in memory with the error."""
+    temp dir instead; if that fails too, they travel in memory with the error. `run_facts` are
+    what the backend recorded beyond the request (fields.RUN_FACTS: LoRA hashes, the VAE's name)."""
+    facts = dict(run_facts or {})
     saved: list[GeneratedImage] = []
     for k, array in enumerate(arrays):
         try:
-            saved.append(save_one(output_dir, request, k, array, model_name, notes))
+            saved.append(save_one(output_dir, request, k, array, model_name, notes, facts))
         except OutputError as exc:
             rest = list(enumerate(arrays[k:], start=k))
             try:
                 fallback = Path(tempfile.mkdtemp(prefix="brushwork-unsaved-"))
-                kept = [save_one(fallback, request, j, a, model_name, notes) for j, a in rest]
+                kept = [
+                    save_one(fallback, request, j, a, model_name, notes, facts) for j, a in rest
+                ]
             except (OSError, OutputError):
                 fallback, kept = (
                     None,
@@ -56,10 +63,11 @@ def save_one(
     image: np.ndarray,
     model_name: str,
     notes: tuple[str, ...] = (),
+    run_facts: Mapping[str, Any] | None = None,
 ) -> GeneratedImage:
     seed = item_seed(request.seed, index)
     # Each file records the parameters that re-make it alone: its own seed, batch size 1.
-    meta = {**request.to_metadata(), "seed": seed, "batch_size": 1}
+    meta = {**request.to_metadata(), "seed": seed, "batch_size": 1, **(run_facts or {})}
     chunks = {
         PARAMETERS_KEY: format_parameters(meta, model_name),
         JSON_KEY: json_chunk(meta, model_name, __version__),

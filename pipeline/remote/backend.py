@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .. import fields
 from ..errors import ModelError, RequestError
 from ..inpaint import InpaintPlan, finish_inpaint, plan_inpaint
+from ..loras import prompt_tags
 from ..request import GenerationRequest, Mode
 from ..results import GeneratedImage, StepCallback
 from ..saving import save_all
@@ -37,6 +39,9 @@ class ServerStatus:
     url: str
     info: ServerInfo | None
     error: str | None = None
+
+
+_LOCAL_ONLY = ("loras", "embeddings", "clip_skip", "vae")
 
 
 class RemoteEngine:
@@ -78,6 +83,7 @@ class RemoteEngine:
                 "The hires fix runs on this computer only, not on ComfyUI servers; set its "
                 "scale to 0 (off) or generate locally."
             )
+        _refuse_local_extras(request)
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         spec = _spec(request, plan)
         arrays, notes = asyncio.run(self._run_with_failover(spec, on_step, cancel))
@@ -181,6 +187,23 @@ def check_capability(info: ServerInfo, request: GenerationRequest) -> None:
     if sampler not in info.samplers or scheduler not in info.schedulers:
         raise RemoteError(f"{info.url} does not offer the sampler {sampler} with the "
                           f"{scheduler} scheduler.")  # fmt: skip
+
+
+def _refuse_local_extras(request: GenerationRequest) -> None:
+    """LoRAs, embeddings, a separate VAE and clip skip are applied by the local engine only;
+    sent as they are, a server would make a different picture without saying so."""
+    unused = [
+        fields.BY_NAME[name].label
+        for name in _LOCAL_ONLY
+        if getattr(request, name) != fields.default(name)
+    ]
+    if prompt_tags(request.prompt) or prompt_tags(request.negative_prompt):
+        unused.append("<lora:…> prompt tags")
+    if unused:
+        raise RequestError(
+            f"{', '.join(unused)}: not supported on a ComfyUI server yet; generate on this "
+            "computer to use them."
+        )
 
 
 def _spec(request: GenerationRequest, plan: InpaintPlan | None) -> JobSpec:

@@ -40,6 +40,13 @@ SAMPLES = {
     "hires_strength": 0.6,
     "hires_steps": 2,
     "hires_upscaler": "latent",
+    "prompt_style": "pipeline",
+    "loras": (("style.safetensors", 0.5),),
+    "lora_dir": "/loras",
+    "embeddings": ("shade.safetensors",),
+    "embedding_dir": "/embeddings",
+    "clip_skip": 2,
+    "vae": "/vae.safetensors",
 }
 
 

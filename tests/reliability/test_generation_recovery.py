@@ -144,7 +144,7 @@ def test_mps_style_out_of_memory_runtime_error_is_recognised(engine, monkeypatch
 
 def test_1000_token_prompt_is_truncated_and_says_how_much(engine, tiny_request):
     prompt = " ".join(["red"] * 1000)
-    [result] = engine.run(tiny_request(prompt=prompt))
+    [result] = engine.run(tiny_request(prompt=prompt, prompt_style="pipeline"))
     [note] = result.notes
     assert "the text encoder reads only the first 75" in note and "were ignored" in note
     assert read_image_info(result.path)["prompt"] == prompt  # the file keeps all of it

@@ -156,6 +156,17 @@ def test_a_server_without_a_core_node_or_the_model_is_refused_by_name(tmp_path) 
         _engine(tmp_path, "http://127.0.0.1:9").run(_request(model=None))
 
 
+@pytest.mark.parametrize(
+    ("extras", "named"),
+    [({"loras": (("style.safetensors", 0.5),)}, "LoRAs"), ({"clip_skip": 2}, "Clip skip"),
+     ({"prompt": "a cat <lora:style:0.8>"}, "<lora:…> prompt tags")],
+)  # fmt: skip
+def test_local_only_extras_are_refused_before_connecting(tmp_path, extras, named) -> None:
+    """Sent as they are, the server would silently make a picture without the LoRA."""
+    with pytest.raises(RequestError, match=f"{named}: not supported on a ComfyUI server"):
+        _engine(tmp_path, "http://127.0.0.1:9").run(_request(**extras))
+
+
 def test_execution_error_names_the_node_and_the_exception(tmp_path) -> None:
     with FakeComfy(fail_in_node="VAEDecode") as server, pytest.raises(RemoteError) as error:
         _engine(tmp_path, server).run(_request())
