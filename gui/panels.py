@@ -15,14 +15,11 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QFrame,
-    QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -32,10 +29,11 @@ from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
 
 from .field_widgets import check_box, number_box
+from .mode_options import MODE_NAMES, CanvasMode, ModeOptions, form_layout, spin_box
 from .panel_widgets import CollapsibleSection, NativeSizeWarning
 from .settings import PANEL_FIELDS, Parameters
 
-LEGACY_SIDES = (0, 0, 128, 0)  # the old fixed outpaint default: saved, it was never a choice
+__all__ = ["CanvasMode", "ParametersPanel", "PromptEdit", "generation_size"]
 
 
 class PromptEdit(QPlainTextEdit):
@@ -69,24 +67,22 @@ class ParametersPanel(QWidget):
         for mode, text in MODE_NAMES.items():
             self.mode.addItem(text, mode.value)  # Qt would turn the str-Enum into a plain str
         self.mode.currentIndexChanged.connect(self._on_mode)
-        self.strength = number_box("strength", low=0.01)  # 0 would change nothing
+        # The mode's own options, shown as the panel's own fields (tests and callers use them).
+        self.mode_options = ModeOptions()
+        self.strength = self.mode_options.strength
+        self.only_masked = self.mode_options.only_masked
+        self.sides = self.mode_options.sides
+        self.sides_row = self.mode_options.sides_row
         self.mask_blur = number_box("mask_blur")
         self.mask_grow = number_box("mask_grow")
-        self.only_masked = check_box("inpaint_area")
         self.padding = number_box("inpaint_padding")
         self.color_correction = check_box("color_correction")
         self.color_correction.setChecked(fields.default("color_correction"))
-        self.sides = [_spin(0, 2048, 0, step=8, suffix=" px") for _ in range(4)]
-        # Until the user sets the sides they follow the canvas (half its width on the right):
-        # a fixed 128 px tripled a 64-px image.
-        self._auto_sides = LEGACY_SIDES
-        self.sides[2].setValue(128)
         self.native_size = 0  # of the loaded model; 0: not known yet
         self.native_warning = NativeSizeWarning()
         self.native_warning.resize_requested.connect(self.resize_canvas_requested)
         self.native_warning.only_masked_requested.connect(self._use_only_masked)
-        for box, side in zip(self.sides, ("left", "top", "right", "bottom"), strict=True):
-            box.setToolTip(f"Pixels to add on the {side}")
+        for box in self.sides:
             box.valueChanged.connect(self._refresh_size)
         self.only_masked.toggled.connect(self._refresh_size)
         self._canvas_size = (512, 512)
@@ -110,7 +106,7 @@ class ParametersPanel(QWidget):
         self.random_seed = QCheckBox("Random")
         self.random_seed.setChecked(True)
         self.random_seed.toggled.connect(self._sync_seed)
-        self.batch_count = _spin(1, 100, 1)
+        self.batch_count = spin_box(1, 100, 1)
         self.batch_count.setToolTip(
             "How many jobs Generate adds to the queue; they run one after another, each with "
             "the next seeds"
@@ -132,9 +128,6 @@ class ParametersPanel(QWidget):
             box.valueChanged.connect(self._remember_txt2img_size)
         self.sampler.activated.connect(lambda _: self._follows.discard("sampler"))
         self.guidance.valueChanged.connect(lambda _: self._chosen("guidance"))
-        # Each mode keeps its own strength (inpaint's default is 1: the area is regenerated).
-        self._strengths = {mode: _mode_strength(mode) for mode in CanvasMode}
-        self._strength_mode = CanvasMode.TXT2IMG
         self._bindings = self._bind()
         self._show_following()
         self._layout()
@@ -150,7 +143,6 @@ class ParametersPanel(QWidget):
         top.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         top.addRow("Mode", self.mode)
         outer.addLayout(top)
-        self.mode_options = self._mode_options_box()
         outer.addWidget(self.mode_options)
         outer.addWidget(self.native_warning)
 
@@ -161,7 +153,7 @@ class ParametersPanel(QWidget):
         column.addWidget(self.prompt)
         column.addWidget(QLabel("Negative prompt"))
         column.addWidget(self.negative)
-        basics = _form()
+        basics = form_layout()
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.random_seed)
@@ -177,7 +169,7 @@ class ParametersPanel(QWidget):
         basics.addRow("Images per job", self.batch_size)
         column.addLayout(basics)
         more_body = QWidget()
-        more = _form(more_body)
+        more = form_layout(more_body)
         more.setContentsMargins(0, 0, 0, 0)
         more.addRow("Sampler", self.sampler)
         more.addRow("CFG scale", self.guidance)
@@ -198,27 +190,6 @@ class ParametersPanel(QWidget):
         self.scroll.setMinimumWidth(content.minimumSizeHint().width())
         outer.addWidget(self.scroll, 1)
         self._more_form = more
-
-    def _mode_options_box(self) -> QGroupBox:
-        box = QGroupBox()
-        box.setObjectName("modeOptions")
-        form = _form(box)
-        form.addRow("Strength", self.strength)
-        sides = QGridLayout()
-        sides.setContentsMargins(0, 0, 0, 0)
-        for index, (name, spin) in enumerate(zip(("Left", "Top", "Right", "Bottom"),
-                                                 self.sides, strict=True)):  # fmt: skip
-            row, column = divmod(index, 2)
-            sides.addWidget(QLabel(name), row, 2 * column)
-            sides.addWidget(spin, row, 2 * column + 1)
-        sides.setColumnStretch(1, 1)
-        sides.setColumnStretch(3, 1)
-        self.sides_row = QWidget()
-        self.sides_row.setLayout(sides)
-        form.addRow("Extend", self.sides_row)
-        form.addRow(self.only_masked)
-        self._mode_form = form
-        return box
 
     @property
     def current_mode(self) -> CanvasMode:
@@ -246,7 +217,10 @@ class ParametersPanel(QWidget):
             "width": (lambda: self._txt2img_size[0], lambda v: self._set_txt2img(v, None)),
             "height": (lambda: self._txt2img_size[1], lambda v: self._set_txt2img(None, v)),
             "batch_size": box(self.batch_size),
-            "strength": (self.strength.value, self._set_strength),
+            "strength": (
+                self.strength.value,
+                lambda v: self.mode_options.set_strength(self.current_mode, v),
+            ),
             "mask_blur": box(self.mask_blur),
             "mask_grow": box(self.mask_grow),
             "inpaint_area": (self._inpaint_area, area),
@@ -256,27 +230,12 @@ class ParametersPanel(QWidget):
 
     def _on_mode(self) -> None:
         mode = self.current_mode
-        self._swap_strength(mode)
+        self.mode_options.show_mode(mode)
         masked = mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
-        self.mode_options.setVisible(mode is not CanvasMode.TXT2IMG)
-        self.mode_options.setTitle(MODE_NAMES[mode])
-        self._mode_form.setRowVisible(self.sides_row, mode is CanvasMode.OUTPAINT)
-        self._mode_form.setRowVisible(self.only_masked, masked)
         for widget in (self.mask_blur, self.mask_grow, self.padding, self.color_correction):
             self._more_form.setRowVisible(widget, masked)
         self._refresh_size()
         self.mode_changed.emit(mode)
-
-    def _swap_strength(self, mode: CanvasMode) -> None:
-        if not hasattr(self, "_strengths"):  # during construction
-            return
-        self._strengths[self._strength_mode] = self.strength.value()
-        self._strength_mode = mode
-        self.strength.setValue(self._strengths[mode])
-
-    def _set_strength(self, value: float) -> None:
-        self._strengths[self.current_mode] = value
-        self.strength.setValue(value)
 
     def _sizes_from_canvas(self) -> bool:
         """Canvas modes generate at the canvas's size, except "only masked", which generates
@@ -314,17 +273,6 @@ class ParametersPanel(QWidget):
         """The warning's other fix: generate only around the mask, at the model's size."""
         self.only_masked.setChecked(True)
         self.set_size(self.native_size, self.native_size)
-
-    def _follow_canvas_with_sides(self) -> None:
-        """Outpaint sides the user has not chosen follow the canvas: half its width, right."""
-        if self.outpaint_sides() not in (self._auto_sides, LEGACY_SIDES):
-            return
-        width, _ = self._canvas_size
-        self._auto_sides = (0, 0, max(8, int(width / 16 + 0.5) * 8), 0)
-        for box, value in zip(self.sides, self._auto_sides, strict=True):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
 
     def _remember_txt2img_size(self) -> None:
         if not self._sizes_from_canvas() and not self._quiet:
@@ -470,8 +418,7 @@ class ParametersPanel(QWidget):
             self._show_size(width, height)
 
     def outpaint_sides(self) -> tuple[int, int, int, int]:
-        left, top, right, bottom = (box.value() for box in self.sides)
-        return left, top, right, bottom
+        return self.mode_options.outpaint_sides()
 
     def _request_value(self, name: str) -> Any:
         """A model-followed field is sent as the model's value once it is known, else None
@@ -538,45 +485,9 @@ class ParametersPanel(QWidget):
     def show_canvas_size(self, width: int, height: int) -> None:
         """Canvas modes generate at the canvas size, snapped to multiples of 8 when it is not."""
         self._canvas_size = (width, height)
-        self._follow_canvas_with_sides()
+        self.mode_options.follow_canvas(width)
         self._refresh_size()
-
-
-class CanvasMode(str, Enum):
-    """What Generate does: the engine's three modes, plus outpaint (an inpaint of an extended
-    canvas, prepared here)."""
-
-    TXT2IMG = "txt2img"
-    IMG2IMG = "img2img"
-    INPAINT = "inpaint"
-    OUTPAINT = "outpaint"
-
-
-MODE_NAMES = {
-    CanvasMode.TXT2IMG: "Text to image",
-    CanvasMode.IMG2IMG: "Image to image",
-    CanvasMode.INPAINT: "Inpaint (masked area)",
-    CanvasMode.OUTPAINT: "Outpaint (extend the canvas)",
-}
-
-
-def _form(parent: QWidget | None = None) -> QFormLayout:
-    form = QFormLayout(parent)
-    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-    return form
-def _mode_strength(mode: CanvasMode) -> float:
-    engine_mode = Mode.INPAINT if mode is CanvasMode.OUTPAINT else Mode(mode.value)
-    return fields.default("strength", engine_mode)
 
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
-
-
-def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setSuffix(suffix)
-    return box
