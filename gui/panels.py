@@ -9,18 +9,11 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QFormLayout,
-    QFrame,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -29,8 +22,10 @@ from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
 
 from .field_widgets import check_box, number_box
-from .mode_options import MODE_NAMES, CanvasMode, ModeOptions, form_layout, spin_box
-from .panel_widgets import CollapsibleSection, NativeSizeWarning
+from .mode_options import MODE_NAMES, CanvasMode, ModeOptions, spin_box
+from .panel_layout import lay_out
+from .panel_widgets import NativeSizeWarning
+from .seed_field import SeedField
 from .settings import PANEL_FIELDS, Parameters
 
 __all__ = ["CanvasMode", "ParametersPanel", "PromptEdit", "generation_size"]
@@ -100,12 +95,9 @@ class ParametersPanel(QWidget):
             self.sampler.addItem(sampler.name, sampler.id)
         self.steps = number_box("steps")
         self.guidance = number_box("guidance")
-        self.seed = QLineEdit()
-        self.seed.setValidator(QRegularExpressionValidator(r"\d{0,10}"))
-        self.seed.setPlaceholderText("random")
-        self.random_seed = QCheckBox("Random")
-        self.random_seed.setChecked(True)
-        self.random_seed.toggled.connect(self._sync_seed)
+        self.seed_field = SeedField()
+        self.seed = self.seed_field.seed
+        self.random_seed = self.seed_field.random_seed
         self.batch_count = spin_box(1, 100, 1)
         self.batch_count.setToolTip(
             "How many jobs Generate adds to the queue; they run one after another, each with "
@@ -130,66 +122,8 @@ class ParametersPanel(QWidget):
         self.guidance.valueChanged.connect(lambda _: self._chosen("guidance"))
         self._bindings = self._bind()
         self._show_following()
-        self._layout()
-        self._sync_seed()
+        self.more, self.scroll, self._more_form = lay_out(self)
         self._on_mode()
-
-    def _layout(self) -> None:
-        """Mode and the mode's own options stay at the top, never scrolled away; the rest
-        scrolls vertically only, and rarely used settings are collapsed under "More"."""
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        top = QFormLayout()
-        top.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        top.addRow("Mode", self.mode)
-        outer.addLayout(top)
-        outer.addWidget(self.mode_options)
-        outer.addWidget(self.native_warning)
-
-        content = QWidget()
-        column = QVBoxLayout(content)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(QLabel("Prompt"))
-        column.addWidget(self.prompt)
-        column.addWidget(QLabel("Negative prompt"))
-        column.addWidget(self.negative)
-        basics = form_layout()
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(self.random_seed)
-        basics.addRow("Steps", self.steps)
-        basics.addRow("Seed", seed_row)
-        size_row = QHBoxLayout()
-        size_row.addWidget(self.width_box, 1)
-        size_row.addWidget(QLabel("×"))
-        size_row.addWidget(self.height_box, 1)
-        basics.addRow("Size", size_row)
-        basics.addRow(self.size_note)
-        basics.addRow("Jobs to queue", self.batch_count)
-        basics.addRow("Images per job", self.batch_size)
-        column.addLayout(basics)
-        more_body = QWidget()
-        more = form_layout(more_body)
-        more.setContentsMargins(0, 0, 0, 0)
-        more.addRow("Sampler", self.sampler)
-        more.addRow("CFG scale", self.guidance)
-        more.addRow("Mask blur", self.mask_blur)
-        more.addRow("Grow mask", self.mask_grow)
-        more.addRow("Padding", self.padding)
-        more.addRow(self.color_correction)
-        self.more = CollapsibleSection("More settings", more_body)
-        column.addWidget(self.more)
-        column.addStretch(1)  # spare height goes below the fields, not between them
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("panelScroll")
-        self.scroll.setWidget(content)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # The panel is as wide as its widest row: nothing is ever cut off at the side.
-        self.scroll.setMinimumWidth(content.minimumSizeHint().width())
-        outer.addWidget(self.scroll, 1)
-        self._more_form = more
 
     @property
     def current_mode(self) -> CanvasMode:
@@ -213,7 +147,7 @@ class ParametersPanel(QWidget):
             "sampler": (self.sampler.currentData, self._set_sampler),
             "steps": box(self.steps),
             "guidance": box(self.guidance),
-            "seed": (self._typed_seed, self._set_seed),
+            "seed": (self.seed_field.typed, self.seed_field.show),
             "width": (lambda: self._txt2img_size[0], lambda v: self._set_txt2img(v, None)),
             "height": (lambda: self._txt2img_size[1], lambda v: self._set_txt2img(None, v)),
             "batch_size": box(self.batch_size),
@@ -295,15 +229,6 @@ class ParametersPanel(QWidget):
             yield
         finally:
             self._quiet = quiet
-
-    def _sync_seed(self) -> None:
-        self.seed.setEnabled(not self.random_seed.isChecked())
-
-    def _typed_seed(self) -> int | None:
-        return int(self.seed.text()) if self.seed.text() else None
-
-    def _set_seed(self, seed: int | None) -> None:
-        self.seed.setText("" if seed is None else str(seed))
 
     def _set_sampler(self, sampler_id: str) -> None:
         index = self.sampler.findData(sampler_id)
@@ -429,11 +354,7 @@ class ParametersPanel(QWidget):
 
     def _fields(self, model: str | None) -> dict[str, Any]:
         """The request fields every mode shares; raises RequestError for a missing seed."""
-        seed: int | None = None
-        if not self.random_seed.isChecked():
-            if not self.seed.text():
-                raise RequestError("Enter a seed, or tick Random.")
-            seed = int(self.seed.text())
+        seed = self.seed_field.for_request()
         names = ("prompt", "negative_prompt", "sampler", "steps", "guidance", "batch_size",
                  "strength")  # fmt: skip
         values = {name: self._request_value(name) for name in names}
