@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
@@ -21,6 +21,7 @@ from pipeline import SAMPLERS, GenerationRequest, InpaintArea, Mode, RequestErro
 from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
 
+from .field_table import Binding, FieldTable
 from .field_widgets import check_box, number_box
 from .mode_options import MODE_NAMES, CanvasMode, ModeOptions, spin_box
 from .panel_layout import lay_out
@@ -109,18 +110,14 @@ class ParametersPanel(QWidget):
         )
         self.width_box = number_box("width")
         self.height_box = number_box("height")
-        # Sampler, CFG and the text-to-image size follow the loaded model (its native size, its
-        # card's sampler and CFG) until the user chooses their own: `_follows` says which do.
-        self._follows: set[str] = set(fields.MODEL_DEFAULTED)
-        self._model: dict[str, Any] = {}
         self._quiet = False  # set while the panel itself changes widgets (not a user's choice)
         # In canvas modes the boxes show the canvas's size; this keeps the text-to-image size.
         self._txt2img_size = (fields.FALLBACK_SIZE, fields.FALLBACK_SIZE)
         for box in (self.width_box, self.height_box):
             box.valueChanged.connect(self._remember_txt2img_size)
-        self.sampler.activated.connect(lambda _: self._follows.discard("sampler"))
+        self.sampler.activated.connect(lambda _: self.table.follows.discard("sampler"))
         self.guidance.valueChanged.connect(lambda _: self._chosen("guidance"))
-        self._bindings = self._bind()
+        self.table = FieldTable(self._bind())
         self._show_following()
         self.more, self.scroll, self._more_form = lay_out(self)
         self._on_mode()
@@ -132,10 +129,10 @@ class ParametersPanel(QWidget):
     def set_mode(self, mode: CanvasMode | Mode | str) -> None:
         self.mode.setCurrentIndex(self.mode.findData(CanvasMode(mode).value))
 
-    def _bind(self) -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
+    def _bind(self) -> dict[str, Binding]:
         """(getter, setter) of the widget that holds each table field the panel shows."""
 
-        def box(widget: Any) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+        def box(widget: Any) -> Binding:
             return widget.value, widget.setValue
 
         def area(value: Any) -> None:
@@ -211,11 +208,11 @@ class ParametersPanel(QWidget):
     def _remember_txt2img_size(self) -> None:
         if not self._sizes_from_canvas() and not self._quiet:
             self._txt2img_size = (self.width_box.value(), self.height_box.value())
-            self._follows -= {"width", "height"}  # the user chose a size
+            self.table.follows -= {"width", "height"}  # the user chose a size
 
     def _chosen(self, name: str) -> None:
         if not self._quiet:
-            self._follows.discard(name)
+            self.table.follows.discard(name)
 
     def _show_size(self, width: int, height: int) -> None:
         with self._quietly():
@@ -251,21 +248,19 @@ class ParametersPanel(QWidget):
         values are ignored) for every one the user has not chosen. True if the text-to-image
         size changed."""
         size = self._txt2img_size
-        self._model = fields.clean(defaults, fields.MODEL_DEFAULTED)[0]
+        self.table.take_model(defaults)
         self._show_following()
         return self._txt2img_size != size
 
-    def _model_value(self, name: str) -> Any:
-        return self._model.get(name, fields.FALLBACKS[name])
-
     def _show_following(self) -> None:
         with self._quietly():
-            if "sampler" in self._follows:
-                self._set_sampler(self._model_value("sampler"))
-            if "guidance" in self._follows:
-                self.guidance.setValue(self._model_value("guidance"))
-            if {"width", "height"} & self._follows:
-                self._txt2img_size = (self._model_value("width"), self._model_value("height"))
+            if "sampler" in self.table.follows:
+                self._set_sampler(self.table.model_value("sampler"))
+            if "guidance" in self.table.follows:
+                self.guidance.setValue(self.table.model_value("guidance"))
+            if {"width", "height"} & self.table.follows:
+                model = self.table.model_value
+                self._txt2img_size = (model("width"), model("height"))
                 if not self._sizes_from_canvas():
                     self._show_size(*self._txt2img_size)
 
@@ -274,11 +269,11 @@ class ParametersPanel(QWidget):
     def shown_values(self) -> dict[str, Any]:
         """Every table field the panel holds, as its widgets show it (seed even under Random;
         the size set for text to image)."""
-        return {name: getter() for name, (getter, _) in self._bindings.items()}
+        return self.table.shown()
 
     def to_parameters(self) -> Parameters:
         values = {k: _plain(v) for k, v in self.shown_values().items() if k in PANEL_FIELDS}
-        for name in self._follows:
+        for name in self.table.follows:
             values[name] = None  # "the model's own": follows the next model too
         return Parameters(
             **values,
@@ -293,8 +288,8 @@ class ParametersPanel(QWidget):
         if mode_index >= 0:
             self.mode.setCurrentIndex(mode_index)
         values = {name: getattr(params, name) for name in PANEL_FIELDS}
-        self._follows = {name for name in fields.MODEL_DEFAULTED if values[name] is None}
-        self._apply({k: v for k, v in values.items() if k not in self._follows})
+        self.table.follows = {name for name in fields.MODEL_DEFAULTED if values[name] is None}
+        self._apply({k: v for k, v in values.items() if k not in self.table.follows})
         self.random_seed.setChecked(params.random_seed)
         if len(params.outpaint_sides) == 4:
             for box, value in zip(self.sides, params.outpaint_sides, strict=True):
@@ -306,7 +301,7 @@ class ParametersPanel(QWidget):
         stays as the user set it. Returns what to tell the user about the seed."""
         if "mode" in values:
             self.set_mode(values["mode"])
-        self.set_values({k: v for k, v in values.items() if k in self._bindings})
+        self.set_values({k: v for k, v in values.items() if k in self.table.bindings})
         if "seed" not in values:
             return ""
         if self.random_seed.isChecked():
@@ -316,7 +311,7 @@ class ParametersPanel(QWidget):
     def set_values(self, values: dict[str, Any]) -> None:
         """Shows valid table values (see `fields.clean`) as the user's own choices."""
         self._apply(values)
-        self._follows -= values.keys()
+        self.table.follows -= values.keys()
 
     def _apply(self, values: dict[str, Any]) -> None:
         if "width" in values or "height" in values:
@@ -324,7 +319,7 @@ class ParametersPanel(QWidget):
             self.set_size(values.get("width", width), values.get("height", height))
         for name, value in values.items():
             if name not in ("width", "height"):
-                self._bindings[name][1](value)
+                self.table.show(name, value)
 
     def show_used_seed(self, seed: int) -> None:
         """Shows the seed a job used (random or not), so the user can pin and re-use it."""
@@ -338,26 +333,19 @@ class ParametersPanel(QWidget):
     def set_size(self, width: int, height: int) -> None:
         """Sets the text-to-image size as the user's choice (shown at once in that mode)."""
         self._txt2img_size = (width, height)
-        self._follows -= {"width", "height"}
+        self.table.follows -= {"width", "height"}
         if not self._sizes_from_canvas():
             self._show_size(width, height)
 
     def outpaint_sides(self) -> tuple[int, int, int, int]:
         return self.mode_options.outpaint_sides()
 
-    def _request_value(self, name: str) -> Any:
-        """A model-followed field is sent as the model's value once it is known, else None
-        (the engine then uses the model's own: a first Generate before loading ends)."""
-        if name in self._follows:
-            return self._model.get(name)
-        return self._bindings[name][0]()
-
     def _fields(self, model: str | None) -> dict[str, Any]:
         """The request fields every mode shares; raises RequestError for a missing seed."""
         seed = self.seed_field.for_request()
         names = ("prompt", "negative_prompt", "sampler", "steps", "guidance", "batch_size",
                  "strength")  # fmt: skip
-        values = {name: self._request_value(name) for name in names}
+        values = {name: self.table.request_value(name) for name in names}
         values.update(
             prompt=values["prompt"].strip(),
             negative_prompt=values["negative_prompt"].strip(),
@@ -367,11 +355,12 @@ class ParametersPanel(QWidget):
         if self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT):
             for name in ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding",
                          "color_correction"):  # fmt: skip
-                values[name] = self._request_value(name)
+                values[name] = self.table.request_value(name)
         return values
 
     def _txt2img_request_size(self) -> dict[str, Any]:
-        return {"width": self._request_value("width"), "height": self._request_value("height")}
+        value = self.table.request_value
+        return {"width": value("width"), "height": value("height")}
 
     def request(
         self,
