@@ -39,3 +39,17 @@ class FieldTable:
         if name in self.follows:
             return self.model.get(name)
         return self.bindings[name][0]()
+
+    def request_fields(self, masked: bool) -> dict[str, Any]:
+        """The request values every mode shares, plus the mask's own when `masked`."""
+        names = ("prompt", "negative_prompt", "sampler", "steps", "guidance", "batch_size",
+                 "strength")  # fmt: skip
+        values = {name: self.request_value(name) for name in names}
+        values.update(
+            prompt=values["prompt"].strip(), negative_prompt=values["negative_prompt"].strip()
+        )
+        if masked:
+            for name in ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding",
+                         "color_correction"):  # fmt: skip
+                values[name] = self.request_value(name)
+        return values

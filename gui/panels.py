@@ -343,20 +343,8 @@ class ParametersPanel(QWidget):
     def _fields(self, model: str | None) -> dict[str, Any]:
         """The request fields every mode shares; raises RequestError for a missing seed."""
         seed = self.seed_field.for_request()
-        names = ("prompt", "negative_prompt", "sampler", "steps", "guidance", "batch_size",
-                 "strength")  # fmt: skip
-        values = {name: self.table.request_value(name) for name in names}
-        values.update(
-            prompt=values["prompt"].strip(),
-            negative_prompt=values["negative_prompt"].strip(),
-            seed=seed,
-            model=model,
-        )
-        if self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT):
-            for name in ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding",
-                         "color_correction"):  # fmt: skip
-                values[name] = self.table.request_value(name)
-        return values
+        masked = self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
+        return {**self.table.request_fields(masked), "seed": seed, "model": model}
 
     def _txt2img_request_size(self) -> dict[str, Any]:
         value = self.table.request_value
