@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QFormLayout,
-    QFrame,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -31,12 +21,16 @@ from pipeline import SAMPLERS, GenerationRequest, InpaintArea, Mode, RequestErro
 from pipeline.canvas_size import generation_size, size_note
 from pipeline.outpaint import OutpaintJob, outpaint_request
 
+from .field_table import Binding, FieldTable
 from .field_widgets import check_box, number_box
 from .hires_widgets import HiresWidgets
-from .panel_widgets import CollapsibleSection, NativeSizeWarning
+from .mode_options import MODE_NAMES, CanvasMode, ModeOptions, spin_box
+from .panel_layout import lay_out
+from .panel_widgets import NativeSizeWarning
+from .seed_field import SeedField
 from .settings import PANEL_FIELDS, Parameters
 
-LEGACY_SIDES = (0, 0, 128, 0)  # the old fixed outpaint default: saved, it was never a choice
+__all__ = ["CanvasMode", "ParametersPanel", "PromptEdit", "generation_size"]
 
 
 class PromptEdit(QPlainTextEdit):
@@ -70,24 +64,22 @@ class ParametersPanel(QWidget):
         for mode, text in MODE_NAMES.items():
             self.mode.addItem(text, mode.value)  # Qt would turn the str-Enum into a plain str
         self.mode.currentIndexChanged.connect(self._on_mode)
-        self.strength = number_box("strength", low=0.01)  # 0 would change nothing
+        # The mode's own options, shown as the panel's own fields (tests and callers use them).
+        self.mode_options = ModeOptions()
+        self.strength = self.mode_options.strength
+        self.only_masked = self.mode_options.only_masked
+        self.sides = self.mode_options.sides
+        self.sides_row = self.mode_options.sides_row
         self.mask_blur = number_box("mask_blur")
         self.mask_grow = number_box("mask_grow")
-        self.only_masked = check_box("inpaint_area")
         self.padding = number_box("inpaint_padding")
         self.color_correction = check_box("color_correction")
         self.color_correction.setChecked(fields.default("color_correction"))
-        self.sides = [_spin(0, 2048, 0, step=8, suffix=" px") for _ in range(4)]
-        # Until the user sets the sides they follow the canvas (half its width on the right):
-        # a fixed 128 px tripled a 64-px image.
-        self._auto_sides = LEGACY_SIDES
-        self.sides[2].setValue(128)
         self.native_size = 0  # of the loaded model; 0: not known yet
         self.native_warning = NativeSizeWarning()
         self.native_warning.resize_requested.connect(self.resize_canvas_requested)
         self.native_warning.only_masked_requested.connect(self._use_only_masked)
-        for box, side in zip(self.sides, ("left", "top", "right", "bottom"), strict=True):
-            box.setToolTip(f"Pixels to add on the {side}")
+        for box in self.sides:
             box.valueChanged.connect(self._refresh_size)
         self.only_masked.toggled.connect(self._refresh_size)
         self._canvas_size = (512, 512)
@@ -105,13 +97,10 @@ class ParametersPanel(QWidget):
             self.sampler.addItem(sampler.name, sampler.id)
         self.steps = number_box("steps")
         self.guidance = number_box("guidance")
-        self.seed = QLineEdit()
-        self.seed.setValidator(QRegularExpressionValidator(r"\d{0,10}"))
-        self.seed.setPlaceholderText("random")
-        self.random_seed = QCheckBox("Random")
-        self.random_seed.setChecked(True)
-        self.random_seed.toggled.connect(self._sync_seed)
-        self.batch_count = _spin(1, 100, 1)
+        self.seed_field = SeedField()
+        self.seed = self.seed_field.seed
+        self.random_seed = self.seed_field.random_seed
+        self.batch_count = spin_box(1, 100, 1)
         self.batch_count.setToolTip(
             "How many jobs Generate adds to the queue; they run one after another, each with "
             "the next seeds"
@@ -123,106 +112,17 @@ class ParametersPanel(QWidget):
         self.width_box = number_box("width")
         self.height_box = number_box("height")
         self.hires = HiresWidgets()
-        # Sampler, CFG and the text-to-image size follow the loaded model (its native size, its
-        # card's sampler and CFG) until the user chooses their own: `_follows` says which do.
-        self._follows: set[str] = set(fields.MODEL_DEFAULTED)
-        self._model: dict[str, Any] = {}
         self._quiet = False  # set while the panel itself changes widgets (not a user's choice)
         # In canvas modes the boxes show the canvas's size; this keeps the text-to-image size.
         self._txt2img_size = (fields.FALLBACK_SIZE, fields.FALLBACK_SIZE)
         for box in (self.width_box, self.height_box):
             box.valueChanged.connect(self._remember_txt2img_size)
-        self.sampler.activated.connect(lambda _: self._follows.discard("sampler"))
+        self.sampler.activated.connect(lambda _: self.table.follows.discard("sampler"))
         self.guidance.valueChanged.connect(lambda _: self._chosen("guidance"))
-        # Each mode keeps its own strength (inpaint's default is 1: the area is regenerated).
-        self._strengths = {mode: _mode_strength(mode) for mode in CanvasMode}
-        self._strength_mode = CanvasMode.TXT2IMG
-        self._bindings = self._bind()
+        self.table = FieldTable(self._bind())
         self._show_following()
-        self._layout()
-        self._sync_seed()
+        self.more, self.scroll, self._more_form = lay_out(self)
         self._on_mode()
-
-    def _layout(self) -> None:
-        """Mode and the mode's own options stay at the top, never scrolled away; the rest
-        scrolls vertically only, and rarely used settings are collapsed under "More"."""
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        top = QFormLayout()
-        top.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        top.addRow("Mode", self.mode)
-        outer.addLayout(top)
-        self.mode_options = self._mode_options_box()
-        outer.addWidget(self.mode_options)
-        outer.addWidget(self.native_warning)
-
-        content = QWidget()
-        column = QVBoxLayout(content)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(QLabel("Prompt"))
-        column.addWidget(self.prompt)
-        column.addWidget(QLabel("Negative prompt"))
-        column.addWidget(self.negative)
-        basics = _form()
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(self.random_seed)
-        basics.addRow("Steps", self.steps)
-        basics.addRow("Seed", seed_row)
-        size_row = QHBoxLayout()
-        size_row.addWidget(self.width_box, 1)
-        size_row.addWidget(QLabel("×"))
-        size_row.addWidget(self.height_box, 1)
-        basics.addRow("Size", size_row)
-        basics.addRow(self.size_note)
-        self.hires.add_rows(basics)
-        basics.addRow("Jobs to queue", self.batch_count)
-        basics.addRow("Images per job", self.batch_size)
-        column.addLayout(basics)
-        self._basics_form = basics
-        more_body = QWidget()
-        more = _form(more_body)
-        more.setContentsMargins(0, 0, 0, 0)
-        more.addRow("Sampler", self.sampler)
-        more.addRow("CFG scale", self.guidance)
-        more.addRow("Mask blur", self.mask_blur)
-        more.addRow("Grow mask", self.mask_grow)
-        more.addRow("Padding", self.padding)
-        more.addRow(self.color_correction)
-        self.more = CollapsibleSection("More settings", more_body)
-        column.addWidget(self.more)
-        column.addStretch(1)  # spare height goes below the fields, not between them
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("panelScroll")
-        self.scroll.setWidget(content)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # The panel is as wide as its widest row: nothing is ever cut off at the side.
-        self.scroll.setMinimumWidth(content.minimumSizeHint().width())
-        outer.addWidget(self.scroll, 1)
-        self._more_form = more
-
-    def _mode_options_box(self) -> QGroupBox:
-        box = QGroupBox()
-        box.setObjectName("modeOptions")
-        form = _form(box)
-        form.addRow("Strength", self.strength)
-        sides = QGridLayout()
-        sides.setContentsMargins(0, 0, 0, 0)
-        for index, (name, spin) in enumerate(zip(("Left", "Top", "Right", "Bottom"),
-                                                 self.sides, strict=True)):  # fmt: skip
-            row, column = divmod(index, 2)
-            sides.addWidget(QLabel(name), row, 2 * column)
-            sides.addWidget(spin, row, 2 * column + 1)
-        sides.setColumnStretch(1, 1)
-        sides.setColumnStretch(3, 1)
-        self.sides_row = QWidget()
-        self.sides_row.setLayout(sides)
-        form.addRow("Extend", self.sides_row)
-        form.addRow(self.only_masked)
-        self._mode_form = form
-        return box
 
     @property
     def current_mode(self) -> CanvasMode:
@@ -231,10 +131,10 @@ class ParametersPanel(QWidget):
     def set_mode(self, mode: CanvasMode | Mode | str) -> None:
         self.mode.setCurrentIndex(self.mode.findData(CanvasMode(mode).value))
 
-    def _bind(self) -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
+    def _bind(self) -> dict[str, Binding]:
         """(getter, setter) of the widget that holds each table field the panel shows."""
 
-        def box(widget: Any) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+        def box(widget: Any) -> Binding:
             return widget.value, widget.setValue
 
         def area(value: Any) -> None:
@@ -246,11 +146,14 @@ class ParametersPanel(QWidget):
             "sampler": (self.sampler.currentData, self._set_sampler),
             "steps": box(self.steps),
             "guidance": box(self.guidance),
-            "seed": (self._typed_seed, self._set_seed),
+            "seed": (self.seed_field.typed, self.seed_field.show),
             "width": (lambda: self._txt2img_size[0], lambda v: self._set_txt2img(v, None)),
             "height": (lambda: self._txt2img_size[1], lambda v: self._set_txt2img(None, v)),
             "batch_size": box(self.batch_size),
-            "strength": (self.strength.value, self._set_strength),
+            "strength": (
+                self.strength.value,
+                lambda v: self.mode_options.set_strength(self.current_mode, v),
+            ),
             "mask_blur": box(self.mask_blur),
             "mask_grow": box(self.mask_grow),
             "inpaint_area": (self._inpaint_area, area),
@@ -261,28 +164,13 @@ class ParametersPanel(QWidget):
 
     def _on_mode(self) -> None:
         mode = self.current_mode
-        self._swap_strength(mode)
+        self.mode_options.show_mode(mode)
         masked = mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
-        self.mode_options.setVisible(mode is not CanvasMode.TXT2IMG)
-        self.mode_options.setTitle(MODE_NAMES[mode])
-        self._mode_form.setRowVisible(self.sides_row, mode is CanvasMode.OUTPAINT)
-        self._mode_form.setRowVisible(self.only_masked, masked)
         for widget in (self.mask_blur, self.mask_grow, self.padding, self.color_correction):
             self._more_form.setRowVisible(widget, masked)
         self.hires.show_rows(self._basics_form, mode is CanvasMode.TXT2IMG)
         self._refresh_size()
         self.mode_changed.emit(mode)
-
-    def _swap_strength(self, mode: CanvasMode) -> None:
-        if not hasattr(self, "_strengths"):  # during construction
-            return
-        self._strengths[self._strength_mode] = self.strength.value()
-        self._strength_mode = mode
-        self.strength.setValue(self._strengths[mode])
-
-    def _set_strength(self, value: float) -> None:
-        self._strengths[self.current_mode] = value
-        self.strength.setValue(value)
 
     def _sizes_from_canvas(self) -> bool:
         """Canvas modes generate at the canvas's size, except "only masked", which generates
@@ -321,25 +209,14 @@ class ParametersPanel(QWidget):
         self.only_masked.setChecked(True)
         self.set_size(self.native_size, self.native_size)
 
-    def _follow_canvas_with_sides(self) -> None:
-        """Outpaint sides the user has not chosen follow the canvas: half its width, right."""
-        if self.outpaint_sides() not in (self._auto_sides, LEGACY_SIDES):
-            return
-        width, _ = self._canvas_size
-        self._auto_sides = (0, 0, max(8, int(width / 16 + 0.5) * 8), 0)
-        for box, value in zip(self.sides, self._auto_sides, strict=True):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
-
     def _remember_txt2img_size(self) -> None:
         if not self._sizes_from_canvas() and not self._quiet:
             self._txt2img_size = (self.width_box.value(), self.height_box.value())
-            self._follows -= {"width", "height"}  # the user chose a size
+            self.table.follows -= {"width", "height"}  # the user chose a size
 
     def _chosen(self, name: str) -> None:
         if not self._quiet:
-            self._follows.discard(name)
+            self.table.follows.discard(name)
 
     def _show_size(self, width: int, height: int) -> None:
         with self._quietly():
@@ -353,15 +230,6 @@ class ParametersPanel(QWidget):
             yield
         finally:
             self._quiet = quiet
-
-    def _sync_seed(self) -> None:
-        self.seed.setEnabled(not self.random_seed.isChecked())
-
-    def _typed_seed(self) -> int | None:
-        return int(self.seed.text()) if self.seed.text() else None
-
-    def _set_seed(self, seed: int | None) -> None:
-        self.seed.setText("" if seed is None else str(seed))
 
     def _set_sampler(self, sampler_id: str) -> None:
         index = self.sampler.findData(sampler_id)
@@ -384,21 +252,19 @@ class ParametersPanel(QWidget):
         values are ignored) for every one the user has not chosen. True if the text-to-image
         size changed."""
         size = self._txt2img_size
-        self._model = fields.clean(defaults, fields.MODEL_DEFAULTED)[0]
+        self.table.take_model(defaults)
         self._show_following()
         return self._txt2img_size != size
 
-    def _model_value(self, name: str) -> Any:
-        return self._model.get(name, fields.FALLBACKS[name])
-
     def _show_following(self) -> None:
         with self._quietly():
-            if "sampler" in self._follows:
-                self._set_sampler(self._model_value("sampler"))
-            if "guidance" in self._follows:
-                self.guidance.setValue(self._model_value("guidance"))
-            if {"width", "height"} & self._follows:
-                self._txt2img_size = (self._model_value("width"), self._model_value("height"))
+            if "sampler" in self.table.follows:
+                self._set_sampler(self.table.model_value("sampler"))
+            if "guidance" in self.table.follows:
+                self.guidance.setValue(self.table.model_value("guidance"))
+            if {"width", "height"} & self.table.follows:
+                model = self.table.model_value
+                self._txt2img_size = (model("width"), model("height"))
                 if not self._sizes_from_canvas():
                     self._show_size(*self._txt2img_size)
 
@@ -407,11 +273,11 @@ class ParametersPanel(QWidget):
     def shown_values(self) -> dict[str, Any]:
         """Every table field the panel holds, as its widgets show it (seed even under Random;
         the size set for text to image)."""
-        return {name: getter() for name, (getter, _) in self._bindings.items()}
+        return self.table.shown()
 
     def to_parameters(self) -> Parameters:
         values = {k: _plain(v) for k, v in self.shown_values().items() if k in PANEL_FIELDS}
-        for name in self._follows:
+        for name in self.table.follows:
             values[name] = None  # "the model's own": follows the next model too
         return Parameters(
             **values,
@@ -426,8 +292,8 @@ class ParametersPanel(QWidget):
         if mode_index >= 0:
             self.mode.setCurrentIndex(mode_index)
         values = {name: getattr(params, name) for name in PANEL_FIELDS}
-        self._follows = {name for name in fields.MODEL_DEFAULTED if values[name] is None}
-        self._apply({k: v for k, v in values.items() if k not in self._follows})
+        self.table.follows = {name for name in fields.MODEL_DEFAULTED if values[name] is None}
+        self._apply({k: v for k, v in values.items() if k not in self.table.follows})
         self.random_seed.setChecked(params.random_seed)
         if len(params.outpaint_sides) == 4:
             for box, value in zip(self.sides, params.outpaint_sides, strict=True):
@@ -439,7 +305,7 @@ class ParametersPanel(QWidget):
         stays as the user set it. Returns what to tell the user about the seed."""
         if "mode" in values:
             self.set_mode(values["mode"])
-        self.set_values({k: v for k, v in values.items() if k in self._bindings})
+        self.set_values({k: v for k, v in values.items() if k in self.table.bindings})
         if "seed" not in values:
             return ""
         if self.random_seed.isChecked():
@@ -449,7 +315,7 @@ class ParametersPanel(QWidget):
     def set_values(self, values: dict[str, Any]) -> None:
         """Shows valid table values (see `fields.clean`) as the user's own choices."""
         self._apply(values)
-        self._follows -= values.keys()
+        self.table.follows -= values.keys()
 
     def _apply(self, values: dict[str, Any]) -> None:
         if "width" in values or "height" in values:
@@ -457,7 +323,7 @@ class ParametersPanel(QWidget):
             self.set_size(values.get("width", width), values.get("height", height))
         for name, value in values.items():
             if name not in ("width", "height"):
-                self._bindings[name][1](value)
+                self.table.show(name, value)
 
     def show_used_seed(self, seed: int) -> None:
         """Shows the seed a job used (random or not), so the user can pin and re-use it."""
@@ -471,47 +337,25 @@ class ParametersPanel(QWidget):
     def set_size(self, width: int, height: int) -> None:
         """Sets the text-to-image size as the user's choice (shown at once in that mode)."""
         self._txt2img_size = (width, height)
-        self._follows -= {"width", "height"}
+        self.table.follows -= {"width", "height"}
         if not self._sizes_from_canvas():
             self._show_size(width, height)
 
     def outpaint_sides(self) -> tuple[int, int, int, int]:
-        left, top, right, bottom = (box.value() for box in self.sides)
-        return left, top, right, bottom
-
-    def _request_value(self, name: str) -> Any:
-        """A model-followed field is sent as the model's value once it is known, else None
-        (the engine then uses the model's own: a first Generate before loading ends)."""
-        if name in self._follows:
-            return self._model.get(name)
-        return self._bindings[name][0]()
+        return self.mode_options.outpaint_sides()
 
     def _fields(self, model: str | None) -> dict[str, Any]:
         """The request fields every mode shares; raises RequestError for a missing seed."""
-        seed: int | None = None
-        if not self.random_seed.isChecked():
-            if not self.seed.text():
-                raise RequestError("Enter a seed, or tick Random.")
-            seed = int(self.seed.text())
-        names = ("prompt", "negative_prompt", "sampler", "steps", "guidance", "batch_size",
-                 "strength")  # fmt: skip
-        values = {name: self._request_value(name) for name in names}
-        values.update(
-            prompt=values["prompt"].strip(),
-            negative_prompt=values["negative_prompt"].strip(),
-            seed=seed,
-            model=model,
-        )
-        if self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT):
-            for name in ("mask_blur", "mask_grow", "inpaint_area", "inpaint_padding",
-                         "color_correction"):  # fmt: skip
-                values[name] = self._request_value(name)
+        seed = self.seed_field.for_request()
+        masked = self.current_mode in (CanvasMode.INPAINT, CanvasMode.OUTPAINT)
+        values = {**self.table.request_fields(masked), "seed": seed, "model": model}
         if self.current_mode is CanvasMode.TXT2IMG:
-            values.update({name: self._request_value(name) for name in fields.HIRES_NAMES})
+            values.update({name: self.table.request_value(name) for name in fields.HIRES_NAMES})
         return values
 
     def _txt2img_request_size(self) -> dict[str, Any]:
-        return {"width": self._request_value("width"), "height": self._request_value("height")}
+        value = self.table.request_value
+        return {"width": value("width"), "height": value("height")}
 
     def request(
         self,
@@ -546,47 +390,9 @@ class ParametersPanel(QWidget):
     def show_canvas_size(self, width: int, height: int) -> None:
         """Canvas modes generate at the canvas size, snapped to multiples of 8 when it is not."""
         self._canvas_size = (width, height)
-        self._follow_canvas_with_sides()
+        self.mode_options.follow_canvas(width)
         self._refresh_size()
-
-
-class CanvasMode(str, Enum):
-    """What Generate does: the engine's three modes, plus outpaint (an inpaint of an extended
-    canvas, prepared here)."""
-
-    TXT2IMG = "txt2img"
-    IMG2IMG = "img2img"
-    INPAINT = "inpaint"
-    OUTPAINT = "outpaint"
-
-
-MODE_NAMES = {
-    CanvasMode.TXT2IMG: "Text to image",
-    CanvasMode.IMG2IMG: "Image to image",
-    CanvasMode.INPAINT: "Inpaint (masked area)",
-    CanvasMode.OUTPAINT: "Outpaint (extend the canvas)",
-}
-
-
-def _form(parent: QWidget | None = None) -> QFormLayout:
-    form = QFormLayout(parent)
-    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-    return form
-
-
-def _mode_strength(mode: CanvasMode) -> float:
-    engine_mode = Mode.INPAINT if mode is CanvasMode.OUTPAINT else Mode(mode.value)
-    return fields.default("strength", engine_mode)
 
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
-
-
-def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setSuffix(suffix)
-    return box
