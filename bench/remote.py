@@ -8,7 +8,8 @@ throughput with two servers against one. Needs the test-only ComfyUI venv
                the same graph sent directly (POST /prompt, wait for the end on the socket, fetch
                the PNG bytes); interleaved, new seed per run (ComfyUI caches identical graphs)
   preview      a binary preview frame received by the client → the decoded preview handed to
-               on_step (the worker's hand-off to the canvas; painting is in "Preview cost")
+               on_step (the worker's hand-off to the canvas; through the real window up to
+               the canvas paint: bench/remote_preview_gui.py)
   throughput   jobs per minute from two client threads, with one server and with two
 
 Run: python3 bench/remote.py [--runs 5] [--jobs 4] [--steps 4] [--write]

@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from ..results import GeneratedImage, StepCallback
 from ..saving import save_all
 from .client import ComfyClient, ServerInfo, Timeouts, normalize_url
 from .errors import RemoteError, ServerDown
-from .graph import CORE_NODES, Graph, build_graph, comfy_sampler
+from .graph import Graph, build_graph, comfy_sampler, needed_nodes
 from .job import JobSpec, run_job
 from .protocol import encode_png, safe_text
 
@@ -41,7 +41,8 @@ class ServerStatus:
     error: str | None = None
 
 
-_LOCAL_ONLY = ("loras", "embeddings", "clip_skip", "vae")
+_LOCAL_ONLY = ("embeddings", "vae")
+_LORA_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
 class RemoteEngine:
@@ -62,6 +63,7 @@ class RemoteEngine:
         self.token = token
         self.timeouts = timeouts or Timeouts()
         self.down: dict[str, float] = {}  # url → when it was marked down
+        self.infos: dict[str, ServerInfo] = {}  # url → what it said when last checked
         self.last_server: str | None = None
         self.on_server: Callable[[str], None] | None = None  # told where each job runs
 
@@ -111,9 +113,11 @@ class RemoteEngine:
             self.last_server = url
             if self.on_server is not None:
                 self.on_server(url)
+            loras = server_loras(self.infos[url], spec.request)  # its own names for the files
+            job_spec = replace(spec, build=_builder(spec.request, loras))
             try:
                 async with ComfyClient(url, self.token, self.timeouts) as client:
-                    arrays, job_notes = await run_job(client, spec, on_step, cancel)
+                    arrays, job_notes = await run_job(client, job_spec, on_step, cancel)
                 return arrays, notes + job_notes
             except ServerDown as exc:
                 self.down[url] = time.monotonic()
@@ -152,6 +156,7 @@ class RemoteEngine:
             async with ComfyClient(url, self.token, self.timeouts) as client:
                 info = await client.info()
             self.down.pop(url, None)
+            self.infos[url] = info
             check_capability(info, request)
             return url, info.queue_remaining, None
         except ServerDown as exc:
@@ -172,8 +177,9 @@ class RemoteEngine:
 
 
 def check_capability(info: ServerInfo, request: GenerationRequest) -> None:
-    """RemoteError naming what the server lacks: a core node, the checkpoint, the sampler."""
-    missing = sorted(set(CORE_NODES) - info.nodes)
+    """RemoteError naming what the server lacks: a node, the checkpoint, a LoRA, the sampler."""
+    loras = server_loras(info, request)
+    missing = sorted(set(needed_nodes(loras, request.clip_skip)) - info.nodes)
     if missing:
         raise RemoteError(f"{info.url} lacks the node(s) {', '.join(missing)}; Brushwork needs "
                           "ComfyUI's core nodes.")  # fmt: skip
@@ -189,16 +195,45 @@ def check_capability(info: ServerInfo, request: GenerationRequest) -> None:
                           f"{scheduler} scheduler.")  # fmt: skip
 
 
+def server_loras(info: ServerInfo, request: GenerationRequest) -> list[tuple[str, float]]:
+    """The request's LoRAs, then its prompt's `<lora:NAME:W>` tags (as the local engine reads
+    them), as (file name as `info` lists it, weight). A LoRA given as a local path or a bare
+    name matches a server file of the same name without folder and extension; RemoteError
+    names the first one the server lacks."""
+    by_key: dict[str, str] = {}
+    for listed in info.loras:
+        by_key.setdefault(_lora_key(listed), listed)
+    found = []
+    for given, weight in (*request.loras, *prompt_tags(request.prompt)):
+        name = given if given in info.loras else by_key.get(_lora_key(given))
+        if name is None:
+            shown = ", ".join(safe_text(n, 120) for n in info.loras[:10]) or "none"
+            more = " …" if len(info.loras) > 10 else ""
+            raise RemoteError(
+                f"LoRA {safe_text(given, 200)!r} is not on server {info.url}; it has: "
+                f"{shown}{more}. Put the file in the server's models/loras folder."
+            )
+        found.append((name, weight))
+    return found
+
+
+def _lora_key(name: str) -> str:
+    """A LoRA's file name without folders (either slash) and a LoRA extension, lower-cased."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in _LORA_SUFFIXES:
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)].lower()
+    return base.lower()
+
+
 def _refuse_local_extras(request: GenerationRequest) -> None:
-    """LoRAs, embeddings, a separate VAE and clip skip are applied by the local engine only;
-    sent as they are, a server would make a different picture without saying so."""
+    """Embeddings and a separate VAE are applied by the local engine only; sent as they are, a
+    server would make a different picture without saying so."""
     unused = [
         fields.BY_NAME[name].label
         for name in _LOCAL_ONLY
         if getattr(request, name) != fields.default(name)
     ]
-    if prompt_tags(request.prompt) or prompt_tags(request.negative_prompt):
-        unused.append("<lora:…> prompt tags")
     if unused:
         raise RequestError(
             f"{', '.join(unused)}: not supported on a ComfyUI server yet; generate on this "
@@ -220,7 +255,13 @@ def _spec(request: GenerationRequest, plan: InpaintPlan | None) -> JobSpec:
             image = image.resize(size, Image.Resampling.LANCZOS)
         upload = encode_png(np.asarray(image))
 
-    def build(name: str | None) -> Graph:
-        return build_graph(request, request.model or "", name)
+    return JobSpec(request, _builder(request, []), upload, region)
 
-    return JobSpec(request, build, upload, region)
+
+def _builder(
+    request: GenerationRequest, loras: list[tuple[str, float]]
+) -> Callable[[str | None], Graph]:
+    def build(name: str | None) -> Graph:
+        return build_graph(request, request.model or "", name, loras=loras)
+
+    return build

@@ -7,10 +7,12 @@ can be re-made alone from its own seed with batch size 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RequestError
+from ..loras import strip_tags
 from ..request import GenerationRequest, Mode, item_seed
 from ..samplers import get_sampler
 
@@ -47,6 +49,7 @@ CORE_NODES = (
 )
 
 _LOADER, _POSITIVE, _NEGATIVE, _IMAGE, _ENCODE, _MASKED = "1", "2", "3", "4", "5", "6"
+_CLIP_SKIP = "7"
 _FIRST_ITEM_NODE = 10
 
 
@@ -84,22 +87,25 @@ def build_graph(
     checkpoint: str,
     image_name: str | None = None,
     filename_prefix: str = "brushwork",
+    loras: Sequence[tuple[str, float]] = (),
 ) -> Graph:
     """`request` must have a resolved seed. `image_name` is the uploaded init image (img2img) or
     the uploaded RGBA image whose alpha is 255 − mask (inpaint: LoadImage's MASK is 1 − alpha),
-    both already at the request size. A size, sampler or CFG not given takes the field table's
-    fallback (a server does not say a checkpoint's own)."""
+    both already at the request size. `loras`: (file name as the server lists it, weight), the
+    request's LoRAs and prompt tags already matched to the server's files. A size, sampler or
+    CFG not given takes the field table's fallback (a server does not say a checkpoint's own)."""
     request = request.resolved()
     if request.seed is None:
         raise RequestError("build_graph needs a request with a resolved seed.")
     if request.mode is not Mode.TXT2IMG and not image_name:
         raise RequestError(f"{request.mode.value} needs the uploaded image's name.")
     sampler_name, scheduler = comfy_sampler(request.sampler)
-    prompt: dict[str, Any] = {
-        _LOADER: _node("CheckpointLoaderSimple", ckpt_name=checkpoint),
-        _POSITIVE: _node("CLIPTextEncode", text=request.prompt, clip=[_LOADER, 1]),
-        _NEGATIVE: _node("CLIPTextEncode", text=request.negative_prompt, clip=[_LOADER, 1]),
-    }
+    prompt: dict[str, Any] = {_LOADER: _node("CheckpointLoaderSimple", ckpt_name=checkpoint)}
+    model, clip = _model_and_clip(prompt, loras, request.clip_skip)
+    # <lora:…> tags are for LoraLoader only (as A1111 and the local engine do); the negative
+    # prompt's text goes as it is, as locally.
+    prompt[_POSITIVE] = _node("CLIPTextEncode", text=strip_tags(request.prompt), clip=clip)
+    prompt[_NEGATIVE] = _node("CLIPTextEncode", text=request.negative_prompt, clip=clip)
     latent = _input_latent(prompt, request, image_name)
     denoise = 1.0 if request.mode is Mode.TXT2IMG else float(request.strength)
     samplers, outputs = [], []
@@ -114,7 +120,7 @@ def build_graph(
             )
         prompt[sample] = _node(
             "KSampler",
-            model=[_LOADER, 0],
+            model=model,
             seed=item_seed(request.seed, k),
             steps=sampler_steps(request),
             cfg=float(request.guidance),
@@ -130,6 +136,30 @@ def build_graph(
         samplers.append(sample)
         outputs.append(save)
     return Graph(prompt, tuple(samplers), tuple(outputs))
+
+
+def _model_and_clip(
+    prompt: dict[str, Any], loras: Sequence[tuple[str, float]], clip_skip: int
+) -> tuple[list[Any], list[Any]]:
+    """Links to the model and CLIP outputs after the LoRAs (one LoraLoader each, chained) and
+    clip skip (A1111's clip skip N is ComfyUI's stop_at_clip_layer −N)."""
+    model: list[Any] = [_LOADER, 0]
+    clip: list[Any] = [_LOADER, 1]
+    for k, (name, weight) in enumerate(loras, 1):
+        node = f"lora{k}"
+        prompt[node] = _node("LoraLoader", model=model, clip=clip, lora_name=name,
+                             strength_model=float(weight), strength_clip=float(weight))  # fmt: skip
+        model, clip = [node, 0], [node, 1]
+    if clip_skip > 1:
+        prompt[_CLIP_SKIP] = _node("CLIPSetLastLayer", clip=clip, stop_at_clip_layer=-clip_skip)
+        clip = [_CLIP_SKIP, 0]
+    return model, clip
+
+
+def needed_nodes(loras: Sequence[tuple[str, float]], clip_skip: int) -> tuple[str, ...]:
+    """The node classes a graph uses: CORE_NODES, plus LoraLoader / CLIPSetLastLayer if needed."""
+    extra = ("LoraLoader",) if loras else ()
+    return CORE_NODES + extra + (("CLIPSetLastLayer",) if clip_skip > 1 else ())
 
 
 def _input_latent(

@@ -39,10 +39,13 @@ CORE = (
     "VAEDecode",
     "SaveImage",
     "LoraLoader",
+    "CLIPSetLastLayer",
 )
 
 
-def object_info(checkpoints=("tiny.safetensors",), nodes=CORE, modern=False) -> dict:
+def object_info(
+    checkpoints=("tiny.safetensors",), nodes=CORE, modern=False, loras=("style.safetensors",)
+) -> dict:
     def combo(options):
         return ["COMBO", {"options": list(options)}] if modern else [list(options)]
 
@@ -55,7 +58,7 @@ def object_info(checkpoints=("tiny.safetensors",), nodes=CORE, modern=False) -> 
             scheduler=combo(["normal", "karras", "ddim_uniform"]),
         )
     if "LoraLoader" in info:
-        info["LoraLoader"]["input"]["required"]["lora_name"] = combo(["style.safetensors"])
+        info["LoraLoader"]["input"]["required"]["lora_name"] = combo(loras)
     return info
 
 
@@ -76,6 +79,7 @@ class FakeComfy:
     """Configure the fields, then `with server:`; `url` is http://127.0.0.1:<port>."""
 
     checkpoints: tuple = ("tiny.safetensors",)
+    loras: tuple = ("style.safetensors",)
     nodes: tuple = CORE
     modern: bool = False
     previews: bool = True
@@ -172,7 +176,7 @@ class FakeComfy:
         return web.json_response(stats)
 
     async def _object_info(self, _r: web.Request) -> web.Response:
-        return web.json_response(object_info(self.checkpoints, self.nodes, self.modern))
+        return web.json_response(object_info(self.checkpoints, self.nodes, self.modern, self.loras))
 
     async def _queue_info(self, _r: web.Request) -> web.Response:
         running = sum(not task.done() for task in self._jobs)

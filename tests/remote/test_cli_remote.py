@@ -61,3 +61,19 @@ def test_servers_lists_status_device_and_models_escaped(capsys, monkeypatch) -> 
     assert f"{server.url}\tup\tcpu\tqueue 0" in out
     assert "  a.safetensors" in out and "\x1b" not in out and "\\x1b[2J\\x07" in out
     assert f"{gone_url}\tdown\tCannot reach" in out
+
+
+def test_lora_on_a_server_runs_there_and_a_missing_one_is_one_error_line(tmp_path, capsys) -> None:
+    with FakeComfy(loras=("styles/ink.safetensors",)) as server:
+        run = [*ARGS, "--server", server.url, "--out", str(tmp_path)]
+        assert main([*run, "--lora", "ink:0.6"]) == 0
+        (lora,) = [n for n in server.prompts[0]["prompt"].values()
+                   if n["class_type"] == "LoraLoader"]  # fmt: skip
+        assert lora["inputs"]["lora_name"] == "styles/ink.safetensors"
+        assert lora["inputs"]["strength_model"] == 0.6
+        capsys.readouterr()
+        assert main([*run, "--lora", "/home/me/paint.safetensors"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: LoRA '/home/me/paint.safetensors' is not on server")
+    assert err.count("\n") == 1 and "styles/ink.safetensors" in err
+    assert len(server.prompts) == 1

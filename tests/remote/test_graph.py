@@ -83,3 +83,42 @@ def test_graph_needs_a_resolved_seed_and_the_upload_name() -> None:
     init = np.zeros((96, 64, 3), np.uint8)
     with pytest.raises(RequestError, match="uploaded image"):
         build_graph(_request(mode="img2img", init_image=init), "m")
+
+
+def test_loras_are_chained_loraloaders_feeding_the_text_encoders_and_the_sampler() -> None:
+    loras = [("style.safetensors", 0.8), ("sub/ink.safetensors", -0.5)]
+    graph = build_graph(_request(batch_size=2), "m", loras=loras).prompt
+    first, second = (k for k, n in graph.items() if n["class_type"] == "LoraLoader")
+    loader = next(k for k, n in graph.items() if n["class_type"] == "CheckpointLoaderSimple")
+    assert graph[first]["inputs"] == {
+        "model": [loader, 0], "clip": [loader, 1], "lora_name": "style.safetensors",
+        "strength_model": 0.8, "strength_clip": 0.8,
+    }  # fmt: skip
+    assert graph[second]["inputs"] == {
+        "model": [first, 0], "clip": [first, 1], "lora_name": "sub/ink.safetensors",
+        "strength_model": -0.5, "strength_clip": -0.5,
+    }  # fmt: skip
+    assert [e["clip"] for e in _by_class(graph, "CLIPTextEncode")] == [[second, 1]] * 2
+    assert [s["model"] for s in _by_class(graph, "KSampler")] == [[second, 0]] * 2
+
+
+def test_lora_tags_are_removed_from_the_text_the_server_encodes() -> None:
+    request = GenerationRequest(
+        prompt="a cat <lora:style:0.8>, sharp",
+        negative_prompt="blurry",
+        seed=7,
+        width=64,
+        height=64,
+    )
+    graph = build_graph(request, "m", loras=[("style.safetensors", 0.8)]).prompt
+    assert [e["text"] for e in _by_class(graph, "CLIPTextEncode")] == ["a cat , sharp", "blurry"]
+
+
+def test_clip_skip_becomes_clip_set_last_layer_after_the_loras() -> None:
+    graph = build_graph(_request(clip_skip=2), "m", loras=[("style.safetensors", 1.0)]).prompt
+    (lora,) = (k for k, n in graph.items() if n["class_type"] == "LoraLoader")
+    (skip_id,) = (k for k, n in graph.items() if n["class_type"] == "CLIPSetLastLayer")
+    assert graph[skip_id]["inputs"] == {"clip": [lora, 1], "stop_at_clip_layer": -2}
+    assert [e["clip"] for e in _by_class(graph, "CLIPTextEncode")] == [[skip_id, 0]] * 2
+    plain = build_graph(_request(), "m").prompt
+    assert not _by_class(plain, "CLIPSetLastLayer") and not _by_class(plain, "LoraLoader")

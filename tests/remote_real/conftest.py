@@ -25,10 +25,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def comfy_models() -> Path:
-    from .tiny_sd15 import NAME, build_tiny_sd15
+    from .tiny_sd15 import LORA_NAME, NAME, build_tiny_lora, build_tiny_sd15
 
     models = VENV / "models"
     build_tiny_sd15(models / "checkpoints" / NAME)
+    build_tiny_lora(models / "loras" / LORA_NAME)  # on the server as a user would put it
     return models
 
 

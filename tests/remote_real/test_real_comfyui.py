@@ -218,3 +218,16 @@ def test_the_same_job_twice_gives_the_same_image_from_the_cache(
     again = engine.run(_request(seed=123, steps=2))
     assert (first[0].image == again[0].image).all() and first[0].path != again[0].path
     assert time.monotonic() - started < 30  # no sampling the second time
+
+
+def test_lora_tag_runs_through_loraloader(comfy: ComfyServer, tmp_path) -> None:
+    """The tiny kohya LoRA in the server's models/loras: every key loads (ComfyUI logs each
+    one it cannot place) and it changes the picture; the tag stays in the metadata."""
+    engine = _engine(tmp_path, comfy.url)
+    (plain,) = engine.run(_request(seed=60))
+    (styled,) = engine.run(_request(seed=60, prompt="a red square <lora:brushwork-tiny-lora:1>"))
+    assert "lora key not loaded" not in comfy.log_tail(200_000)
+    assert np.abs(styled.image.astype(int) - plain.image.astype(int)).max() > 10
+    assert read_image_info(styled.path)["prompt"] == "a red square <lora:brushwork-tiny-lora:1>"
+    with pytest.raises(RemoteError, match=r"LoRA 'absent' is not on server .*brushwork-tiny-lora"):
+        engine.run(_request(loras=(("absent", 1.0),)))
