@@ -499,7 +499,11 @@ def parse_a1111_pairs(params: Mapping[str, str]) -> dict[str, Any]:
     size = params.get("Size", "").lower().replace(" ", "").split("x")
     if len(size) == 2 and all(p.isascii() and p.isdigit() and len(p) <= 6 for p in size):
         found["width"], found["height"] = int(size[0]), int(size[1])
-    return {name: value for name, value in found.items() if applies(BY_NAME[name], found)}
+    return {
+        name: value
+        for name, value in found.items()
+        if name not in BY_NAME or applies(BY_NAME[name], found)  # run facts always apply
+    }
 
 
 def _choice(kind: type[E], name: str, value: object) -> E:
