@@ -146,15 +146,7 @@ class GenerationWorker(QObject):
 
     @Slot(int, object)
     def run_job(self, job_id: int, request: GenerationRequest) -> None:
-        with self._lock:
-            self._current_job = job_id
-            self._cancel = threading.Event()
-            if job_id in self._cancelled_jobs:
-                self._cancel.set()
-            cancel = self._cancel
-        try:
-            if cancel.is_set():
-                raise Cancelled()
+        def work(cancel: threading.Event) -> None:
             engine = self._engine_or_create()
             if not self._say_where(job_id, engine):  # servers have their own models
                 self._download_if_needed(job_id, request.model, cancel)
@@ -162,21 +154,11 @@ class GenerationWorker(QObject):
             loaded = engine.load(request.model)
             self.model_loaded.emit(_loaded_text(loaded), dict(loaded.defaults))
             self.status.emit("Generating…")
-            results = engine.run(request, on_step=lambda u: self._step(job_id, u), cancel=cancel)
-        except Cancelled:
-            self.cancelled.emit(job_id)
-        except ImageNotSavedError as exc:
-            self.unsaved.emit(job_id, exc, str(exc))
-        except BrushworkError as exc:
-            self.failed.emit(job_id, str(exc))
-        except Exception as exc:  # never let an engine bug take the app down
-            self.failed.emit(job_id, _unexpected(exc))
-        else:
+            on_step = lambda u: self._step(job_id, u)  # noqa: E731
+            results = engine.run(request, on_step=on_step, cancel=cancel)
             self.finished.emit(job_id, results)
-        finally:
-            with self._lock:
-                self._current_job = 0
-                self._cancelled_jobs.discard(job_id)
+
+        self._run_as_job(job_id, work)
 
     def _say_where(self, job_id: int, engine: EngineLike) -> bool:
         """A remote backend reports the server it picks for the job; True for one."""
@@ -190,27 +172,38 @@ class GenerationWorker(QObject):
         """Image → Upscale… (pipeline.upscale_job): progress per tile, cancel like a job."""
         from pipeline.upscale_job import run_upscale_job
 
-        with self._lock:
-            self._current_job = job_id
-            self._cancel = cancel = threading.Event()
-            if job_id in self._cancelled_jobs:
-                cancel.set()
         started = time.perf_counter()
 
         def progress(phase: str, done: int, total: int) -> None:
             self.status.emit("Upscaling…" if phase == "upscale" else "Refining tiles…")
             self.progressed.emit(job_id, done, total, time.perf_counter() - started)
 
-        try:
+        def work(cancel: threading.Event) -> None:
             result = run_upscale_job(self._engine_or_create(), job, progress, cancel)
+            self.upscaled.emit(job_id, result)
+
+        self._run_as_job(job_id, work)
+
+    def _run_as_job(self, job_id: int, work: Callable[[threading.Event], None]) -> None:
+        """Runs `work(cancel)` as job `job_id`: cancellable from the GUI thread (also before it
+        starts), and every outcome becomes a signal; no exception leaves this thread."""
+        with self._lock:
+            self._current_job = job_id
+            self._cancel = cancel = threading.Event()
+            if job_id in self._cancelled_jobs:
+                cancel.set()
+        try:
+            if cancel.is_set():
+                raise Cancelled()
+            work(cancel)
         except Cancelled:
             self.cancelled.emit(job_id)
+        except ImageNotSavedError as exc:
+            self.unsaved.emit(job_id, exc, str(exc))
         except BrushworkError as exc:
             self.failed.emit(job_id, str(exc))
         except Exception as exc:  # never let an engine bug take the app down
             self.failed.emit(job_id, _unexpected(exc))
-        else:
-            self.upscaled.emit(job_id, result)
         finally:
             with self._lock:
                 self._current_job = 0
