@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from pipeline import GeneratedImage, GenerationRequest, ImageNotSavedError, Mode, item_seed
+from pipeline.canvas_size import scaled_to
 from pipeline.imagefiles import open_image
 
 from .document import Document
@@ -170,10 +170,9 @@ class GenerationController(QObject):
 
     def _canvas_sized(self, image: np.ndarray, mode: Mode) -> np.ndarray:
         """A canvas-mode result at the canvas size (it was generated at the size snapped to 8)."""
-        size = (self.doc.width, self.doc.height)
-        if mode is Mode.TXT2IMG or image.shape[1::-1] == size:
+        if mode is Mode.TXT2IMG:
             return image
-        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+        return scaled_to(image, (self.doc.width, self.doc.height))
 
     # --- worker signals ------------------------------------------------------------------------
 
