@@ -203,6 +203,28 @@ def check_samplers() -> str:
     return f"all {len(SAMPLERS)} samplers build their schedulers"
 
 
+def check_optional_parts(image_path: Path) -> str:
+    """Runs each part the first image did not need: upscaling (spandrel, the bundled upscaler),
+    LoRA support (peft through diffusers) and the ComfyUI client (aiohttp). In a frozen app these
+    are lazy imports the build can miss; here they fail the self-test, not the user's first use."""
+    from pipeline.upscale import bundled_upscaler_path, load_upscaler
+
+    with open_image(image_path) as png:
+        pixels = np.asarray(png.convert("RGB"))
+    try:
+        upscaled = load_upscaler(bundled_upscaler_path()).upscale(pixels[:16, :16], 4)
+    except Exception as exc:
+        raise SelfTestFailure(f"the bundled upscaler does not run: {exc}") from exc
+    require(upscaled.shape == (64, 64, 3), f"the upscaler made {upscaled.shape}, not 64×64")
+    try:
+        import aiohttp  # noqa: F401  (the remote backend's HTTP client)
+        from diffusers.utils import USE_PEFT_BACKEND
+    except ImportError as exc:
+        raise SelfTestFailure(f"a part is missing from this installation: {exc}") from exc
+    require(USE_PEFT_BACKEND, "LoRA support is missing (diffusers does not find peft)")
+    return "upscaler, LoRA support (peft) and the ComfyUI client (aiohttp) are present"
+
+
 class Report:
     """Prints each line (a windowed Windows app has no stdout) and keeps them for the log file."""
 
@@ -255,6 +277,7 @@ def run_self_test(out: Path | None, model: str | None, device: str | None) -> in
         try:
             for line in [*check_result(probe.seen), check_samplers()]:
                 report(f"self-test: {line}")
+            report(f"self-test: {check_optional_parts(probe.seen.results[0].path)}")
         except Exception as exc:  # anything wrong is a failed self-test, never a traceback
             known = isinstance(exc, SelfTestFailure)
             reason = str(exc) if known else f"{type(exc).__name__}: {exc}"

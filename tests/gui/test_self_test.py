@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gui.self_test import PARAMETERS, SelfTestFailure, SelfTestProbe, check_result
+from gui.self_test import (
+    PARAMETERS,
+    SelfTestFailure,
+    SelfTestProbe,
+    check_optional_parts,
+    check_result,
+)
 from tests.fakes import FakeEngine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +44,10 @@ def test_self_test_generates_with_the_bundled_model_and_reports_timings(tmp_path
     assert any(line.startswith("self-test: window shown after ") for line in lines)
     assert any(line.endswith(f"({PARAMETERS.steps} previews)") for line in lines), lines
     assert any(line.startswith("self-test: first image after ") for line in lines)
+    assert (
+        "self-test: upscaler, LoRA support (peft) and the ComfyUI client (aiohttp) are present"
+        in lines
+    )
     [png] = out.glob("*.png")
     with Image.open(png) as image:
         assert image.size == (64, 64)
@@ -58,6 +68,21 @@ def test_self_test_fails_with_the_reason_when_the_model_cannot_load(tmp_path):
     [failure] = [line for line in done.stderr.splitlines() if "FAILED" in line]
     assert failure.startswith("self-test FAILED: loading the model failed: ")
     assert "no-such-model" in failure
+
+
+def test_optional_parts_check_fails_when_the_upscaler_is_missing(tmp_path, monkeypatch):
+    import pipeline.upscale
+
+    image = tmp_path / "image.png"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(image)
+    assert "upscaler" in check_optional_parts(image)  # all present in the test environment
+    monkeypatch.setattr(
+        pipeline.upscale, "bundled_upscaler_path", lambda: tmp_path / "gone.safetensors"
+    )
+    with pytest.raises(
+        SelfTestFailure, match="the bundled upscaler does not run: Upscaler not found"
+    ):
+        check_optional_parts(image)
 
 
 def test_clock_counts_from_process_start():
