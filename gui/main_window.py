@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         self.panel.mode_changed.connect(self._mask_tools_for_mode)
         self.panel.resize_canvas_requested.connect(self._resize_canvas)
         self._mask_tools_for_mode(self.panel.current_mode)
-        self.canvas.mask_refused.connect(self._explain_mask_refused)
+        self.canvas.refused.connect(self.statusBar().showMessage)
         self.queue.notice.connect(self.statusBar().showMessage)
         self.model_picker.model_selected.connect(self.select_model)
         self.model_picker.error.connect(self.show_error)
@@ -306,11 +306,6 @@ class MainWindow(QMainWindow):
 
     def _mask_tools_for_mode(self, mode: CanvasMode) -> None:
         self.canvas.set_mask_editable(mode is CanvasMode.INPAINT)
-
-    def _explain_mask_refused(self) -> None:
-        self.statusBar().showMessage(
-            "The mask is used only in Inpaint mode: choose Inpaint under Mode to paint one."
-        )
 
     def _clear_cancelled(self) -> None:
         if self.statusBar().currentMessage() == CANCELLED:
