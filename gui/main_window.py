@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         )
         self.panel.follow_model(self._model_defaults)
         self.model_picker.allow_pickle = self.settings.allow_pickle
+        self.controller.results_as_layer = self.settings.paint_results_to == "layer"
         models = list(self.settings.models)
         model = self.controller.model
         if model and model not in models:  # e.g. given with --model
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
         self.settings = new
         self.model_picker.allow_pickle = new.allow_pickle
+        self.controller.results_as_layer = new.paint_results_to == "layer"
         self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
         self.controller.output_dir = self.output_dir
         self.folder_notice.folder_changed(self.history.folder, self.output_dir)
@@ -153,12 +155,15 @@ class MainWindow(QMainWindow):
         selected = str(self.history.path_of(current)) if current is not None else None
         return SessionState(
             self.doc.image, self.doc.mask, self.panel.to_parameters(), self.controller.model,
-            selected,
+            selected, layers=self.doc.session_layers(), active_layer=self.doc.active_index,
         )  # fmt: skip
 
     def restore_session(self, state: SessionState) -> None:
         """Shows a saved session: canvas and mask (one undo step), parameters, model, history."""
-        self.doc.replace(state.image, "Restore session", mask=state.mask)
+        if state.layers:  # all layers as they were; an older session: its one image
+            self.doc.load_layers(state.layers, "Restore session", state.mask, state.active_layer)
+        else:
+            self.doc.replace(state.image, "Restore session", mask=state.mask)
         self.doc.mark_stored()  # kept in the session folder; only later edits are new
         self.canvas.fit()
         self.panel.restore(state.parameters)
@@ -329,7 +334,7 @@ class MainWindow(QMainWindow):
         """Extends the canvas (one undo step) with the new area as the mask, so the preview and
         the result land in place; the request inpaints exactly this canvas."""
         job = self.panel.outpaint(self.controller.model, self.doc.image)
-        self.doc.replace(job.request.init_image, "Extend canvas", mask=job.request.mask)
+        self.doc.extend(job.request.init_image, job.sides, job.request.mask, "Extend canvas")
         self.canvas.fit()
         if job.note:
             self.statusBar().showMessage(job.note)
