@@ -234,6 +234,7 @@ class Canvas(QGraphicsView):
     def set_mask_editable(self, editable: bool) -> None:
         """The mode uses a mask (Inpaint): the tools go to the mask until a layer is chosen."""
         self.mask_editable = editable
+        self.edit_mask = not editable  # so that set_edit_mask always tells (the mask row)
         self.set_edit_mask(editable)
 
     def set_edit_mask(self, edit: bool) -> None:

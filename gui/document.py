@@ -215,7 +215,10 @@ class Document(QObject):
 
     def session_layers(self) -> list[Layer]:
         """The layers with read-only pixels that later edits do not touch (for autosave)."""
-        return [Layer(l.name, l.kind, l.snapshot(), l.visible, l.opacity) for l in self.layers]  # noqa: E741
+        return [
+            Layer(each.name, each.kind, each.snapshot(), each.visible, each.opacity)
+            for each in self.layers
+        ]
 
     # --- colour painting and fill --------------------------------------------------------------
 
@@ -359,9 +362,10 @@ class Document(QObject):
     def resize(self, width: int, height: int) -> None:
         """Scales every layer and the mask to `width`×`height` as one undo step."""
         layers = [
-            Layer(l.name, l.kind, _scaled(l.pixels, width, height), l.visible, l.opacity)  # noqa: E741
-            for l in self.layers  # noqa: E741
-        ]
+            Layer(each.name, each.kind, _scaled(each.pixels, width, height), each.visible,
+                  each.opacity)
+            for each in self.layers
+        ]  # fmt: skip
         mask = Image.fromarray(self.mask).resize((width, height), Image.Resampling.BILINEAR)
         self._push_stack(layers, self._active, "Resize canvas", mask=np.asarray(mask))
 
@@ -427,7 +431,8 @@ class Document(QObject):
 
 def _fresh_layers(image: np.ndarray) -> list[Layer]:
     height, width = image.shape[:2]
-    return [Layer("Image", "image", rgba(image)), Layer("Paint 1", "paint", transparent(height, width))]
+    paint = Layer("Paint 1", "paint", transparent(height, width))
+    return [Layer("Image", "image", rgba(image)), paint]
 
 
 def _scaled(pixels: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from .document import Document
 from .file_actions import FileActions
 from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
 from .history import FolderNotice, HistoryStrip, parameters_from_image
+from .layers_panel import add_layers_dock
 from .menus import build_menus
 from .panels import CanvasMode
 from .quit_guard import confirm_quit
@@ -203,10 +204,12 @@ class MainWindow(QMainWindow):
         self.error_banner.hide()
         self.canvas = Canvas(self.doc)
         self.tools = BrushToolbar(self.canvas)
+        self.layers_panel = add_layers_dock(self, self.doc, self.canvas)  # gui/layers_panel.py
         right = QWidget()
         stack = QVBoxLayout(right)
         stack.setContentsMargins(0, 0, 0, 0)
         stack.addWidget(self.tools)
+        stack.addWidget(self.tools.second_row)  # colours and the mask overlay
         stack.addWidget(self.error_banner)
         stack.addWidget(self.canvas, 1)
         self.history = HistoryStrip(self.output_dir)

@@ -95,11 +95,13 @@ class PaintStroke:
 
 def contiguous_region(image: np.ndarray, x: int, y: int) -> np.ndarray:
     """The pixels of `image` (H×W×3 uint8) connected to (x, y) through 4-neighbours of nearly
-    the same colour (within FILL_TOLERANCE per channel): an H×W bool array."""
+    the same colour (within FILL_TOLERANCE per channel), grown by one pixel: H×W bool."""
     seed = image[y, x].astype(np.int16)
     similar = (np.abs(image.astype(np.int16) - seed) <= FILL_TOLERANCE).all(axis=2)
     labels, _count = ndimage.label(similar)  # default structure: 4-connected
-    return labels == labels[y, x]
+    # One pixel more all round covers the antialiased edge of the outline that stopped the
+    # fill; without it a thin seam of the old colour stays between fill and outline.
+    return ndimage.binary_dilation(labels == labels[y, x])
 
 
 def filled(pixels: np.ndarray, region: np.ndarray, box: Box, settings: PaintSettings) -> np.ndarray:
