@@ -128,7 +128,8 @@ def test_the_mask_is_hatched_and_outlined_so_it_never_looks_like_paint(qtbot, ma
     edge = rendered(canvas, canvas.mapFromScene(QPointF(16.5, 32.5)))
     outside = rendered(canvas, canvas.mapFromScene(QPointF(10.5, 32.5)))
     color = canvas.overlay.color
-    assert np.abs(edge - [color.red(), color.green(), color.blue()]).max() <= 3
+    # (smooth scaling mixes in a few levels of the neighbour, how many depends on the zoom)
+    assert np.abs(edge - [color.red(), color.green(), color.blue()]).max() <= 6
     assert np.abs(outside - 255).max() <= 3
 
 
