@@ -346,8 +346,7 @@ class Canvas(QGraphicsView):
             self._pick(x, y)
             return
         if self.tool == "fill":
-            erase = self.brush.erase
-            why = (self.doc.fill_mask_region(x, y, erase) if self.edit_mask
+            why = (self.doc.fill_mask_region(x, y) if self.edit_mask
                    else self.doc.fill(self.paint_settings(), x, y))  # fmt: skip
             if why:
                 self.refused.emit(why)

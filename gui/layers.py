@@ -63,12 +63,31 @@ def flatten_into(layers: list[Layer], out: np.ndarray, box: Box | None = None) -
     float32), so a result placed as a layer shows bit for bit what the engine returned."""
     height, width = out.shape[:2]
     x0, y0, x1, y1 = box if box is not None else (0, 0, width, height)
+    # Bands of rows keep the float temporaries in cache (a whole 2048² float image is 48 MB).
+    band = max(1, BAND_PIXELS // max(x1 - x0, 1))
+    for top in range(y0, y1, band):
+        _flatten_band(layers, out, (x0, top, x1, min(top + band, y1)))
+
+
+BAND_PIXELS = 1 << 16
+
+
+def _flatten_band(layers: list[Layer], out: np.ndarray, box: Box) -> None:
+    x0, y0, x1, y1 = box
     if x0 >= x1 or y0 >= y1:
         return
-    region = np.full((y1 - y0, x1 - x0, 3), GROUND, np.float32)
-    for layer in layers:
-        if not layer.visible or layer.kind == "control" or layer.opacity <= 0:
-            continue
+    shown = [layer for layer in layers
+             if layer.visible and layer.kind != "control" and layer.opacity > 0]  # fmt: skip
+    # Start from the topmost layer that covers the band completely: nothing below it shows.
+    start, region = 0, None
+    for index in reversed(range(len(shown))):
+        pixels = shown[index].pixels[y0:y1, x0:x1]
+        if shown[index].opacity >= 1 and (pixels[..., 3] == 255).all():
+            start, region = index + 1, pixels[..., :3].astype(np.float32)
+            break
+    if region is None:
+        region = np.full((y1 - y0, x1 - x0, 3), GROUND, np.float32)
+    for layer in shown[start:]:
         pixels = layer.pixels[y0:y1, x0:x1]
         alpha = pixels[..., 3:4].astype(np.float32)
         if not alpha.any():
