@@ -77,6 +77,9 @@ class SessionStore:
         self.folder = folder or default_session_dir()
         self.temporary = temporary  # removed when released (a second instance's own session)
         self._lock: FileLock | None = None
+        # Layer PNGs of the last save and the (read-only) arrays they hold: a layer whose array
+        # is the same object is unchanged (Layer.snapshot) and its file is kept, not re-encoded.
+        self._layer_files: dict[str, np.ndarray] = {}
 
     @property
     def manifest(self) -> Path:
@@ -150,13 +153,25 @@ class SessionStore:
         self._remove_unreferenced({canvas, mask, *(layer["file"] for layer in layers)})
 
     def _save_layers(self, layers: list[Layer], token: str) -> list[dict[str, Any]]:
-        entries = []
+        entries, written = [], {}
         for number, layer in enumerate(layers):
-            name = f"layer-{token}-{number}.png"
-            save_png_as(layer.pixels, self.folder / name, {})
+            name = self._unchanged_file(layer.pixels) or f"layer-{token}-{number}.png"
+            if name not in self._layer_files:
+                save_png_as(layer.pixels, self.folder / name, {})
+            written[name] = layer.pixels
             entries.append({"file": name, "name": layer.name, "kind": layer.kind,
                             "visible": layer.visible, "opacity": layer.opacity})  # fmt: skip
+        self._layer_files = written
         return entries
+
+    def _unchanged_file(self, pixels: np.ndarray) -> str | None:
+        """The file of the last save holding exactly this read-only array, if still there."""
+        if pixels.flags.writeable:
+            return None  # could have changed since
+        for name, saved in self._layer_files.items():
+            if saved is pixels and (self.folder / name).is_file():
+                return name
+        return None
 
     def _load_layers(self, entries: Any, size: tuple[int, int]) -> list[Layer] | None:
         """The manifest's layers, each checked (the folder is a file like any other); None

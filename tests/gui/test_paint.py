@@ -9,6 +9,8 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QColor, QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
 from PySide6.QtWidgets import QApplication
 
+from gui.document import Document
+from gui.paint_brush import PaintSettings
 from gui.session import SessionState, SessionStore
 from gui.settings import Parameters
 from pipeline import Mode
@@ -295,3 +297,24 @@ def test_painting_off_the_canvas_edge_is_clipped_and_a_one_pixel_canvas_paints(q
     send_mouse(window.canvas, QEvent.Type.MouseButtonPress, (0.5, 0.5))
     send_mouse(window.canvas, QEvent.Type.MouseButtonRelease, (0.5, 0.5))
     assert tuple(doc.image[0, 0]) == RED and window.canvas._image_item.pixel(0, 0) == RED
+
+
+def test_autosave_rewrites_only_the_layers_that_changed(qtbot, tmp_path):
+    store = SessionStore(tmp_path / "session")
+    doc = Document(32, 32)
+    doc.add_layer(np.zeros((32, 32, 3), np.uint8), "black")
+
+    def save() -> list[str]:
+        store.save(SessionState(doc.image, doc.mask, Parameters(), layers=doc.session_layers()))
+        return [entry["file"] for entry in json.loads(store.manifest.read_text())["layers"]]
+
+    first = save()
+    inodes = {name: (store.folder / name).stat().st_ino for name in first}
+    doc.begin_paint(PaintSettings(size=4), 5, 5)
+    doc.end_paint()
+    second = save()
+    assert second[:2] == first[:2] and second[2] != first[2]  # only the painted layer is new
+    assert all((store.folder / name).stat().st_ino == inodes[name] for name in first[:2])
+    assert sorted(p.name for p in store.folder.glob("layer-*.png")) == sorted(second)
+    loaded = store.load()
+    assert np.array_equal(loaded.layers[2].pixels, doc.layers[2].pixels)
