@@ -347,15 +347,13 @@ class Document(QObject):
             self._replace_image_layer(image, text)
 
     def _replace_image_layer(self, image: np.ndarray, text: str) -> None:
-        kinds = [layer.kind for layer in self.layers]
-        index = kinds.index("image") if "image" in kinds else 0
-        old = self.layers[index]
-        new = Layer(old.name, "image", rgba(image), old.visible, old.opacity)
-        if "image" not in kinds:  # the image layer was deleted: the result becomes one again
-            new = Layer("Image", "image", rgba(image))
-            layers = [new, *self.layers]
+        images = [layer for layer in self.layers if layer.kind == "image"]
+        if not images:  # the image layer was deleted: the result becomes one again, at the bottom
+            layers = [Layer("Image", "image", rgba(image)), *self.layers]
             self._push_stack(layers, self._active + 1, text, blank=False)
             return
+        old = images[0]
+        new = Layer(old.name, "image", rgba(image), old.visible, old.opacity)
         layers = [new if each is old else each for each in self.layers]
         self._push_stack(layers, self._active, text, blank=False)
 

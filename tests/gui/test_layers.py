@@ -256,3 +256,12 @@ def test_load_layers_restores_names_visibility_and_opacity(qtbot):
     ]
     doc.load_layers(layers, "Restore session", active=0)
     assert doc.active_layer is layers[0] and tuple(doc.image[0, 0]) == BLUE
+
+
+def test_replacing_the_image_layer_after_it_was_deleted_puts_one_back_at_the_bottom(qtbot):
+    doc = Document(8, 8)
+    doc.delete_layer(doc.layers[0])
+    assert [layer.kind for layer in doc.layers] == ["paint"]
+    doc.apply_result(np.full((8, 8, 3), 5, np.uint8), "Result", as_layer=False)
+    assert [layer.kind for layer in doc.layers] == ["image", "paint"]
+    assert doc.active_layer.kind == "paint" and tuple(doc.image[0, 0]) == (5, 5, 5)
