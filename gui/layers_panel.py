@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFont, QIcon, QImage, QPixmap
+from PySide6.QtGui import QFont, QIcon, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -49,11 +49,11 @@ class LayersPanel(QWidget):
         self.buttons = {
             name: _button(text, tip)
             for name, text, tip in (
-                ("add", "+", "New paint layer above the selected one"),
+                ("add", "+", "New paint layer above the selected one (Insert)"),
                 ("delete", "−", "Delete the selected layer"),
                 ("up", "▲", "Move the selected layer up"),
                 ("down", "▼", "Move the selected layer down"),
-                ("merge", "⤓", "Merge the selected layer into the one below"),
+                ("merge", "⤓", "Merge the selected layer into the one below (Ctrl+E)"),
             )
         }
         self._layout()
@@ -91,6 +91,9 @@ class LayersPanel(QWidget):
         }
         for name, slot in actions.items():
             self.buttons[name].clicked.connect(slot)
+        # Krita's keys for the two most used, window-wide as the tool keys are.
+        for keys, name in (("Insert", "add"), ("Ctrl+E", "merge")):
+            QShortcut(QKeySequence(keys), self, activated=actions[name])
 
     def _say(self, why: str | None) -> None:
         if why:

@@ -184,6 +184,10 @@ def test_layers_dock_visibility_order_rename_and_merge_change_the_picture(qtbot,
     qtbot.mouseClick(panel.buttons["merge"], Qt.MouseButton.LeftButton)
     assert [layer.name for layer in doc.layers] == ["Image", "Paint 2"]
     assert np.abs(doc.image.astype(int) - before).max() <= 1
+    qtbot.keyClick(window, Qt.Key.Key_Insert)
+    assert [layer.name for layer in doc.layers] == ["Image", "Paint 2", "Paint 1"]
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert [layer.name for layer in doc.layers] == ["Image", "Paint 2"]
     qtbot.mouseClick(panel.buttons["delete"], Qt.MouseButton.LeftButton)
     assert [layer.name for layer in doc.layers] == ["Image"] and (doc.image == 255).all()
     qtbot.mouseClick(panel.buttons["delete"], Qt.MouseButton.LeftButton)
@@ -318,3 +322,18 @@ def test_autosave_rewrites_only_the_layers_that_changed(qtbot, tmp_path):
     assert sorted(p.name for p in store.folder.glob("layer-*.png")) == sorted(second)
     loaded = store.load()
     assert np.array_equal(loaded.layers[2].pixels, doc.layers[2].pixels)
+
+
+def test_results_go_to_is_a_setting_that_survives_a_bad_file(qtbot, make_app, tmp_path):
+    from gui.settings import SettingsStore
+    from gui.settings_dialog import SettingsDialog
+
+    app, _ = make_app()
+    window = app.window
+    dialog = SettingsDialog(window.settings, window)
+    dialog.results_to.setCurrentIndex(dialog.results_to.findData("image"))
+    window.apply_settings(dialog.result_settings())
+    assert window.settings.paint_results_to == "image" and not window.controller.results_as_layer
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"paint_results_to": "the moon"}))
+    assert SettingsStore(path).load().paint_results_to == "layer"
