@@ -247,8 +247,7 @@ class Document(QObject):
         if painting is None or painting[1].box is None:
             return
         layer, stroke = painting
-        x0, y0, x1, y1 = box = stroke.box
-        before = stroke.before[y0:y1, x0:x1]
+        box, before = stroke.box, stroke.before_in_box()
         name = f"Erase on {layer.name}" if stroke.settings.erase else f"Paint on {layer.name}"
         self.undo_stack.push(PixelsCommand(self, layer, box, before, name))
 

@@ -19,6 +19,7 @@ from .mask_brush import Box, _union, points_between, stamp
 
 FILL_TOLERANCE = 24  # per channel: an antialiased edge of a sketch still stops the fill
 MIN_PRESSURE = 0.1  # the lightest touch still leaves a thin, faint mark
+TILE = 64  # pixels from before a stroke are kept in tiles of this size
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,11 @@ class PaintStroke:
     def __init__(self, pixels: np.ndarray, settings: PaintSettings) -> None:
         self.pixels = pixels
         self.settings = settings
-        self.before = pixels.copy()
+        # The pixels from before the stroke, copied tile by tile as the stroke first reaches
+        # them: a press on a 2048² layer then costs a dab, not a 16 MB copy (np.empty maps
+        # pages only when they are written).
+        self.before = np.empty_like(pixels)
+        self._saved = np.zeros((-(-pixels.shape[0] // TILE), -(-pixels.shape[1] // TILE)), bool)
         self.coverage = np.zeros(pixels.shape[:2], np.float32)  # calloc: untouched pages free
         self.color = np.array(settings.color, np.float32)
         self.last: tuple[float, float, float] | None = None  # x, y, pressure
@@ -60,9 +65,28 @@ class PaintStroke:
         for px, py, pp in points:
             changed = _union(changed, self._dab_at(px, py, pp))
         if changed is not None:
+            self._save_before(changed)
             self._composite(changed)
             self.box = _union(self.box, changed)
         return changed
+
+    def before_in_box(self) -> np.ndarray:
+        """The pixels from before the stroke within its whole box. Tiles of the box that no
+        dab reached are unchanged, so they are copied now."""
+        assert self.box is not None
+        self._save_before(self.box)
+        x0, y0, x1, y1 = self.box
+        return self.before[y0:y1, x0:x1]
+
+    def _save_before(self, box: Box) -> None:
+        x0, y0, x1, y1 = box
+        rows = slice(y0 // TILE, -(-y1 // TILE))
+        cols = slice(x0 // TILE, -(-x1 // TILE))
+        for ty, tx in np.argwhere(~self._saved[rows, cols]):
+            top, left = (rows.start + ty) * TILE, (cols.start + tx) * TILE
+            tile = (slice(top, top + TILE), slice(left, left + TILE))
+            self.before[tile] = self.pixels[tile]
+        self._saved[rows, cols] = True
 
     def _dab(self, size: int, strength: float) -> np.ndarray:
         key = (size, round(strength * 64))

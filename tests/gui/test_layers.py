@@ -265,3 +265,14 @@ def test_replacing_the_image_layer_after_it_was_deleted_puts_one_back_at_the_bot
     doc.apply_result(np.full((8, 8, 3), 5, np.uint8), "Result", as_layer=False)
     assert [layer.kind for layer in doc.layers] == ["image", "paint"]
     assert doc.active_layer.kind == "paint" and tuple(doc.image[0, 0]) == (5, 5, 5)
+
+
+def test_undo_of_a_long_soft_stroke_over_painted_pixels_restores_them_exactly(qtbot):
+    doc = Document(300, 200)
+    noise = np.random.default_rng(3).integers(0, 256, (200, 300, 4), np.uint8)
+    doc.add_layer(noise, "noise")
+    before = doc.active_layer.pixels.copy()
+    stroke(doc, [(-10, 5), (150, 100), (310, 190)], size=37, hardness=0.3, opacity=0.6)
+    assert not np.array_equal(doc.active_layer.pixels, before)
+    doc.undo_stack.undo()
+    assert np.array_equal(doc.active_layer.pixels, before)
