@@ -10,7 +10,7 @@ merge-down buttons. Every change is one undo step of the document.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QFont, QIcon, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -46,6 +46,10 @@ class LayersPanel(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setToolTip("Opacity of the selected layer")
         self.opacity_value = QLabel()
+        self._opacity_timer = QTimer(self)
+        self._opacity_timer.setSingleShot(True)
+        self._opacity_timer.setInterval(0)
+        self._opacity_timer.timeout.connect(self._apply_opacity)
         self.buttons = {
             name: _button(text, tip)
             for name, text, tip in (
@@ -82,6 +86,7 @@ class LayersPanel(QWidget):
         self.list.currentRowChanged.connect(self._on_row_selected)
         self.list.itemChanged.connect(self._on_item_changed)
         self.opacity.valueChanged.connect(self._on_opacity)
+        self.opacity.sliderReleased.connect(self._apply_opacity)
         actions = {
             "add": self.doc.new_layer,
             "delete": lambda: self._say(self.doc.delete_layer()),
@@ -165,8 +170,17 @@ class LayersPanel(QWidget):
 
     def _on_opacity(self, value: int) -> None:
         self.opacity_value.setText(f"{value}%")
+        if self.opacity.isSliderDown():
+            # Flattening a large layer takes longer than slider events come: while dragging,
+            # only the latest value is applied, once the event loop is free.
+            self._opacity_timer.start()
+            return
+        self._apply_opacity()
+
+    def _apply_opacity(self) -> None:
+        self._opacity_timer.stop()
         if not self.canvas.edit_mask:
-            self.doc.set_opacity(self.doc.active_layer, value / 100)
+            self.doc.set_opacity(self.doc.active_layer, self.opacity.value() / 100)
 
 
 def add_layers_dock(window: QMainWindow, doc: Document, canvas: Canvas) -> LayersPanel:

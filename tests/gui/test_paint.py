@@ -337,3 +337,29 @@ def test_results_go_to_is_a_setting_that_survives_a_bad_file(qtbot, make_app, tm
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"paint_results_to": "the moon"}))
     assert SettingsStore(path).load().paint_results_to == "layer"
+
+
+def test_dragging_the_opacity_slider_is_one_undo_step_applied_as_it_moves(qtbot, make_app):
+    window, _ = painter(make_app, size=40)
+    doc, slider = window.doc, window.layers_panel.opacity
+    drag(window.canvas, [(100, 100)])
+    steps = doc.undo_stack.count()
+    y = slider.height() // 2
+    left, held = Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton
+
+    def mouse(kind, x, buttons):
+        pos = QPointF(x, y)
+        event = QMouseEvent(kind, pos, QPointF(slider.mapToGlobal(pos)), left, buttons,
+                            Qt.KeyboardModifier.NoModifier)  # fmt: skip
+        QApplication.sendEvent(slider, event)
+
+    mouse(QEvent.Type.MouseButtonPress, slider.width() - 3, held)  # on the handle (at 100%)
+    assert slider.isSliderDown()
+    for x in range(slider.width() - 10, slider.width() // 2, -10):
+        mouse(QEvent.Type.MouseMove, x, held)
+    qtbot.waitUntil(lambda: doc.active_layer.opacity < 0.8)  # applied while still dragging
+    mouse(QEvent.Type.MouseButtonRelease, slider.width() // 2, Qt.MouseButton.NoButton)
+    assert doc.active_layer.opacity == slider.value() / 100 and 0.3 < slider.value() / 100 < 0.7
+    assert doc.undo_stack.count() == steps + 1
+    doc.undo_stack.undo()
+    assert doc.active_layer.opacity == 1.0 and slider.value() == 100
