@@ -391,6 +391,10 @@ class Document(QObject):
         mask: np.ndarray | None = None,
         blank: bool | None = None,
     ) -> None:
+        # A stroke under way (a result may arrive while the button is held) ends here as its
+        # own step: it must not go on into a layer that is about to leave or change size.
+        self.end_paint()
+        self.end_stroke()
         after = Stack(tuple(layers), active, mask, self.is_blank if blank is None else blank)
         if blank is None and tuple(layers) != tuple(self.layers):
             after = Stack(after.layers, active, mask, False)  # a layer operation is work

@@ -276,3 +276,16 @@ def test_undo_of_a_long_soft_stroke_over_painted_pixels_restores_them_exactly(qt
     assert not np.array_equal(doc.active_layer.pixels, before)
     doc.undo_stack.undo()
     assert np.array_equal(doc.active_layer.pixels, before)
+
+
+def test_a_result_arriving_during_a_stroke_ends_the_stroke_as_its_own_step(qtbot):
+    doc = Document(32, 32)
+    doc.begin_paint(PaintSettings(size=4, hardness=1.0, color=RED), 5, 5)
+    doc.paint_to(10, 5)
+    doc.apply_result(np.zeros((48, 48, 3), np.uint8), "Result of another size")
+    doc.paint_to(40, 40)  # the button is still held: nothing more happens
+    doc.end_paint()
+    assert (doc.width, doc.height) == (48, 48) and not doc.image.any()
+    assert doc.undo_stack.count() == 2
+    doc.undo_stack.undo()
+    assert tuple(doc.image[5, 8]) == RED and tuple(doc.image[5, 20]) == (255, 255, 255)
