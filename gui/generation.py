@@ -71,6 +71,7 @@ class GenerationController(QObject):
         self.model = model
         self.running_job = 0
         self.last_results: list[GeneratedImage] = []
+        self.results_as_layer = True  # Settings → "Results go to": a new layer or the image
         self._next_job = 1
         self._bar_format = ""  # the running job's progress bar format (progress_text.py)
         self._connect_worker()
@@ -216,7 +217,7 @@ class GenerationController(QObject):
         self.last_results = results
         first = results[0]
         canvas_image = self._canvas_sized(first.image, first.request.mode)
-        self.doc.replace(canvas_image, f"Generate: {first.request.prompt[:40]}")
+        self._apply(canvas_image, first)
         self.doc.mark_stored()  # the result is on disk: nothing for Quit to warn about
         self.seed_used.emit(first.seed)
         self.images_added.emit([r.path for r in reversed(results)])
@@ -225,6 +226,12 @@ class GenerationController(QObject):
         notes = " ".join(first.notes)  # e.g. an out-of-memory retry or a truncated prompt
         message = f"Saved {names} in {first.path.parent} · seed {first.seed}"
         self.message.emit(f"{message} · {notes}" if notes else message)
+
+    def _apply(self, image: np.ndarray, result: GeneratedImage) -> None:
+        """The result onto the canvas as one undo step: a new layer, so the painting below is
+        never lost (or in place of the image layer, as the user chose)."""
+        name = f"Result {result.seed}: {result.request.prompt[:30]}".strip().rstrip(":")
+        self.doc.apply_result(image, name, as_layer=self.results_as_layer)
 
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
@@ -240,7 +247,7 @@ class GenerationController(QObject):
         first = error.unsaved[0]
         # Written to the temp folder (with parameters): Save As can carry them over.
         self.last_results = list(error.unsaved) if error.fallback else []
-        self.doc.replace(self._canvas_sized(first.image, first.request.mode), "Unsaved result")
+        self._apply(self._canvas_sized(first.image, first.request.mode), first)
         self.seed_used.emit(first.seed)
         self.result_applied.emit(False)
         self.error.emit(f"{message} {_where_unsaved_images_are(error)}")
