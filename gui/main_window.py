@@ -30,6 +30,7 @@ from .document import Document
 from .file_actions import FileActions
 from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
 from .history import FolderNotice, HistoryStrip, parameters_from_image
+from .live_view import install_live
 from .menus import build_menus
 from .panels import CanvasMode
 from .quit_guard import confirm_quit
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         )
         self.autosave = Autosave(session, self.session_state, self)
         self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
+        self.live = install_live(self)  # Live mode and its view right of the canvas (live_view.py)
         self.undo_action, self.redo_action = build_menus(self)
         self._connect()
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)
