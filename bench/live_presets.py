@@ -5,7 +5,9 @@ colour on a flat background: a quadrilateral for a triangle, a jagged hexagon fo
 skewed box for a square) is refined by img2img with a prompt naming the clean shape. Quality is
 what tools/shapes_checker.py (pixels only, never the model) reads back: the share of results
 whose shape, colour, background and position all match the prompt. Time is the median wall time
-of one img2img (bundled model, 64², CPU). Every (steps, strength) pair runs the same sketches
+and CPU time of one img2img (bundled model, 64², CPU, torch on `--threads` threads: 1 by
+default, since two threads on a shared, overloaded 2-core machine spin-wait each other into
+10-30 s per image). Every (steps, strength) pair runs the same sketches
 and seeds, interleaved.
 
 Run: python3 bench/live_presets.py [--sketches 12] [--write]
@@ -72,7 +74,11 @@ def correct(image: np.ndarray, wanted: dict) -> bool:
 def main() -> None:
     cli = parser(__doc__.split("\n")[0])
     cli.add_argument("--sketches", type=int, default=12)
+    cli.add_argument("--threads", type=int, default=1)
     args = cli.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     from pipeline import Engine, GenerationRequest, Mode
 
     rng = random.Random(18)
@@ -80,6 +86,7 @@ def main() -> None:
     configs = [(steps, strength) for steps in STEPS for strength in STRENGTHS]
     hits = {c: 0 for c in configs}
     times: dict[tuple[int, float], list[float]] = {c: [] for c in configs}
+    cpu: dict[tuple[int, float], list[float]] = {c: [] for c in configs}
     with tempfile.TemporaryDirectory() as out, LoadTracker() as load:
         engine = Engine(out, device="cpu", previews=False)
         engine.load(str(BUNDLED_MODEL))
@@ -89,25 +96,29 @@ def main() -> None:
                     wanted["prompt"], mode=Mode.IMG2IMG, init_image=image, steps=steps,
                     strength=strength, seed=1000 + k, model=str(BUNDLED_MODEL),
                 )  # fmt: skip
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 result = engine.run(request, save=False)[0]
                 times[(steps, strength)].append(time.perf_counter() - started)
+                cpu[(steps, strength)].append(time.process_time() - cpu_started)
                 hits[(steps, strength)] += correct(result.image, wanted)
     baseline = sum(correct(image, wanted) for image, wanted in tasks)
     rows = [
         (f"{steps} × {strength:.1f}", int(steps * strength),
          f"{100 * hits[(steps, strength)] / len(tasks):.0f}%",
-         f"{1000 * statistics.median(times[(steps, strength)]):.0f}")
+         f"{1000 * statistics.median(times[(steps, strength)]):.0f}",
+         f"{1000 * statistics.median(cpu[(steps, strength)]):.0f}")
         for steps, strength in configs
     ]  # fmt: skip
     body = "\n".join([
-        f"`python3 bench/live_presets.py` — {header(load)}",
+        f"`python3 bench/live_presets.py` — {header(load, args.threads)}",
         "",
         f"{len(tasks)} rough sketches (shape/colour/background/position all right per "
         f"tools/shapes_checker.py; the sketches themselves: {baseline}/{len(tasks)}), img2img "
         "64², Euler, CFG 5, seeds fixed per sketch.",
         "",
-        "```", table(rows, ("steps × strength", "steps run", "refined", "ms")), "```",
+        "```",
+        table(rows, ("steps × strength", "steps run", "refined", "wall ms", "CPU ms")),
+        "```",
     ])  # fmt: skip
     report(TITLE, body, args.write)
 

@@ -190,10 +190,19 @@ class LiveController(QObject):
         if not self.active:
             return
         self.scheduler.edit(pause)
-        stale = self.running_job and self.scheduler.clock() - self._last_shown < MAX_WAIT_S
-        if stale:  # else keep it: a result at least every few seconds while painting on
+        if self.running_job and self._running_is_stale():
             self.controller.worker.cancel(self.running_job)
         self._kick()
+
+    def _running_is_stale(self) -> bool:
+        """The canvas or settings changed since the running job started, and a result was shown
+        recently (else it runs on: a result at least every few seconds while painting on)."""
+        if self.scheduler.clock() - self._last_shown >= MAX_WAIT_S:
+            return False
+        try:
+            return _key(self._request()) != self._running_key  # a mask stroke changes nothing
+        except BrushworkError:
+            return True
 
     @Slot()
     def _kick(self) -> None:
