@@ -1,16 +1,16 @@
 """Live mode's steps and strength for the bundled model, chosen by measurement.
 
-Task (as in issue 18): a rough hand-drawn sketch (a wobbly polygon in a colour near a palette
-colour on a flat background: a quadrilateral for a triangle, a jagged hexagon for a circle, a
-skewed box for a square) is refined by img2img with a prompt naming the clean shape. Quality is
-what tools/shapes_checker.py (pixels only, never the model) reads back: the share of results
-whose shape, colour, background and position all match the prompt. Time is the median wall time
-and CPU time of one img2img (bundled model, 64², CPU, torch on `--threads` threads: 1 by
-default, since two threads on a shared, overloaded 2-core machine spin-wait each other into
-10-30 s per image). Every (steps, strength) pair runs the same sketches
-and seeds, interleaved.
+Task (as in issue 18): a rough sketch (a wobbly polygon in a colour near a palette colour on a
+flat background: a quadrilateral for a triangle, a jagged hexagon for a circle, a skewed box for
+a square, filled with quick 3 px brush strokes that leave gaps; the checker recognises none of
+them) is refined by img2img with a prompt naming the clean shape. Quality is what
+tools/shapes_checker.py (pixels only, never the model) reads back: the share of results whose
+shape, colour, background and position all match the prompt. Time is the median wall and CPU
+time of one img2img (bundled model, 64², CPU, torch on `--threads` threads: 1 by default, since
+two threads on a shared, overloaded 2-core machine spin-wait each other into 10-30 s per image).
+Every (steps, strength) pair runs the same sketches and seeds.
 
-Run: python3 bench/live_presets.py [--sketches 12] [--write]
+Run: python3 bench/live_presets.py [--sketches 16] [--threads 1] [--write]
 """
 
 from __future__ import annotations
@@ -55,10 +55,18 @@ def sketch(rng: random.Random) -> tuple[np.ndarray, dict]:
     shape, position = rng.choice(SHAPES), rng.choice(POSITIONS)
     background = rng.choice(BACKGROUNDS)
     colour = rng.choice([c for c in COLOURS if c != background])
-    image = Image.new("RGB", (64, 64), dataset.PALETTE[background])
     ink = tuple(min(255, max(0, v + rng.randint(-25, 25))) for v in dataset.PALETTE[colour])
     cx, cy = dataset.ANCHORS[position]
-    ImageDraw.Draw(image).polygon(rough_outline(shape, cx, cy, 14.0, rng), fill=ink)
+    area = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(area).polygon(rough_outline(shape, cx, cy, 14.0, rng), fill=255)
+    inside = np.asarray(area) > 0
+    # Filled with quick brush strokes: 3 px lines with 2 px gaps, each with a ragged end.
+    rows = (np.arange(64) % 5 < 3)[:, None] & inside
+    ragged = np.arange(64)[None, :] < np.array([rng.randint(40, 64) for _ in range(64)])[:, None]
+    pixels = np.empty((64, 64, 3), np.uint8)
+    pixels[:] = dataset.PALETTE[background]
+    pixels[rows & ragged] = ink
+    image = Image.fromarray(pixels)
     where = dataset.POSITION_PHRASES[position]
     prompt = f"a large {colour} {shape} {where}, {background} background"
     wanted = {"shape": shape, "colour": colour, "background": background, "position": position}

@@ -131,7 +131,7 @@ class GenerationWorker(QObject):
         if "save" not in inspect.signature(engine.run).parameters:
             raise BrushworkError(
                 "Live mode runs on this computer's engine only (results it does not keep must "
-                "not be written): choose Settings → Backends → This computer to use it."
+                "not be written): choose Settings → Backends → Local: this computer to use it."
             )
         from pipeline.live_preset import for_model  # the model's few-step preset, if it has one
 

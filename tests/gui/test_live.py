@@ -82,7 +82,8 @@ class Harness:
         window.controller.live_ended.connect(lambda job, *_: self.ended.append(job))
 
     def green(self) -> int:
-        return int(self.live.result_pixels[32, 32, 1])
+        pixels = self.live.result_pixels
+        return int(pixels[pixels.shape[0] // 2, pixels.shape[1] // 2, 1])
 
     def paint(self, level: int) -> None:
         self.canvas = sketch(level)
@@ -354,3 +355,22 @@ def test_a_live_result_of_the_bundled_model_appears(make_app, tmp_path):
     assert not np.array_equal(result, image)  # refined, not the sketch back
     assert previews  # step previews went to the Live view
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").glob("*.png"))
+
+
+def test_a_request_the_fields_refuse_is_said_in_the_live_view_and_nothing_runs(live_app):
+    window, engine, harness = live_app()
+    harness.live._fields = lambda: {"prompt": "x" * 100_000}  # over the prompt limit
+    statuses = []
+    harness.live.status.connect(statuses.append)
+    harness.live.set_active(True)
+    pump(0.2)
+    assert statuses[-1].startswith("Live cannot run: prompt") and engine.requests == []
+    assert harness.live.active  # the next edit tries again
+
+
+def test_a_one_pixel_canvas_gets_a_one_pixel_live_result(live_app):
+    window, engine, harness = live_app()
+    harness.canvas = np.full((1, 1, 3), 90, np.uint8)
+    harness.live.set_active(True)
+    wait_for(lambda: harness.live.result is not None)
+    assert harness.live.result_pixels.shape == (1, 1, 3)
