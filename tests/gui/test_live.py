@@ -177,7 +177,7 @@ def test_a_live_result_is_shown_not_saved_and_not_in_history(live_app, tmp_path)
 
 
 def test_stale_jobs_are_cancelled_and_never_pile_up(live_app):
-    window, engine, harness = live_app(step_delay=0.05)  # 8 steps: 0.4 s a job
+    _window, engine, harness = live_app(step_delay=0.05)  # 8 steps: 0.4 s a job
     live = harness.live
     live.set_active(True)
     wait_for(lambda: live.running_job)
@@ -195,7 +195,7 @@ def test_stale_jobs_are_cancelled_and_never_pile_up(live_app):
 
 
 def test_with_slow_generations_a_quick_series_of_strokes_starts_one_job(live_app):
-    window, engine, harness = live_app(step_delay=0.01)
+    _window, engine, harness = live_app(step_delay=0.01)
     live = harness.live
     live.scheduler._durations.extend([10.0] * 4)  # measured slow: > 1.5 s a job on average
     live.set_active(True)
@@ -208,7 +208,7 @@ def test_with_slow_generations_a_quick_series_of_strokes_starts_one_job(live_app
 
 
 def test_a_repeated_edit_that_changes_nothing_starts_no_job(live_app):
-    window, engine, harness = live_app()
+    _window, engine, harness = live_app()
     harness.live.set_active(True)
     wait_for(lambda: harness.shown)
     harness.edits.edited.emit()  # e.g. a mask stroke: the canvas is unchanged
@@ -217,7 +217,7 @@ def test_a_repeated_edit_that_changes_nothing_starts_no_job(live_app):
 
 
 def test_apply_puts_the_result_on_a_new_layer_and_saves_it_with_metadata(live_app, tmp_path):
-    window, engine, harness = live_app()
+    window, _engine, harness = live_app()
     live = harness.live
     assert not live.apply() and harness.layers == []  # nothing to apply yet: said, not done
     live.set_active(True)
@@ -238,7 +238,7 @@ def test_apply_puts_the_result_on_a_new_layer_and_saves_it_with_metadata(live_ap
 
 
 def test_apply_into_a_folder_that_refuses_it_keeps_the_layer_and_says_so(live_app, tmp_path):
-    window, engine, harness = live_app()
+    window, _engine, harness = live_app()
     blocker = tmp_path / "applied"
     blocker.write_text("a file where the output folder should be")
     harness.live.set_active(True)
@@ -286,7 +286,7 @@ def test_generate_during_a_live_job_cancels_it_and_runs_the_generation(live_app,
 
 
 def test_an_engine_error_turns_live_off_with_the_message(live_app):
-    window, engine, harness = live_app(fail=ModelError("Could not load model 'x'"))
+    window, _engine, harness = live_app(fail=ModelError("Could not load model 'x'"))
     harness.live.set_active(True)
     wait_for(lambda: not harness.live.active)
     assert "Live stopped: Could not load model 'x'" in window.error_banner.text()
@@ -358,7 +358,7 @@ def test_a_live_result_of_the_bundled_model_appears(make_app, tmp_path):
 
 
 def test_a_request_the_fields_refuse_is_said_in_the_live_view_and_nothing_runs(live_app):
-    window, engine, harness = live_app()
+    _window, engine, harness = live_app()
     harness.live._fields = lambda: {"prompt": "x" * 100_000}  # over the prompt limit
     statuses = []
     harness.live.status.connect(statuses.append)
@@ -369,7 +369,7 @@ def test_a_request_the_fields_refuse_is_said_in_the_live_view_and_nothing_runs(l
 
 
 def test_a_one_pixel_canvas_gets_a_one_pixel_live_result(live_app):
-    window, engine, harness = live_app()
+    _window, _engine, harness = live_app()
     harness.canvas = np.full((1, 1, 3), 90, np.uint8)
     harness.live.set_active(True)
     wait_for(lambda: harness.live.result is not None)
