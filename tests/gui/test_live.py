@@ -9,6 +9,7 @@ Waits pump events and sleep: QTest.qWait would hold the GIL and starve the worke
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -374,3 +375,21 @@ def test_a_one_pixel_canvas_gets_a_one_pixel_live_result(live_app):
     harness.live.set_active(True)
     wait_for(lambda: harness.live.result is not None)
     assert harness.live.result_pixels.shape == (1, 1, 3)
+
+
+def test_upscale_during_a_live_job_cancels_it_and_runs(live_app, qtbot, tmp_path):
+    from tests.gui.test_upscale_dialog import _choose_and_accept, _picture, _with_model
+
+    window, _engine, harness = live_app(step_delay=0.2)
+    _with_model(SimpleNamespace(window=window), tmp_path)
+    harness.canvas = _picture()
+    window.doc.replace(harness.canvas, "Open")
+    harness.live.set_active(True)
+    wait_for(lambda: harness.live.running_job)
+    live_job = harness.live.running_job
+    seen: list[str] = []
+    _choose_and_accept(qtbot, "near-x4.safetensors", 0, seen)
+    window.upscaler.open_dialog()  # not refused: Live gives way
+    wait_for(lambda: window.progress_label.text() == "Upscaled")
+    assert window.doc.image.shape == (32, 48, 3)
+    assert live_job in harness.ended and harness.live.running_job != live_job
