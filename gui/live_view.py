@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPaintEvent, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
     from .main_window import MainWindow
 
 APPLY_KEYS = ("Ctrl+Shift+Return", "Ctrl+Shift+Enter")  # Ctrl+Return is Generate
+LIVE_KEYS = "Ctrl+L"
 
 
 class LiveImage(QWidget):
@@ -141,6 +150,22 @@ def install_live(window: MainWindow) -> LiveController:
                      | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # fmt: skip
     dock.setWidget(window.live_view)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    dock.hide()  # until Live is first turned on: the canvas keeps its room
+    window.live_action = _live_action(window, live, dock)
     for keys in APPLY_KEYS:
         QShortcut(QKeySequence(keys), window, activated=live.apply)
     return live
+
+
+def _live_action(window: MainWindow, live: LiveController, dock: QDockWidget) -> QAction:
+    """View → Live mode (Ctrl+L): turns Live on or off; on shows the Live panel."""
+    action = QAction("Live mode", window)
+    action.setCheckable(True)
+    action.setShortcut(QKeySequence(LIVE_KEYS))
+    action.setToolTip("Regenerate the canvas after every stroke, shown in the Live panel")
+    action.toggled.connect(live.set_active)
+    live.active_changed.connect(action.setChecked)
+    live.active_changed.connect(lambda on: dock.show() if on else None)
+    view = next((a.menu() for a in window.menuBar().actions() if a.text() == "&View"), None)
+    (view or window).addAction(action)
+    return action

@@ -72,8 +72,8 @@ class MainWindow(QMainWindow):
         )
         self.autosave = Autosave(session, self.session_state, self)
         self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
-        self.live = install_live(self)  # Live mode and its view right of the canvas (live_view.py)
         self.undo_action, self.redo_action = build_menus(self)
+        self.live = install_live(self)  # Live mode: View → Live, a panel right of the canvas
         self._connect()
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)
             self, self.doc.undo_stack, (self.panel.prompt, self.panel.negative)

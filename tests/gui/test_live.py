@@ -317,8 +317,10 @@ def test_the_live_view_toggle_strength_and_apply_key(make_app, qtbot):
     window = app.window
     view = window.live_view
     window.doc.replace(sketch(50), "Paint")
-    qtbot.mouseClick(view.live_button, Qt.MouseButton.LeftButton)
-    assert window.live.active
+    assert not view.isVisible()  # the canvas keeps its room until Live is used
+    qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)  # View → Live mode
+    assert window.live.active and view.isVisible() and view.live_button.isChecked()
+    assert window.live_action.isChecked()
     wait_for(lambda: window.live.result is not None)
     assert view.apply_button.isEnabled() and not view.image.image.isNull()
     view.strength.setValue(40)
@@ -331,6 +333,7 @@ def test_the_live_view_toggle_strength_and_apply_key(make_app, qtbot):
     assert np.array_equal(window.doc.image, window.live.result_pixels)
     qtbot.mouseClick(view.live_button, Qt.MouseButton.LeftButton)
     assert not window.live.active and view.status.text() == "Live is off."
+    assert not window.live_action.isChecked() and view.isVisible()  # the last result stays
 
 
 # --- the real engine -----------------------------------------------------------------------------
