@@ -178,7 +178,7 @@ def test_a_live_result_is_shown_not_saved_and_not_in_history(live_app, tmp_path)
 
 
 def test_stale_jobs_are_cancelled_and_never_pile_up(live_app):
-    _window, engine, harness = live_app(step_delay=0.05)  # 8 steps: 0.4 s a job
+    _window, engine, harness = live_app(step_delay=0.05)  # 6 steps: 0.3 s a job
     live = harness.live
     live.set_active(True)
     wait_for(lambda: live.running_job)
