@@ -161,8 +161,12 @@ def test_a_prompt_edit_waits_for_typing_to_pause():
 def test_a_live_result_is_shown_not_saved_and_not_in_history(live_app, tmp_path):
     window, engine, harness = live_app()
     live = harness.live
+    previews = []
+    live.previewed.connect(previews.append)
     live.set_active(True)
     wait_for(lambda: harness.shown)
+    assert len(previews) == DEFAULT.steps  # one per step (the fake runs every step)
+    assert not window.canvas.showing_preview  # Live's previews go to the Live view only
     request = engine.requests[-1]
     assert engine.saves == [False]
     assert request.mode.value == "img2img" and request.seed == live.seed
