@@ -74,7 +74,7 @@ class LiveView(QWidget):
     def __init__(self, live: LiveController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.live = live
-        self.live_button = QPushButton("Live")
+        self.live_button = QPushButton("Live: off")
         self.live_button.setObjectName("liveToggle")
         self.live_button.setCheckable(True)
         self.live_button.setToolTip("Live: regenerate the canvas after every stroke")
@@ -109,6 +109,9 @@ class LiveView(QWidget):
         live = self.live
         self.live_button.toggled.connect(live.set_active)
         live.active_changed.connect(self.live_button.setChecked)
+        self.live_button.toggled.connect(  # says it in words: a checked look varies by style
+            lambda on: self.live_button.setText("Live: on" if on else "Live: off")
+        )
         self.strength.valueChanged.connect(self._show_strength)
         self.strength.sliderReleased.connect(self._strength_chosen)  # a drag: once, at its end
         self.strength.valueChanged.connect(
