@@ -5,6 +5,7 @@ LiveController into the main window (one line there).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -122,6 +123,11 @@ class LiveView(QWidget):
         live.result_shown.connect(self.image.show_image)
         live.result_shown.connect(lambda _: self.apply_button.setEnabled(True))
         live.status.connect(self.status.setText)
+
+    def restore(self, strength: float) -> None:
+        """The saved Live strength (untrusted: out of range or not a number is clamped/ignored)."""
+        if isinstance(strength, (int, float)) and math.isfinite(strength):
+            self.strength.setValue(round(min(max(strength, 0.05), 1.0) * 100))
 
     def _show_strength(self, value: int) -> None:
         self.strength_label.setText(f"Strength {value / 100:.2f}")

@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self._on_canvas_size(self.doc.width, self.doc.height)
         settings = self.settings
         self.tools.restore(settings.brush_size, settings.mask_color, settings.mask_opacity)
+        self.live_view.restore(settings.live_strength)
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
         if self.store.notice:
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         brush = self.tools.remembered()
         self.settings.brush_size, self.settings.mask_color, self.settings.mask_opacity = brush
+        self.settings.live_strength = self.live.strength
         try:
             self.store.save(self.settings)
         except OSError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline import fields
 from pipeline.atomic import write_json_atomically
+from pipeline.live_preset import DEFAULT as LIVE_PRESET
 
 APP_NAME = "Brushwork"
 
@@ -73,6 +74,7 @@ class Settings:
     brush_size: float = 0.125  # a fraction of the image's shorter side (gui/brush_size.py)
     mask_color: str = "#ff285a"
     mask_opacity: float = 0.5
+    live_strength: float = LIVE_PRESET.strength  # live/: the Live panel's strength (live_view.py)
 
 
 def default_settings_path() -> Path:

@@ -400,3 +400,22 @@ def test_upscale_during_a_live_job_cancels_it_and_runs(live_app, qtbot, tmp_path
     wait_for(lambda: window.progress_label.text() == "Upscaled")
     assert window.doc.image.shape == (32, 48, 3)
     assert live_job in harness.ended and harness.live.running_job != live_job
+
+
+def test_the_live_strength_is_kept_across_restarts_and_a_bad_value_is_clamped(make_app, tmp_path):
+    import json
+
+    from gui.settings import SettingsStore
+
+    path = tmp_path / "settings.json"
+    app, _ = make_app(store=SettingsStore(path))
+    app.window.live_view.strength.setValue(35)
+    app.window.save_settings()
+    assert json.loads(path.read_text())["live_strength"] == pytest.approx(0.35)
+    again, _ = make_app(store=SettingsStore(path))
+    assert again.window.live.strength == pytest.approx(0.35)
+    data = json.loads(path.read_text())
+    data["live_strength"] = 1e9  # a hand-edited file
+    path.write_text(json.dumps(data))
+    third, _ = make_app(store=SettingsStore(path))
+    assert third.window.live.strength == 1.0
