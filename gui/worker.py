@@ -130,8 +130,8 @@ class GenerationWorker(QObject):
             self._live_jobs.discard(job_id)
         if "save" not in inspect.signature(engine.run).parameters:
             raise BrushworkError(
-                "Live mode runs on this computer's engine only (results it does not keep must "
-                "not be written): choose Settings → Backends → Local: this computer to use it."
+                "Live mode runs on this computer's engine only: this backend saves every image "
+                "it makes. Choose Settings → Backends → Local: this computer to use Live."
             )
         from pipeline.live_preset import for_model  # the model's few-step preset, if it has one
 
