@@ -31,6 +31,7 @@ from .file_actions import FileActions
 from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
 from .history import FolderNotice, HistoryStrip, parameters_from_image
 from .layers_panel import add_layers_dock
+from .live_view import install_live
 from .menus import build_menus
 from .panels import CanvasMode
 from .quit_guard import confirm_quit
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self.autosave = Autosave(session, self.session_state, self)
         self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
         self.undo_action, self.redo_action = build_menus(self)
+        self.live = install_live(self)  # Live mode: View → Live, a panel right of the canvas
         self._connect()
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)
             self, self.doc.undo_stack, (self.panel.prompt, self.panel.negative)
@@ -106,6 +108,7 @@ class MainWindow(QMainWindow):
         self._on_canvas_size(self.doc.width, self.doc.height)
         settings = self.settings
         self.tools.restore(settings.brush_size, settings.mask_color, settings.mask_opacity)
+        self.live_view.restore(settings.live_strength)
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
         if self.store.notice:
@@ -144,6 +147,7 @@ class MainWindow(QMainWindow):
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         brush = self.tools.remembered()
         self.settings.brush_size, self.settings.mask_color, self.settings.mask_opacity = brush
+        self.settings.live_strength = self.live.strength
         try:
             self.store.save(self.settings)
         except OSError as exc:

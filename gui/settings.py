@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline import fields
 from pipeline.atomic import write_json_atomically
+from pipeline.live_preset import DEFAULT as LIVE_PRESET
 
 APP_NAME = "Brushwork"
 
@@ -76,6 +77,7 @@ class Settings:
     mask_color: str = "#ff285a"
     mask_opacity: float = 0.5
     paint_results_to: str = "layer"  # paint/: a result goes to a new "layer" or the "image" layer
+    live_strength: float = LIVE_PRESET.strength  # live/: the Live panel's strength (live_view.py)
 
 
 def default_settings_path() -> Path:
