@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import fields
+from .branching import check_request as check_branch_request
 from .errors import RequestError
 from .fields import (
     MAX_BATCH,
@@ -66,7 +67,7 @@ class GenerationRequest:
     prompts, "pipeline" gives the text to the model's own pipeline; `loras` (file or name,
     weight) pairs, also `<lora:NAME:W>` prompt tags found in `lora_dir`; `embeddings` files, also
     those of `embedding_dir` named in a prompt; `clip_skip` 1-12; `vae` a separate VAE file or
-    folder.
+    folder. `branch` (txt2img) continues a recorded run from one of its steps (branching.py).
     """
 
     prompt: str
@@ -100,6 +101,7 @@ class GenerationRequest:
     embedding_dir: str | None = fields.default("embedding_dir")
     clip_skip: int = fields.default("clip_skip")
     vae: str | None = fields.default("vae")
+    branch: Any = fields.default("branch")  # a BranchPoint (branching.py) or None
 
     def __post_init__(self) -> None:
         if self.seed == -1:
@@ -113,6 +115,8 @@ class GenerationRequest:
             raise RequestError("strength must be above 0 for img2img and inpaint (got 0).")
         self._check_images()
         self._check_hires()
+        if self.branch is not None:
+            check_branch_request(self.branch, self)
         self._check_prompt_syntax()
 
     def _check_prompt_syntax(self) -> None:
@@ -194,6 +198,7 @@ class GenerationRequest:
         data = {name: getattr(self, name) for name in fields.NAMES}
         data["mode"] = self.mode.value
         data["inpaint_area"] = self.inpaint_area.value
+        data["branch"] = self.branch.describe() if self.branch is not None else None
         return data
 
 
