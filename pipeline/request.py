@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import fields
+from .branching import BranchPoint
 from .branching import check_request as check_branch_request
 from .errors import RequestError
 from .fields import (
@@ -101,7 +102,7 @@ class GenerationRequest:
     embedding_dir: str | None = fields.default("embedding_dir")
     clip_skip: int = fields.default("clip_skip")
     vae: str | None = fields.default("vae")
-    branch: Any = fields.default("branch")  # a BranchPoint (branching.py) or None
+    branch: BranchPoint | None = None  # the table's default; a step to continue from
 
     def __post_init__(self) -> None:
         if self.seed == -1:
