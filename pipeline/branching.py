@@ -367,6 +367,7 @@ class _ResumingScheduler:
                 f"branch: the sampler {point.sampler} makes another schedule here than in the "
                 "recorded run (its configuration differs); the latents cannot be continued."
             )
+        _check_state(real, point)
         device = point.latents.device
         for name, value in point.scheduler_state.items():
             setattr(real, name, _copy(value, device))
@@ -404,6 +405,43 @@ def _state_of(scheduler: Any, baseline: Any, sampler: str) -> dict[str, Any]:
                 "cannot be copied exactly."
             ) from None
     return state
+
+
+def _check_state(real: Any, point: BranchPoint) -> None:
+    """The recorded state fits this scheduler: attributes of the kind and shape it has after
+    `set_timesteps`, or latent-shaped tensors and numbers a step adds; never a method or a
+    property of its class (a file's state is untrusted)."""
+    fresh = vars(real)
+    for name, value in point.scheduler_state.items():
+        current = fresh.get(name)  # None too for state a step creates (Heun's `sample`)
+        shadows = name not in fresh and hasattr(type(real), name)  # a method or property
+        if name in _NOT_STATE or name.startswith("__") or shadows or _is_function(current):
+            raise RequestError(
+                f"branch: the recorded state of the sampler {point.sampler} names '{name}', "
+                "which this sampler does not have; the latents cannot be continued."
+            )
+        if not _fits(value, current, tuple(point.latents.shape)):
+            raise RequestError(
+                f"branch: the recorded sampler state '{name}' does not fit the sampler "
+                f"{point.sampler} (kind or shape); the latents cannot be continued."
+            )
+
+
+def _fits(value: Any, current: Any, latent_shape: tuple[int, ...]) -> bool:
+    if hasattr(current, "shape") and not isinstance(current, np.ndarray):
+        return hasattr(value, "shape") and value.shape == current.shape and (
+            value.dtype == current.dtype
+        )
+    if isinstance(current, np.ndarray):
+        return isinstance(value, np.ndarray) and value.dtype == current.dtype
+    if isinstance(current, (list, tuple)):
+        return isinstance(value, (list, tuple)) and all(
+            _fits(item, None, latent_shape) for item in value
+        )
+    if hasattr(value, "shape"):  # a tensor where the fresh scheduler has None (or a number)
+        shape = tuple(value.shape)  # a latent-sized sample/output, or one number (a timestep)
+        return shape == () or (shape == latent_shape and value.is_floating_point())
+    return value is None or isinstance(value, (bool, int, float))
 
 
 def _is_function(value: Any) -> bool:

@@ -191,7 +191,11 @@ class GenerationRequest:
         if whole_image and self.init_image is not None:
             image_size = (self.init_image.shape[1], self.init_image.shape[0])
         values = {name: getattr(self, name) for name in fields.MODEL_DEFAULTED}
-        filled = fields.resolve(values, model_defaults or {}, image_size)
+        defaults = dict(model_defaults or {})
+        if self.branch is not None:  # a branch continues its run: that run's sampler and size
+            point = self.branch
+            defaults.update(sampler=point.sampler, width=point.width, height=point.height)
+        filled = fields.resolve(values, defaults, image_size)
         return self.replace(**filled) if filled else self
 
     def to_metadata(self) -> dict[str, Any]:
