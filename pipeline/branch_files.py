@@ -59,8 +59,12 @@ def save_point(directory: Path, point: BranchPoint) -> Path:
     tensors = {key: t.detach().to("cpu").contiguous().clone() for key, t in tensors.items()}
     data = save(
         tensors,
-        metadata={"format": FORMAT, "version": VERSION, "point": json.dumps(meta),
-                  "state": json.dumps(layout)},  # fmt: skip
+        metadata={
+            "format": FORMAT,
+            "version": VERSION,
+            "point": json.dumps(meta),
+            "state": json.dumps(layout),
+        },
     )
     path = Path(directory) / file_name(point.step)
     directory.mkdir(parents=True, exist_ok=True)
@@ -84,9 +88,7 @@ def _put(tensors: dict[str, Any], key: str, value: Any) -> Any:
 
 
 def steps_in(directory: Path) -> list[int]:
-    return sorted(
-        int(m.group(1)) for p in directory.iterdir() if (m := _NAME.fullmatch(p.name))
-    )
+    return sorted(int(m.group(1)) for p in directory.iterdir() if (m := _NAME.fullmatch(p.name)))
 
 
 def load_point(directory: Path, step: int) -> BranchPoint:
@@ -160,8 +162,13 @@ def _point_meta(name: str, meta: dict[str, str], step: int) -> dict[str, Any]:
     data = _json(name, meta, "point")
     if not isinstance(data, dict):
         raise _bad(name, "its 'point' metadata is not an object")
-    ints = {"step": (1, 9999), "total": (2, 10_000), "offset": (0, 10_000),
-            "schedule_steps": (1, fields.MAX_STEPS * 20), "batch_size": (1, fields.MAX_BATCH)}  # fmt: skip
+    ints = {
+        "step": (1, 9999),
+        "total": (2, 10_000),
+        "offset": (0, 10_000),
+        "schedule_steps": (1, fields.MAX_STEPS * 20),
+        "batch_size": (1, fields.MAX_BATCH),
+    }
     clean: dict[str, Any] = {}
     for key, (low, high) in ints.items():
         value = data.get(key)
@@ -205,7 +212,7 @@ def _layout_keys(name: str, layout: Any) -> set[str]:
 def _collect(name: str, key: str, entry: Any, keys: set[str], depth: int) -> None:
     if not isinstance(entry, dict) or len(entry) != 1 or depth > 2:
         raise _bad(name, f"its layout of {key} is malformed")
-    (kind, value), = entry.items()
+    ((kind, value),) = entry.items()
     if kind in ("tensor", "ndarray"):
         if value != key:
             raise _bad(name, f"its layout of {key} names {str(value)[:40]!r}")

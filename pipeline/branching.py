@@ -429,8 +429,10 @@ def _check_state(real: Any, point: BranchPoint) -> None:
 
 def _fits(value: Any, current: Any, latent_shape: tuple[int, ...]) -> bool:
     if hasattr(current, "shape") and not isinstance(current, np.ndarray):
-        return hasattr(value, "shape") and value.shape == current.shape and (
-            value.dtype == current.dtype
+        return (
+            hasattr(value, "shape")
+            and value.shape == current.shape
+            and (value.dtype == current.dtype)
         )
     if isinstance(current, np.ndarray):
         return isinstance(value, np.ndarray) and value.dtype == current.dtype

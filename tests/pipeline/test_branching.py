@@ -87,8 +87,8 @@ def test_a_changed_prompt_keeps_the_first_k_previews_and_changes_the_result(bund
     assert steps[0] == (k + 1, 8)
     assert not np.array_equal(branch_images[0], images[0])
     assert not np.array_equal(branch_previews[0], previews[k])  # step k+1 already differs
-    first_k_of_branch = [p.latents for p in branch_recorder.points[:k]]
-    assert all(torch.equal(a, b.latents) for a, b in zip(first_k_of_branch, recorder.points))
+    pairs = zip(branch_recorder.points[:k], recorder.points[:k], strict=True)
+    assert all(torch.equal(a.latents, b.latents) for a, b in pairs)
 
 
 def test_a_fresh_run_with_the_other_prompt_differs_from_the_branch(bundled):
@@ -160,7 +160,7 @@ def test_mismatched_requests_are_refused_naming_the_mismatch(bundled, tiny_model
     with pytest.raises(RequestError, match="branch must be a step recorded by the engine"):
         GenerationRequest(prompt="x", branch={"step": 3})
     other_model = request.replace(branch=point, model=str(tiny_model_dir))
-    with pytest.raises(RequestError, match="made with the model brushwork-shapes .* the loaded"):
+    with pytest.raises(RequestError, match=r"made with the model brushwork-shapes .* the loaded"):
         bundled.run(other_model)
     with pytest.raises(RequestError, match="choose a step from 1 to 7"):
         recorder.point(8)

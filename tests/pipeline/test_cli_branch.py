@@ -25,8 +25,9 @@ def saved(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("saved")
     out = root / "orig.png"
-    code = main(["generate", "--prompt", PROMPT, "--seed", "5", "--steps", "6", "--sampler",
-                 "euler_a", "--save-latents", str(root / "lat"), "--out", str(out), "--quiet"])  # fmt: skip
+    args = ["--seed", "5", "--steps", "6", "--sampler", "euler_a", "--quiet"]
+    code = main(["generate", "--prompt", PROMPT, *args, "--save-latents", str(root / "lat"),
+                 "--out", str(out)])  # fmt: skip
     assert code == 0
     return root / "lat", out
 
@@ -75,7 +76,7 @@ def test_branching_from_a_saved_step_repeats_the_image_or_changes_it(saved, tmp_
 
 def copy_with(source: Path, target: Path, tensors=None, meta=None) -> None:
     with safe_open(str(source), framework="pt") as handle:
-        data = {key: handle.get_tensor(key) for key in handle.keys()}
+        data = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         metadata = dict(handle.metadata())
     data.update(tensors or {})
     for key, change in (meta or {}).items():
@@ -91,7 +92,7 @@ def point_meta(**changes):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--step", "3", "--sampler", "ddim"], "made with sampler euler_a; this request asks for ddim"),
+        (["--step", "3", "--sampler", "ddim"], "sampler euler_a; this request asks for ddim"),
         (["--step", "3", "--width", "128"], "made with width 64; this request asks for 128"),
         (["--step", "3", "--steps", "9"], "made with steps 6"),
         (["--step", "6"], "Step 6 is the saved run's last step"),
