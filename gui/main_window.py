@@ -33,6 +33,7 @@ from .history import FolderNotice, HistoryStrip, parameters_from_image
 from .menus import build_menus
 from .panels import CanvasMode
 from .quit_guard import confirm_quit
+from .scrubber import attach_scrubber
 from .session import SessionState, SessionStore
 from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         )
         self.autosave = Autosave(session, self.session_state, self)
         self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
+        self.scrubber = attach_scrubber(self)  # step slider under the canvas (gui/scrubber.py)
         self.undo_action, self.redo_action = build_menus(self)
         self._connect()
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)

@@ -7,6 +7,7 @@ queued slot calls, and results leave as signals, so no widget is touched from th
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ from .images import array_to_qimage
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+BRANCH_MEMORY = 256 * 2**20  # the last generation's latents kept for "Branch from step k"
 
 
 class EngineLike(Protocol):
@@ -96,6 +98,7 @@ class GenerationWorker(QObject):
     # Byte counts as Python ints: a C int overflows at 2 GiB, smaller than most models.
     downloading = Signal(int, str, object, object)  # job, progress text, done, total bytes
     upscaled = Signal(int, object)  # job, the upscaled image (H×W×3 uint8), not saved
+    recorded = Signal(int, object)  # job, its StepRecorder (latents per step), before finished
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
         super().__init__()
@@ -155,7 +158,10 @@ class GenerationWorker(QObject):
             self.model_loaded.emit(_loaded_text(loaded), dict(loaded.defaults))
             self.status.emit("Generating…")
             on_step = lambda u: self._step(job_id, u)  # noqa: E731
-            results = engine.run(request, on_step=on_step, cancel=cancel)
+            recording = recording_for(engine)  # every step's latents, for branching
+            results = engine.run(request, on_step=on_step, cancel=cancel, **recording)
+            if recording:
+                self.recorded.emit(job_id, recording["recorder"])
             self.finished.emit(job_id, results)
 
         self._run_as_job(job_id, work)
@@ -233,6 +239,15 @@ class GenerationWorker(QObject):
         self.progressed.emit(job_id, update.step, update.total, update.elapsed)
         if update.preview is not None:  # region: set for inpaint
             self.previewed.emit(job_id, array_to_qimage(update.preview), update.region)
+
+
+def recording_for(engine: EngineLike) -> dict[str, Any]:
+    """{"recorder": a StepRecorder} for an engine that records steps (the local one), else {}."""
+    if "recorder" not in inspect.signature(engine.run).parameters:
+        return {}
+    from pipeline.branching import StepRecorder
+
+    return {"recorder": StepRecorder(max_bytes=BRANCH_MEMORY)}
 
 
 def _loaded_text(loaded: Any) -> str:
