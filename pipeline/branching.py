@@ -124,12 +124,15 @@ def check_model(point: BranchPoint, model_name: str, model_hash: str) -> None:
 def model_fingerprint(modules: list[Any]) -> str:
     """A cheap identity of loaded weights: every tensor's name, shape and dtype plus up to 64
     values spread over it. Different checkpoints (or precisions) differ in it; reading all the
-    weights of an SDXL model for a full hash would take seconds."""
+    weights of an SDXL model for a full hash would take seconds. LoRA adapters (peft keeps
+    them beside the base weights) are left out: a branch may change them like the prompt."""
     import torch
 
     digest = hashlib.sha256()
     for module in modules:
         for name, tensor in module.state_dict().items():
+            if "lora_" in name:
+                continue  # LoRA adapters are the request's (like the prompt), not the model's
             digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
             flat = tensor.detach().reshape(-1)
             sample = flat[:: max(1, flat.numel() // 64)][:64].to("cpu", torch.float32)
