@@ -244,9 +244,9 @@ class RunHooks:
         return _ResumingScheduler(self.scheduler, self.point)
 
     def before_call(self, kwargs: dict[str, Any], latent_shape: tuple[int, ...]) -> None:
-        # latent_shape: what the pipeline would make for this request (see hooks_for)
         """Per attempt, after the engine made fresh generators: a branch starts from the
-        recorded latents and noise generators; the recorder forgets a failed attempt."""
+        recorded latents and noise generators; the recorder forgets a failed attempt.
+        `latent_shape`: what the pipeline would make for this request (`latent_shape`)."""
         self.generators = list(kwargs.get("generator") or [])
         if self.recorder is not None:
             self.recorder.restart()
