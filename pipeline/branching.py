@@ -113,6 +113,12 @@ def check_request(point: BranchPoint, request: Any) -> None:
 
 
 def check_model(point: BranchPoint, model_name: str, model_hash: str) -> None:
+    if point.model_hash != model_hash and point.model_name == model_name:
+        raise RequestError(
+            f"branch: {model_name} is loaded with other weights or another precision than when "
+            f"the latents were made (fingerprint {model_hash[:12]}, then {point.model_hash[:12]}); "
+            "generate again to branch."
+        )
     if point.model_hash != model_hash:
         raise RequestError(
             f"branch: the latents were made with the model {point.model_name} (fingerprint "

@@ -159,6 +159,9 @@ def test_mismatched_requests_are_refused_naming_the_mismatch(bundled, tiny_model
                           branch=point)  # fmt: skip
     with pytest.raises(RequestError, match="branch must be a step recorded by the engine"):
         GenerationRequest(prompt="x", branch={"step": 3})
+    other_weights = dataclasses.replace(point, model_hash="0" * 64)  # e.g. fp16 then, fp32 now
+    with pytest.raises(RequestError, match="loaded with other weights or another precision"):
+        bundled.run(request.replace(branch=other_weights))
     other_model = request.replace(branch=point, model=str(tiny_model_dir))
     with pytest.raises(RequestError, match=r"made with the model brushwork-shapes .* the loaded"):
         bundled.run(other_model)
