@@ -118,7 +118,8 @@ class Scrubber(QWidget):
         usable = total > 0 and not self._running
         self.slider.setEnabled(usable)
         self.branch_button.setEnabled(usable and step < total)
-        self.branch_button.setText(f"Branch from step {step}" if total else "Branch from step")
+        branchable = total and step < total  # the last step is the result: nothing to continue
+        self.branch_button.setText(f"Branch from step {step}" if branchable else "Branch from step")
         if self._running:
             self.label.setText("Generating…")
         elif not total:

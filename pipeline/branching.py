@@ -9,8 +9,8 @@ sees only the remaining timesteps (`_ResumingScheduler`). With unchanged setting
 bit-identical to the original; a changed prompt, CFG or seed changes only the remaining steps.
 
 What state a sampler keeps is not listed by hand: it is whatever differs, attribute by
-attribute, from a fresh scheduler with the same schedule (`_state_of`). A sampler whose state
-holds something that cannot be copied exactly is refused by name (`BranchingUnsupported`).
+attribute, from a fresh scheduler with the same schedule (sampler_state.py). A sampler whose
+state holds something that cannot be copied exactly is refused by name (`BranchingUnsupported`).
 
 No torch import at module level: fields.py (read by the GUI before torch loads) imports this.
 """
@@ -18,22 +18,22 @@ No torch import at module level: fields.py (read by the GUI before torch loads) 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
 from .errors import RequestError
+from .sampler_state import (
+    BranchingUnsupported,
+    check_state,
+    copy_state,
+    same_bits,
+    state_of,
+    tensors_in,
+)
 
 DEFAULT_MAX_BYTES = 512 * 2**20  # an SD 1.5 run of 50 steps at 512² needs about 10 MiB
-_NOT_STATE = frozenset({"_internal_dict"})  # the config: equal by construction
-
-
-class BranchingUnsupported(RequestError):
-    """This run cannot be continued exactly (sampler state, mode); the message says why."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +73,7 @@ class BranchPoint:
 
     def nbytes(self) -> int:
         tensors = [self.latents, self.timesteps, *self.generator_states]
-        tensors += [t for v in self.scheduler_state.values() for t in _tensors_in(v)]
+        tensors += [t for v in self.scheduler_state.values() for t in tensors_in(v)]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def describe(self) -> dict[str, Any]:
@@ -296,7 +296,7 @@ class RunHooks:
             step=step,
             total=total,
             latents=latents.detach().clone(),
-            scheduler_state=MappingProxyType(_state_of(real, self._baseline, request.sampler)),
+            scheduler_state=MappingProxyType(state_of(real, self._baseline, request.sampler)),
             generator_states=tuple(g.get_state() for g in self.generators),
             timesteps=real.timesteps.detach().clone(),
             offset=len(real.timesteps) - run_total - self._start,
@@ -371,15 +371,15 @@ class _ResumingScheduler:
     def set_timesteps(self, *args: Any, **kwargs: Any) -> None:
         real, point = self._real, self._point
         real.set_timesteps(*args, **kwargs)
-        if not _same(real.timesteps.cpu(), point.timesteps.cpu()):
+        if not same_bits(real.timesteps.cpu(), point.timesteps.cpu()):
             raise RequestError(
                 f"branch: the sampler {point.sampler} makes another schedule here than in the "
                 "recorded run (its configuration differs); the latents cannot be continued."
             )
-        _check_state(real, point)
+        check_state(real, point.scheduler_state, point.sampler, tuple(point.latents.shape))
         device = point.latents.device
         for name, value in point.scheduler_state.items():
-            setattr(real, name, _copy(value, device))
+            setattr(real, name, copy_state(value, device))
 
     @property
     def timesteps(self) -> Any:
@@ -394,115 +394,3 @@ class _ResumingScheduler:
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._real, name, value)
-
-
-# --- scheduler state ----------------------------------------------------------------------------
-def _state_of(scheduler: Any, baseline: Any, sampler: str) -> dict[str, Any]:
-    """The scheduler's attributes that differ from `baseline` (fresh, same schedule), copied."""
-    fresh = vars(baseline)
-    state = {}
-    for name, value in vars(scheduler).items():
-        if name in _NOT_STATE or _is_function(value):
-            continue  # e.g. the engine's preview wrapper of `step`
-        if name in fresh and _same(value, fresh[name]):
-            continue
-        try:
-            state[name] = _copy(value)
-        except TypeError as exc:
-            raise BranchingUnsupported(
-                f"The sampler {sampler} cannot be branched: its state '{name}' is {exc}, which "
-                "cannot be copied exactly."
-            ) from None
-    return state
-
-
-def _check_state(real: Any, point: BranchPoint) -> None:
-    """The recorded state fits this scheduler: attributes of the kind and shape it has after
-    `set_timesteps`, or latent-shaped tensors and numbers a step adds; never a method or a
-    property of its class (a file's state is untrusted)."""
-    fresh = vars(real)
-    for name, value in point.scheduler_state.items():
-        current = fresh.get(name)  # None too for state a step creates (Heun's `sample`)
-        shadows = name not in fresh and hasattr(type(real), name)  # a method or property
-        if name in _NOT_STATE or name.startswith("__") or shadows or _is_function(current):
-            raise RequestError(
-                f"branch: the recorded state of the sampler {point.sampler} names '{name}', "
-                "which this sampler does not have; the latents cannot be continued."
-            )
-        if not _fits(value, current, tuple(point.latents.shape)):
-            raise RequestError(
-                f"branch: the recorded sampler state '{name}' does not fit the sampler "
-                f"{point.sampler} (kind or shape); the latents cannot be continued."
-            )
-
-
-def _fits(value: Any, current: Any, latent_shape: tuple[int, ...]) -> bool:
-    if hasattr(current, "shape") and not isinstance(current, np.ndarray):
-        return (
-            hasattr(value, "shape")
-            and value.shape == current.shape
-            and (value.dtype == current.dtype)
-        )
-    if isinstance(current, np.ndarray):
-        return isinstance(value, np.ndarray) and value.dtype == current.dtype
-    if isinstance(current, (list, tuple)):
-        return isinstance(value, (list, tuple)) and all(
-            _fits(item, None, latent_shape) for item in value
-        )
-    if hasattr(value, "shape"):  # a tensor where the fresh scheduler has None (or a number)
-        shape = tuple(value.shape)  # a latent-sized sample/output, or one number (a timestep)
-        return shape == () or (shape == latent_shape and value.is_floating_point())
-    return value is None or isinstance(value, (bool, int, float))
-
-
-def _is_function(value: Any) -> bool:
-    return callable(value) and not hasattr(value, "shape")
-
-
-def _copy(value: Any, device: Any = None) -> Any:
-    """A copy that shares no storage (a branch must not change the recording)."""
-    if hasattr(value, "detach"):
-        copied = value.detach().clone()
-        return copied if device is None or copied.device == device else copied.to(device)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, list):
-        return [_copy(item, device) for item in value]
-    if isinstance(value, tuple):
-        return tuple(_copy(item, device) for item in value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"a {type(value).__name__}")
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal to the bit (-0.0 and 0.0 differ; so does NaN from itself, which only means the
-    value is kept)."""
-    if hasattr(a, "detach") and hasattr(b, "detach"):
-        if a.dtype != b.dtype or a.shape != b.shape or a.device != b.device:
-            return False
-        return bool((_bits(a) == _bits(b)).all())
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-    if isinstance(a, (list, tuple)) and type(a) is type(b):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    return a is b or (isinstance(a, (bool, int, str)) and a == b)
-
-
-def _bits(tensor: Any) -> Any:
-    """The tensor's bytes as a uint8 tensor (any dtype, bfloat16 included)."""
-    import torch
-
-    return tensor.detach().contiguous().reshape(-1).view(torch.uint8)
-
-
-def _tensors_in(value: Any) -> list[Any]:
-    if hasattr(value, "numel"):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _tensors_in(item)]
-    return []

@@ -15,6 +15,7 @@ import torch
 
 from pipeline import Engine, GenerationRequest, RequestError
 from pipeline.branching import StepRecorder
+from pipeline.sampler_state import BranchingUnsupported, state_of
 from pipeline.samplers import SAMPLERS
 
 PROMPT = "a large red circle, blue background"
@@ -189,3 +190,20 @@ def test_recording_stops_at_its_memory_cap_and_says_so(bundled):
     assert "steps 1–3 only" in recorder.note
     with pytest.raises(RequestError, match="choose a step from 1 to 3"):
         recorder.point(5)
+
+
+def test_a_sampler_state_that_cannot_be_copied_exactly_refuses_the_sampler_by_name():
+    """E.g. a Brownian-tree noise sampler object (DPMSolverSDEScheduler): refused, never
+    approximated. None of the table's samplers has one (test_every_sampler_continues_exactly)."""
+
+    class Scheduler:
+        pass
+
+    real, fresh = Scheduler(), Scheduler()
+    real.noise_sampler, fresh.noise_sampler = object(), None
+    real._step_index, fresh._step_index = 3, None
+    with pytest.raises(BranchingUnsupported, match="sampler x cannot be branched: its state "
+                       "'noise_sampler' is a object"):  # fmt: skip
+        state_of(real, fresh, "x")
+    real.noise_sampler = None
+    assert state_of(real, fresh, "x") == {"_step_index": 3}
