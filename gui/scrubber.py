@@ -120,6 +120,9 @@ class Scrubber(QWidget):
         self.branch_button.setEnabled(usable and step < total)
         branchable = total and step < total  # the last step is the result: nothing to continue
         self.branch_button.setText(f"Branch from step {step}" if branchable else "Branch from step")
+        recorder = self.previews.recorder  # what was not kept, and why (memory caps)
+        notes = [self.previews.note, recorder.note if recorder else None]
+        self.label.setToolTip(" ".join(note for note in notes if note))
         if self._running:
             self.label.setText("Generating…")
         elif not total:

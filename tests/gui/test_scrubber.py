@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSlider
 
@@ -132,3 +133,41 @@ def test_a_cancelled_job_keeps_the_previous_steps(qtbot, make_app, tmp_path):
     QTest.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     wait_for(lambda: window.controller.running_job == 0)
     assert previews_of(scrubber) == kept and scrubber.slider.isEnabled()
+
+
+class _Signals(QObject):
+    """The worker's signals the previews model listens to (emitted here, on this thread)."""
+
+    progressed = Signal(int, int, int, float)
+    previewed = Signal(int, QImage, object)
+    recorded = Signal(int, object)
+    finished = Signal(int, object)
+    cancelled = Signal(int)
+    failed = Signal(int, str)
+
+
+def test_previews_are_kept_at_display_size_and_within_the_byte_cap(qtbot):
+    from types import SimpleNamespace
+
+    from gui.step_previews import StepPreviews
+    from pipeline import GenerationRequest
+
+    worker = _Signals()
+    big = QImage(1024, 512, QImage.Format.Format_RGB888)
+    big.fill(0x3366CC)
+    one = big.scaled(256, 128).sizeInBytes()  # what a kept preview costs at max_side 256
+    previews = StepPreviews(worker, max_side=256, max_bytes=3 * one)
+    for step in range(1, 6):
+        worker.progressed.emit(7, step, 5, 0.1)
+        worker.previewed.emit(7, big, None)
+    assert previews.total == 0  # nothing adopted before the job finishes
+    result = SimpleNamespace(request=GenerationRequest(prompt="x"))
+    worker.finished.emit(7, [result])
+    assert previews.total == 5 and sorted(previews.images) == [1, 2, 3]
+    assert previews.image(1).size().toTuple() == (256, 128)
+    assert previews.note == "Previews kept up to step 3 (0 MiB)."
+    worker.progressed.emit(8, 1, 5, 0.1)
+    worker.previewed.emit(8, big, None)
+    worker.cancelled.emit(8)
+    worker.finished.emit(8, [result])  # a late signal of the cancelled job changes nothing
+    assert sorted(previews.images) == [1, 2, 3]
