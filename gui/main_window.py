@@ -35,6 +35,7 @@ from .live_view import install_live
 from .menus import build_menus
 from .panels import CanvasMode
 from .quit_guard import confirm_quit
+from .scrubber import attach_scrubber
 from .session import SessionState, SessionStore
 from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         )
         self.autosave = Autosave(session, self.session_state, self)
         self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
+        self.scrubber = attach_scrubber(self)  # step slider under the canvas (gui/scrubber.py)
         self.undo_action, self.redo_action = build_menus(self)
         self.live = install_live(self)  # Live mode: View → Live, a panel right of the canvas
         self._connect()

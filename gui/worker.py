@@ -40,6 +40,7 @@ from .images import array_to_qimage
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+BRANCH_MEMORY = 256 * 2**20  # the last generation's latents kept for "Branch from step k"
 
 
 class EngineLike(Protocol):
@@ -97,6 +98,7 @@ class GenerationWorker(QObject):
     # Byte counts as Python ints: a C int overflows at 2 GiB, smaller than most models.
     downloading = Signal(int, str, object, object)  # job, progress text, done, total bytes
     upscaled = Signal(int, object)  # job, the upscaled image (H×W×3 uint8), not saved
+    recorded = Signal(int, object)  # job, its StepRecorder (latents per step), before finished
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
         super().__init__()
@@ -181,7 +183,12 @@ class GenerationWorker(QObject):
             on_step = lambda u: self._step(job_id, u)  # noqa: E731
             live = self._live_options(job_id, engine, loaded, request)  # {} for other jobs
             run_request = live.pop("request", request)
-            results = engine.run(run_request, on_step=on_step, cancel=cancel, **live)
+            # Every step's latents, for branching; not for Live's jobs, whose steps would
+            # replace the last real generation's in the scrubber.
+            recording = {} if live else recording_for(engine)
+            results = engine.run(run_request, on_step=on_step, cancel=cancel, **live, **recording)
+            if recording:
+                self.recorded.emit(job_id, recording["recorder"])
             self.finished.emit(job_id, results)
 
         self._run_as_job(job_id, work)
@@ -260,6 +267,15 @@ class GenerationWorker(QObject):
         self.progressed.emit(job_id, update.step, update.total, update.elapsed)
         if update.preview is not None:  # region: set for inpaint
             self.previewed.emit(job_id, array_to_qimage(update.preview), update.region)
+
+
+def recording_for(engine: EngineLike) -> dict[str, Any]:
+    """{"recorder": a StepRecorder} for an engine that records steps (the local one), else {}."""
+    if "recorder" not in inspect.signature(engine.run).parameters:
+        return {}
+    from pipeline.branching import StepRecorder
+
+    return {"recorder": StepRecorder(max_bytes=BRANCH_MEMORY)}
 
 
 def _loaded_text(loaded: Any) -> str:

@@ -21,6 +21,13 @@ import numpy as np
 
 from . import fields
 from .canvas_size import generation_size, size_note
+from .cli_branch import (
+    add_branch_arguments,
+    branch_fields,
+    branch_point,
+    recorder_for,
+    save_recording,
+)
 from .cli_hires import add_hires_arguments, hires_fields
 from .cli_upscale import add_upscale_parser, run_upscale
 from .downloads import DownloadProgress
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--sampler", default=None, help=f"default: the model card's, else {DEFAULT_SAMPLER}"
     )
-    gen.add_argument("--steps", type=int, default=fields.default("steps"))
+    gen.add_argument("--steps", type=int, default=None, help=f"{fields.default('steps')}")
     gen.add_argument("--cfg", type=float, default=None, help="default: the model card's, else 7")
     gen.add_argument("--seed", type=int, default=-1, help="-1 picks a random seed")
     gen.add_argument(
@@ -119,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mask", type=Path, default=None, help="white = regenerate (inpaint)")
     _add_inpaint_arguments(gen)
     add_hires_arguments(gen)
+    add_branch_arguments(gen)
     _add_server_arguments(gen)
     _add_extras_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -270,8 +278,14 @@ def _info(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     folder, file = _output_target(args.out)
     if args.server:
+        if args.save_latents or args.branch_from:
+            raise RequestError("--save-latents and --branch-from apply to local runs only.")
         return _generate_remote(args, folder, file)
+    point = branch_point(args)  # a bad latents file fails before the model loads
     request = _request_from_args(args)
+    if point is not None:
+        request = request.replace(**branch_fields(args, point))
+    recorder = recorder_for(args, request)
     parse_model_source(request.model, allow_pickle=args.allow_pickle)  # fails before torch loads
     from .engine import Engine, StepUpdate
 
@@ -289,8 +303,9 @@ def _generate(args: argparse.Namespace) -> int:
         scale_back = _init_image_size(args, request)
         try:
             results = engine.run(
-                request, on_step=progress, cancel=threading.Event(), output_size=scale_back
-            )
+                request, on_step=progress, cancel=threading.Event(), output_size=scale_back,
+                recorder=recorder,
+            )  # fmt: skip
         except ImageNotSavedError as exc:
             return _report_unsaved(exc)
     _stderr.end_line()
@@ -303,6 +318,9 @@ def _generate(args: argparse.Namespace) -> int:
         results = _name_as(results, file)
     for result in results:
         print(f"{result.path}\tseed={result.seed}")
+    saved = save_recording(args, recorder)
+    if saved:
+        _stderr.say(saved)
     return 0
 
 
@@ -409,7 +427,7 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         "prompt": args.prompt,
         "negative_prompt": args.negative,
         "sampler": args.sampler,
-        "steps": args.steps,
+        "steps": fields.default("steps") if args.steps is None else args.steps,
         "guidance": args.cfg,
         "seed": args.seed,
         "batch_size": args.batch,

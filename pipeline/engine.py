@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .branching import StepRecorder, hooks_for, latent_shape
 from .canvas_size import scaled_to
 from .embeddings import Embedding, expand_names, install, read_embedding, wanted_embeddings
 from .errors import BrushworkError, Cancelled, RequestError
@@ -144,17 +145,19 @@ class Engine:
         *,
         output_size: tuple[int, int] | None = None,
         save: bool = True,
+        recorder: StepRecorder | None = None,
     ) -> list[GeneratedImage]:
         """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set.
 
         `output_size` (width, height): each image is scaled to it before it is saved, e.g. back
         to an init image whose sides are not multiples of 8 (see canvas_size.py). `save` False
         (Live mode) writes nothing: the images come back with `path` None, and
-        `saving.save_later` writes one with its metadata if the user keeps it."""
+        `saving.save_later` writes one with its metadata if the user keeps it. `recorder`
+        keeps every step's latents and sampler state for branching (branching.py)."""
         model = self.load(request.model)
         # "Not given" size, sampler and CFG become the model's own: decided here, once.
         request = request.resolved(model.defaults).with_resolved_seed()
-        arrays, notes = self._generate(request, on_step, cancel)
+        arrays, notes = self._generate(request, on_step, cancel, recorder=recorder)
         if request.hires_scale:  # hires fix: a second, img2img pass at the larger size
             from .hires import hires_pass
 
@@ -170,6 +173,7 @@ class Engine:
         on_step: StepCallback | None,
         cancel: threading.Event | None,
         init_latents: Any = None,
+        recorder: StepRecorder | None = None,
     ) -> tuple[list[np.ndarray], list[str]]:
         """The images of one resolved, seeded request, not yet saved, and the notes about them.
         `init_latents` replace the init image of an img2img request (the hires fix)."""
@@ -181,6 +185,8 @@ class Engine:
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
         pipe.scheduler = scheduler  # from_pipe shares one scheduler object: set it every run
+        self.branch_hooks = hooks = hooks_for(model, pipe, request, recorder)
+        pipe.scheduler = hooks.pipeline_scheduler()  # a branch's view: the remaining steps
         self.last_memory_plan = self._apply_memory_plan(model, pipe, request)
         started = time.perf_counter()
         final_latents = FinalLatents()
@@ -190,6 +196,7 @@ class Engine:
                 raise Cancelled()  # stops at once; interrupting would still run the VAE decode
             # Kept to decode again without denoising again (out of memory in the decode, NaN).
             final_latents.record(tensors["latents"], index + 1, pipe_._num_timesteps)
+            hooks.after_step(index, pipe_._num_timesteps, tensors["latents"])
             if on_step is not None:
                 preview = None
                 if self.previews:
@@ -197,9 +204,9 @@ class Engine:
                     latents = x0 if x0 is not None else tensors["latents"]
                     preview = model.latent_rgb.project(latents[0])
                 elapsed = time.perf_counter() - started
-                total = pipe_._num_timesteps
+                step, total = hooks.position(index, pipe_._num_timesteps)  # a branch's: from k
                 memory = self.last_memory_plan
-                on_step(StepUpdate(index + 1, total, elapsed, preview, region, memory))
+                on_step(StepUpdate(step, total, elapsed, preview, region, memory))
             return tensors
 
         if cancel is not None and cancel.is_set():
@@ -291,6 +298,7 @@ class Engine:
                 torch.Generator("cpu").manual_seed(item_seed(request.seed, k))
                 for k in range(request.batch_size)
             ]
+            self.branch_hooks.before_call(kwargs, latent_shape(pipe, request))
             final_latents.complete = False
             try:
                 with torch.inference_mode():

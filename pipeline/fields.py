@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .branching import check_branch
 from .embeddings import check_embeddings
 from .errors import RequestError
 from .loras import check_loras
@@ -357,6 +358,12 @@ FIELDS: tuple[Field, ...] = (
         "vae", str, None, "VAE", optional=True, check=_check_path, recall=False, panel=False,
         tooltip="a separate VAE: .safetensors file (diffusers or original layout) or diffusers "
         "folder",  # the path is machine-local; its name goes under A1111's "VAE" (RUN_FACTS)
+    ),
+    # Branching (issue 18 §3, branching.py): continue a recorded run from one of its steps.
+    Field(
+        "branch", object, None, "Branch from", optional=True, convert=check_branch, recall=False,
+        panel=False, modes=TXT2IMG_ONLY,  # metadata: where it branched (BranchPoint.describe)
+        tooltip="a step of an earlier run (latents and sampler state) to continue from",
     ),
 )  # fmt: skip
 

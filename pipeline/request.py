@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import fields
+from .branching import BranchPoint
+from .branching import check_request as check_branch_request
 from .errors import RequestError
 from .fields import (
     MAX_BATCH,
@@ -66,7 +68,7 @@ class GenerationRequest:
     prompts, "pipeline" gives the text to the model's own pipeline; `loras` (file or name,
     weight) pairs, also `<lora:NAME:W>` prompt tags found in `lora_dir`; `embeddings` files, also
     those of `embedding_dir` named in a prompt; `clip_skip` 1-12; `vae` a separate VAE file or
-    folder.
+    folder. `branch` (txt2img) continues a recorded run from one of its steps (branching.py).
     """
 
     prompt: str
@@ -100,6 +102,7 @@ class GenerationRequest:
     embedding_dir: str | None = fields.default("embedding_dir")
     clip_skip: int = fields.default("clip_skip")
     vae: str | None = fields.default("vae")
+    branch: BranchPoint | None = None  # the table's default; a step to continue from
 
     def __post_init__(self) -> None:
         if self.seed == -1:
@@ -113,6 +116,8 @@ class GenerationRequest:
             raise RequestError("strength must be above 0 for img2img and inpaint (got 0).")
         self._check_images()
         self._check_hires()
+        if self.branch is not None:
+            check_branch_request(self.branch, self)
         self._check_prompt_syntax()
 
     def _check_prompt_syntax(self) -> None:
@@ -186,7 +191,11 @@ class GenerationRequest:
         if whole_image and self.init_image is not None:
             image_size = (self.init_image.shape[1], self.init_image.shape[0])
         values = {name: getattr(self, name) for name in fields.MODEL_DEFAULTED}
-        filled = fields.resolve(values, model_defaults or {}, image_size)
+        defaults = dict(model_defaults or {})
+        if self.branch is not None:  # a branch continues its run: that run's sampler and size
+            point = self.branch
+            defaults.update(sampler=point.sampler, width=point.width, height=point.height)
+        filled = fields.resolve(values, defaults, image_size)
         return self.replace(**filled) if filled else self
 
     def to_metadata(self) -> dict[str, Any]:
@@ -194,6 +203,7 @@ class GenerationRequest:
         data = {name: getattr(self, name) for name in fields.NAMES}
         data["mode"] = self.mode.value
         data["inpaint_area"] = self.inpaint_area.value
+        data["branch"] = self.branch.describe() if self.branch is not None else None
         return data
 
 

@@ -423,3 +423,19 @@ def test_the_live_strength_is_kept_across_restarts_and_a_bad_value_is_clamped(ma
     path.write_text(json.dumps(data))
     third, _ = make_app(store=SettingsStore(path))
     assert third.window.live.strength == 1.0
+
+
+def test_live_jobs_leave_the_step_scrubber_on_the_last_generation(live_app, qtbot):
+    window, _engine, harness = live_app(step_delay=0.01)
+    window.panel.prompt.setPlainText("a red circle")
+    window.panel.steps.setValue(5)
+    window.panel.set_size(SIZE, SIZE)
+    window.generate()
+    wait_idle(qtbot, window)
+    previews = window.scrubber.previews
+    wait_for(lambda: previews.total == 5)
+    kept = dict(previews.images)
+    harness.live.set_active(True)
+    wait_for(lambda: harness.shown)
+    pump(0.2)  # the Live job's queued signals have all been delivered
+    assert previews.total == 5 and previews.images == kept  # the same QImage objects

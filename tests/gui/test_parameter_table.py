@@ -73,11 +73,11 @@ def test_the_walk_covers_every_field_use_parameters_restores():
     assert walked == {spec.name for spec in fields.FIELDS if spec.recall and spec.panel}
     local_paths = {"lora_dir", "embedding_dir", "vae"}
     assert {spec.name for spec in fields.FIELDS if not spec.recall} == {
-        "batch_size", "model", *local_paths,
+        "batch_size", "model", "branch", *local_paths,
     }  # fmt: skip
     # Fields the panel has no widget for yet say so in the table (and the walk leaves them out).
     assert {spec.name for spec in fields.FIELDS if not spec.panel} == {
-        "prompt_style", "loras", "embeddings", "clip_skip", *local_paths,
+        "prompt_style", "loras", "embeddings", "clip_skip", "branch", *local_paths,
     }  # fmt: skip
 
 

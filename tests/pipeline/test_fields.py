@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline import GenerationRequest, InpaintArea, Mode, RequestError, fields
+from pipeline.branching import BranchPoint
 from pipeline.cli import main
 from pipeline.metadata import format_parameters, parse_parameters
 from pipeline.model_card import model_defaults, peek_model_defaults
@@ -47,6 +48,11 @@ SAMPLES = {
     "embedding_dir": "/embeddings",
     "clip_skip": 2,
     "vae": "/vae.safetensors",
+    "branch": BranchPoint(
+        step=3, total=8, latents=np.zeros((1, 4, 16, 16), np.float32), scheduler_state={},
+        generator_states=(), timesteps=np.arange(8), offset=0, schedule_steps=8,
+        sampler="euler", steps=8, width=64, height=64, seed=1, model_name="m", model_hash="h",
+    ),  # a step to continue from; the engine fills it in (branching.py)
 }
 
 

@@ -166,6 +166,21 @@ def test_local_only_extras_are_refused_before_connecting(tmp_path, extras, named
         _engine(tmp_path, "http://127.0.0.1:9").run(_request(**extras))
 
 
+def test_a_branch_is_refused_before_connecting(tmp_path) -> None:
+    """A server would make a whole new picture instead of continuing the recorded steps."""
+    import numpy as np
+
+    from pipeline.branching import BranchPoint
+
+    point = BranchPoint(
+        step=2, total=4, latents=np.zeros((1, 4, 8, 8), np.float32), scheduler_state={},
+        generator_states=(), timesteps=np.arange(4), offset=0, schedule_steps=4,
+        sampler="euler", steps=4, width=64, height=64, seed=11, model_name="m", model_hash="h",
+    )  # fmt: skip
+    with pytest.raises(RequestError, match="Branch from: not supported on a ComfyUI server"):
+        _engine(tmp_path, "http://127.0.0.1:9").run(_request(branch=point))
+
+
 def test_loras_and_tags_run_as_loraloaders_named_as_the_server_lists_them(tmp_path) -> None:
     loras = ("sub/style.safetensors", "ink.safetensors")
     request = _request(prompt="a cat <lora:ink:0.7>", loras=(("/home/me/style.safetensors", 0.5),),
