@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline import fields
 from pipeline.atomic import write_json_atomically
+from pipeline.speed import SpeedOptions
 
 APP_NAME = "Brushwork"
 
@@ -73,6 +74,8 @@ class Settings:
     brush_size: float = 0.125  # a fraction of the image's shorter side (gui/brush_size.py)
     mask_color: str = "#ff285a"
     mask_opacity: float = 0.5
+    # Settings → Speed (pipeline/speed.py SpeedOptions: "speed/sdpa", "speed/compile", …)
+    speed: dict = field(default_factory=lambda: SpeedOptions().to_dict())
 
 
 def default_settings_path() -> Path:
@@ -160,6 +163,7 @@ def _settings_from(data: dict[str, Any]) -> tuple[Settings, list[str]]:
     settings.parameters, notes = parameters_with_notes(data.get("parameters"), settings.native_size)
     settings.models = [m for m in settings.models if isinstance(m, str)]
     settings.servers = [u for u in settings.servers if isinstance(u, str)]
+    settings.speed = SpeedOptions.from_dict(data.get("speed")).to_dict()
     defaults = data.get("model_defaults")
     settings.model_defaults = fields.clean(defaults)[0] if isinstance(defaults, dict) else {}
     return settings, notes

@@ -129,3 +129,29 @@ def read_card(model_dir: Path) -> dict:
 def preset_fields(preset: FewStepPreset) -> dict[str, Any]:
     """The preset as field-table values (pipeline/fields.py names)."""
     return {"steps": preset.steps, "guidance": preset.cfg, "sampler": preset.sampler}
+
+
+def peek_preset(model: str | None) -> FewStepPreset | None:
+    """The preset for what the model picker names, without loading weights or importing torch
+    (the GUI asks on every model change): a folder's scheduler config and card, else the Hub
+    id's or the file's name (`stabilityai/sd-turbo`, `dreamshaper_8_lcm.safetensors`)."""
+    import json
+
+    from .errors import BrushworkError
+    from .models import SourceKind, parse_model_source
+
+    if model is None:
+        return None
+    try:
+        source = parse_model_source(model, allow_pickle=True)
+    except BrushworkError:
+        return None
+    if source.kind is SourceKind.FOLDER:
+        folder = Path(source.location)
+        try:
+            config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+        except (OSError, ValueError):
+            config = {}
+        return few_step_preset(folder, config if isinstance(config, dict) else {}, None)
+    name = source.location if source.kind is SourceKind.HUB else Path(source.location).stem
+    return few_step_preset(None, {}, {"model_name": name})

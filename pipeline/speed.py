@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BrushworkError, Cancelled
-from .taesd import APPROXIMATE, PreviewBudget, decode_rgb, load_taesd
+from .errors import BrushworkError, Cancelled, ModelError
+from .taesd import APPROXIMATE, PreviewBudget, decode_rgb, load_taesd, local_taesd
 
 PREVIEW_MODES = ("linear", "taesd")
 STEP_CACHE_INTERVAL = 3  # DeepCache: the full UNet every 3rd step, the cached deep part between
@@ -334,6 +334,11 @@ def _taesd(
         is_sdxl = "XL" in type(pipe).__name__
         dtype = next(pipe.unet.parameters()).dtype
         try:
+            if local_taesd(folder) is None and not _sd_latents(pipe):
+                raise ModelError(
+                    "TAESD is made for SD/SDXL latents (4 channels, 8× smaller); this model's "
+                    "VAE differs and ships no taesd/ of its own."
+                )
             state.taesd = load_taesd(folder, is_sdxl, device, dtype, on_download, cancel)
         except Cancelled:
             raise
@@ -356,6 +361,12 @@ def _use_fp16_fix(run: SpeedRun, model: Any, pipe: Any, user_vae: str | None) ->
     pipe.register_modules(vae=run.state.fp16_vae)
     run.restore.append(lambda: pipe.register_modules(vae=own_vae))
     run.facts["vae_name"] = "sdxl-vae-fp16-fix"
+
+
+def _sd_latents(pipe: Any) -> bool:
+    vae = getattr(pipe, "vae", None)
+    channels = getattr(getattr(vae, "config", None), "latent_channels", None)
+    return getattr(pipe, "vae_scale_factor", None) == 8 and channels == 4
 
 
 def fp16_fix_vae(model: Any, dtype: Any, user_vae: str | None) -> str | None:

@@ -39,12 +39,11 @@ def availability(model_dir: Path | None, is_sdxl: bool) -> str:
     """A short line for the settings dialog: ready, downloads on first use, or why not."""
     if local_taesd(model_dir) is not None:
         return "ready (shipped with the model)"
-    repo = taesd_repo(is_sdxl)
-    if _cached_folder(repo) is not None:
-        return f"ready ({repo} is downloaded)"
+    if _cached_folder(taesd_repo(is_sdxl)) is not None:
+        return "ready (downloaded)"
     if is_offline():
-        return f"unavailable: {repo} is not downloaded and the Hub is offline"
-    return f"downloads {repo} (about 10 MB) on first use"
+        return "unavailable: not downloaded and offline"
+    return "downloads on first use (about 10 MB)"
 
 
 def _cached_folder(repo: str) -> Path | None:
