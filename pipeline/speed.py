@@ -276,6 +276,9 @@ def _set_channels_last(state: SpeedState, pipe: Any, on: bool) -> None:
     pipe.unet.to(memory_format=layout)
     pipe.vae.to(memory_format=layout)
     state.channels_last = on
+    if state.compiled is not None:  # compiled for the other layout: warm up afresh
+        state.compiled.wait()
+        state.compiled = None
 
 
 def _use_compiled(run: SpeedRun, unet: Any, options: SpeedOptions, device: str) -> None:
