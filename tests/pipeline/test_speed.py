@@ -203,3 +203,32 @@ def test_step_cache_is_recorded_and_undone_after_the_run(
     assert read_image_info(result.path)["step_cache"].startswith("DeepCache")
     fast.speed = SpeedOptions()
     np.testing.assert_array_equal(fast.run(request(tiny_model_dir))[0].image, plain)
+
+
+def test_fp16_fix_vae_is_used_for_sdxl_in_fp16_only_when_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants as constants
+    import torch
+
+    from pipeline.speed import fp16_fix_vae
+
+    class StableDiffusionXLPipeline:  # only the class name is read
+        pass
+
+    class Model:
+        def __init__(self) -> None:
+            self.pipelines = {"txt2img": StableDiffusionXLPipeline()}
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    assert fp16_fix_vae(Model(), torch.float16, None) is None  # not in the cache
+    repo = tmp_path / "models--madebyollin--sdxl-vae-fp16-fix"
+    snapshot = repo / "snapshots" / ("c" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("c" * 40)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    assert fp16_fix_vae(Model(), torch.float16, None) == str(snapshot)
+    assert fp16_fix_vae(Model(), torch.float32, None) is None  # fp32 does not overflow
+    assert fp16_fix_vae(Model(), torch.float16, "my-vae.safetensors") is None  # the user's
