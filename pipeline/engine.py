@@ -205,7 +205,8 @@ class Engine:
 
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        fast = prepare_run(model, pipe, self.speed, self.device, user_vae=request.vae,
+        fast = prepare_run(model, pipe, self.speed, self.device, request=request,
+                           loras=self.run_extras.get("lora_hashes", ""),
                            on_download=self.on_download, cancel=cancel)  # fmt: skip
         notes = prompt_notes(pipe, request) + fast.notes
         try:

@@ -228,13 +228,17 @@ def prepare_run(
     options: SpeedOptions,
     device: str,
     *,
-    user_vae: str | None = None,
+    request: Any = None,
+    loras: str = "",
     on_download: Callable | None = None,
     cancel: threading.Event | None = None,
 ) -> SpeedRun:
-    """Applies `options` to `pipe` for one run (the engine calls `finish` after the run)."""
+    """Applies `options` to `pipe` for one run (the engine calls `finish` after the run).
+    `loras`: this run's applied LoRAs as A1111's "name: hash, …" (an LCM-LoRA gets a note)."""
     state: SpeedState = model.__dict__.setdefault("speed", SpeedState())
     run = SpeedRun(state)
+    user_vae = getattr(request, "vae", None)
+    run.notes += few_step_lora_note(request, loras)
     unet = pipe.unet
     _set_attention(state, unet, options.sdpa)
     _set_channels_last(state, pipe, options.channels_last)
@@ -256,6 +260,23 @@ def prepare_run(
     if options.preview != "taesd":
         run.taesd = None  # loaded for the decode only: previews stay linear
     return run
+
+
+def few_step_lora_note(request: Any, loras: str) -> list[str]:
+    """An LCM/Hyper/Lightning LoRA run far from its steps/CFG: say what it is made for."""
+    from .few_step import lora_preset
+
+    names = [item.split(":")[0].strip() for item in loras.split(",") if item.strip()]
+    preset = lora_preset(names)
+    steps, cfg = getattr(request, "steps", None), getattr(request, "guidance", None)
+    if preset is None or steps is None or cfg is None:
+        return []
+    if steps <= 2 * preset.steps and cfg <= preset.cfg + 1.5:
+        return []
+    return [
+        f"{preset.why[0].upper()}{preset.why[1:]}: it is made for {preset.steps} steps, CFG "
+        f"{preset.cfg:g} and the {preset.sampler} sampler (this run: {steps} steps, CFG {cfg:g})."
+    ]
 
 
 def _set_attention(state: SpeedState, unet: Any, sdpa: bool) -> None:

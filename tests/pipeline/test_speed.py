@@ -232,3 +232,31 @@ def test_fp16_fix_vae_is_used_for_sdxl_in_fp16_only_when_cached(
     assert fp16_fix_vae(Model(), torch.float16, None) == str(snapshot)
     assert fp16_fix_vae(Model(), torch.float32, None) is None  # fp32 does not overflow
     assert fp16_fix_vae(Model(), torch.float16, "my-vae.safetensors") is None  # the user's
+
+
+def test_an_lcm_lora_run_at_ordinary_settings_gets_a_note() -> None:
+    from pipeline.speed import few_step_lora_note
+
+    ordinary = GenerationRequest(prompt="x", steps=20, guidance=7.0)
+    note = few_step_lora_note(ordinary, "style: 0123456789ab, lcm-lora-sdv1-5: ba9876543210")
+    assert note == [
+        "The LoRA lcm-lora-sdv1-5 is a LCM LoRA: it is made for 4 steps, CFG 1 and the lcm "
+        "sampler (this run: 20 steps, CFG 7)."
+    ]
+    already = GenerationRequest(prompt="x", steps=4, guidance=1.0)
+    assert few_step_lora_note(already, "lcm-lora-sdv1-5: ba9876543210") == []
+    assert few_step_lora_note(ordinary, "style: 0123456789ab") == []
+
+
+def test_an_applied_lcm_lora_adds_the_note_to_the_image(tiny_model_dir: Path, tmp_path: Path):
+    from safetensors.torch import save_file
+
+    from pipeline import Mode
+    from tests.lora_files import kohya_lora
+
+    fast = engine(tmp_path, SpeedOptions())
+    pipe = fast.load(str(tiny_model_dir)).pipeline(Mode.TXT2IMG)
+    path = tmp_path / "lcm-lora-tiny.safetensors"
+    save_file(kohya_lora(pipe, seed=1, scale=0.01), str(path))
+    result = fast.run(request(tiny_model_dir, loras=((str(path), 1.0),)))[0]
+    assert any("lcm-lora-tiny is a LCM LoRA" in note for note in result.notes)
