@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: Settings) -> None:
         """Takes new settings; engine-related changes give the worker a fresh engine."""
         engine_keys = ("device", "precision", "memory_savings", "output_dir", "allow_pickle",
-                       "backend", "servers", "server_checkpoint")  # fmt: skip
+                       "backend", "servers", "server_checkpoint", "speed")  # fmt: skip
         engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
         self.settings = new
         self.model_picker.allow_pickle = new.allow_pickle

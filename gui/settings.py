@@ -20,6 +20,7 @@ from typing import Any
 from pipeline import fields
 from pipeline.atomic import write_json_atomically
 from pipeline.live_preset import DEFAULT as LIVE_PRESET
+from pipeline.speed import SpeedOptions
 
 APP_NAME = "Brushwork"
 
@@ -78,6 +79,8 @@ class Settings:
     mask_opacity: float = 0.5
     paint_results_to: str = "layer"  # paint/: a result goes to a new "layer" or the "image" layer
     live_strength: float = LIVE_PRESET.strength  # live/: the Live panel's strength (live_view.py)
+    # Settings → Speed (pipeline/speed.py SpeedOptions: "speed/sdpa", "speed/compile", …)
+    speed: dict = field(default_factory=lambda: SpeedOptions().to_dict())
 
 
 def default_settings_path() -> Path:
@@ -167,6 +170,7 @@ def _settings_from(data: dict[str, Any]) -> tuple[Settings, list[str]]:
     settings.servers = [u for u in settings.servers if isinstance(u, str)]
     if settings.paint_results_to not in RESULTS_TO:
         settings.paint_results_to = "layer"
+    settings.speed = SpeedOptions.from_dict(data.get("speed")).to_dict()
     defaults = data.get("model_defaults")
     settings.model_defaults = fields.clean(defaults)[0] if isinstance(defaults, dict) else {}
     return settings, notes

@@ -21,6 +21,7 @@ from pipeline import default_output_dir
 
 from .backends_box import BackendsBox
 from .settings import RESULTS_TO, Settings
+from .speed_settings import SpeedBox
 
 DEVICES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA CUDA",
            "mps": "Apple MPS", "cpu": "CPU"}  # fmt: skip
@@ -63,6 +64,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.backends)
         self.results_to = _choice(RESULTS_TO, settings.paint_results_to)
         form.addRow("Results go to", self.results_to)
+        self.speed = SpeedBox(settings)
+        form.addRow(self.speed)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -90,7 +93,7 @@ class SettingsDialog(QDialog):
             allow_pickle=self.allow_pickle.isChecked(),
         )
         settings = dataclasses.replace(settings, paint_results_to=self.results_to.currentData())
-        return self.backends.apply(settings)
+        return self.speed.apply(self.backends.apply(settings))
 
 
 def _choice(options: dict[str, str], current: str) -> QComboBox:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .few_step_button import FewStepButton
 from .generation import GenerationController
 from .job_queue import JobQueue
 from .model_picker import ModelPicker
@@ -41,6 +42,7 @@ class SidePanel(QWidget):
         self.model_label = QLabel("Model: not loaded yet")
         self.model_label.setWordWrap(True)
         self.queue = JobQueue()
+        self.few_step = FewStepButton(self.panel)  # shown for LCM/Turbo/… models only
         self.queue_label = QLabel()
         self._where = ""  # where the running job runs, for jobs on a server
 
@@ -50,6 +52,7 @@ class SidePanel(QWidget):
         column = QVBoxLayout(self)
         column.addWidget(self.model_picker)
         column.addWidget(self.model_label)
+        column.addWidget(self.few_step)
         column.addWidget(self.panel, 1)  # it scrolls its own fields, below Mode (panels.py)
         column.addLayout(buttons)
         column.addWidget(self.progress)
@@ -82,6 +85,8 @@ class SidePanel(QWidget):
         controller.progress_text.connect(self.progress_label.setText)
         controller.model_text.connect(self.model_label.setText)
         controller.job_location.connect(self._show_where)
+        # Emitted on the GUI thread when a model starts loading and when it is loaded.
+        controller.model_text.connect(lambda _text: self.few_step.show_for(controller.model))
 
     def set_running(self, running: bool) -> None:
         self.generate_button.setText("Add to queue" if running else "Generate")

@@ -35,6 +35,7 @@ from pipeline.downloads import (
     is_downloaded,
     is_offline,
 )
+from pipeline.speed import SpeedOptions
 
 from .images import array_to_qimage
 from .settings import Settings
@@ -63,6 +64,7 @@ def engine_factory(output_dir: Path, settings: Settings | None = None) -> Callab
         "memory_savings": settings.memory_savings,
         "previews": settings.previews,
         "allow_pickle": settings.allow_pickle,
+        "speed": SpeedOptions.from_dict(settings.speed),
     }
 
     if settings.backend == "servers":
@@ -77,8 +79,11 @@ def engine_factory(output_dir: Path, settings: Settings | None = None) -> Callab
 
     def create() -> EngineLike:
         from pipeline import Engine
+        from pipeline.speed import configure_threads
 
-        return Engine(output_dir, **options)
+        engine = Engine(output_dir, **options)
+        configure_threads(engine.device)  # physical cores (speed.py)
+        return engine
 
     return create
 
@@ -180,6 +185,7 @@ class GenerationWorker(QObject):
             loaded = engine.load(request.model)
             self.model_loaded.emit(_loaded_text(loaded), dict(loaded.defaults))
             self.status.emit("Generating…")
+            self._say_downloads(job_id, engine)
             on_step = lambda u: self._step(job_id, u)  # noqa: E731
             live = self._live_options(job_id, engine, loaded, request)  # {} for other jobs
             run_request = live.pop("request", request)
@@ -192,6 +198,16 @@ class GenerationWorker(QObject):
             self.finished.emit(job_id, results)
 
         self._run_as_job(job_id, work)
+
+    def _say_downloads(self, job_id: int, engine: EngineLike) -> None:
+        """TAESD (Settings → Speed) downloads on first use: its progress like a model's."""
+
+        def progress(update: DownloadProgress) -> None:
+            text = f"Downloading TAESD: {format_progress(update)}"
+            self.downloading.emit(job_id, text, update.done_bytes, update.total_bytes)
+
+        if hasattr(engine, "on_download"):
+            engine.on_download = progress
 
     def _say_where(self, job_id: int, engine: EngineLike) -> bool:
         """A remote backend reports the server it picks for the job; True for one."""

@@ -45,6 +45,7 @@ from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
 from .saving import save_all, unsaved
+from .speed import SpeedOptions, prepare_run
 from .vae import set_vae, vae_name
 
 _WEIGHTED_MODULES = ("unet", "vae", "text_encoder", "text_encoder_2")
@@ -111,6 +112,7 @@ class Engine:
         memory_savings: str = "auto",
         previews: bool = True,
         allow_pickle: bool = False,
+        speed: SpeedOptions | None = None,
     ) -> None:
         """`memory_savings`: "auto" plans VAE tiling / attention slicing / CPU offload per run
         (see memory.py), "off" never uses them. `previews` False skips the per-step preview
@@ -127,6 +129,8 @@ class Engine:
         self.model: LoadedModel | None = None
         self.run_extras: dict[str, Any] = {}  # engine-made metadata of this run (LoRA hashes)
         self.run_embeddings: list[Embedding] = []  # embeddings this run's prompts name
+        self.speed = speed or SpeedOptions()  # Settings → Speed (speed.py)
+        self.on_download: Callable | None = None  # progress of a TAESD download (the GUI's)
 
     def load(self, model: str | None = None) -> LoadedModel:
         """Loads `model` (None: the bundled one) unless it is the one already loaded."""
@@ -202,7 +206,7 @@ class Engine:
                 if self.previews:
                     x0 = read_x0()
                     latents = x0 if x0 is not None else tensors["latents"]
-                    preview = model.latent_rgb.project(latents[0])
+                    preview = fast.preview(latents[0], model.latent_rgb.project)
                 elapsed = time.perf_counter() - started
                 step, total = hooks.position(index, pipe_._num_timesteps)  # a branch's: from k
                 memory = self.last_memory_plan
@@ -211,10 +215,18 @@ class Engine:
 
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        notes = prompt_notes(pipe, request)
-        arrays = self._call(
-            model, pipe, request, step_end, plan, notes, final_latents, init_latents
-        )
+        fast = prepare_run(model, pipe, self.speed, self.device, request=request,
+                           loras=self.run_extras.get("lora_hashes", ""),
+                           on_download=self.on_download, cancel=cancel)  # fmt: skip
+        notes = prompt_notes(pipe, request) + fast.notes
+        try:
+            arrays = self._call(
+                model, pipe, request, step_end, plan, notes, final_latents, init_latents
+            )
+        finally:
+            fast.finish()
+        notes += [n for n in fast.notes if n not in notes]
+        self.run_extras.update(fast.facts)
         if plan is not None:
             arrays = [finish_inpaint(plan, array) for array in arrays]
         return list(arrays), notes

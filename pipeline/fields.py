@@ -381,6 +381,14 @@ RUN_FACTS: tuple[Field, ...] = (
         "vae_name", str, None, "VAE", optional=True, a1111="VAE", from_text=str.strip,
         tooltip="the separate VAE's file name without extension, as A1111 writes it",
     ),
+    Field(
+        "fast_decode", str, "", "Fast decode", a1111="Fast decode", from_text=str.strip,
+        omit_default=True, tooltip="the final image was decoded with TAESD (approximate)",
+    ),
+    Field(
+        "step_cache", str, "", "Step cache", a1111="Step cache", from_text=str.strip,
+        omit_default=True, tooltip="DeepCache reused UNet features between steps (approximate)",
+    ),
 )  # fmt: skip
 RUN_FACT_NAMES: tuple[str, ...] = tuple(spec.name for spec in RUN_FACTS)
 

@@ -46,13 +46,20 @@ def test_an_lcm_model_gets_its_few_steps_and_cfg_at_any_strength(tmp_path):
     assert int(live.steps * live.strength) == 4  # img2img runs steps × strength of them
 
 
+def test_an_lcm_lora_makes_any_model_a_few_step_one(tmp_path):
+    request = img2img(tmp_path, steps=DEFAULT.steps, guidance=7.0)
+    request = request.replace(loras=(("lcm-lora-sdv1-5.safetensors", 1.0),))
+    live = for_model(request, loaded(tmp_path / "plain"))
+    assert (live.sampler, live.guidance) == ("lcm", 1.0) and int(live.steps * live.strength) == 4
+
+
 def test_a_turbo_card_is_read_and_a_plain_model_keeps_the_measured_preset(tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "README.md").write_text("---\ntags:\n- sd-turbo\n---\n# a model\n")
     request = img2img(tmp_path, steps=DEFAULT.steps)
     turbo = for_model(request, loaded(folder))
-    assert turbo.guidance == 0.0 and int(turbo.steps * turbo.strength) == 2
+    assert turbo.guidance == 0.0 and int(turbo.steps * turbo.strength) == 1  # SD-Turbo: 1 step
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "README.md").write_bytes(b"---\n\xff\xfe: [unclosed\n")  # hostile card: ignored

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The GPU check (bench/gpu_check.py): on a CUDA machine, in under 8 minutes, SD 1.5 and SDXL
+# architectures (random weights, fp16) plain vs Brushwork vs each Settings → Speed option, PSNR
+# against eager, and the app's --self-test --device cuda; writes the "GPU check" section of
+# bench/results.md. `bash bench/gpu_check.sh --tiny` is the CPU smoke run (writes nothing).
+# PYTHON selects the interpreter (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+if [[ " $* " == *" --tiny "* ]]; then
+    exec "$python" bench/gpu_check.py "$@"
+fi
+# The script keeps its own time budget (420 s of rows + the self-test); this is the backstop.
+exec timeout 470 "$python" bench/gpu_check.py --write "$@"
