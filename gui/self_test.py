@@ -207,6 +207,7 @@ def check_optional_parts(image_path: Path) -> str:
     """Runs each part the first image did not need: upscaling (spandrel, the bundled upscaler),
     LoRA support (peft through diffusers) and the ComfyUI client (aiohttp). In a frozen app these
     are lazy imports the build can miss; here they fail the self-test, not the user's first use."""
+    from pipeline.loras import lora_support_available
     from pipeline.upscale import bundled_upscaler_path, load_upscaler
 
     with open_image(image_path) as png:
@@ -218,10 +219,11 @@ def check_optional_parts(image_path: Path) -> str:
     require(upscaled.shape == (64, 64, 3), f"the upscaler made {upscaled.shape}, not 64×64")
     try:
         import aiohttp  # noqa: F401  (the remote backend's HTTP client)
-        from diffusers.utils import USE_PEFT_BACKEND
+
+        lora_support = lora_support_available()
     except ImportError as exc:
         raise SelfTestFailure(f"a part is missing from this installation: {exc}") from exc
-    require(USE_PEFT_BACKEND, "LoRA support is missing (diffusers does not find peft)")
+    require(lora_support, "LoRA support is missing (diffusers does not find peft)")
     return "upscaler, LoRA support (peft) and the ComfyUI client (aiohttp) are present"
 
 

@@ -412,3 +412,11 @@ def lora_hashes(applied: list[AppliedLora]) -> str:
     """A1111's `Lora hashes` value: `NAME: hash, NAME2: hash2`."""
     seen = dict.fromkeys(f"{a.name}: {a.short_hash}" for a in applied)
     return ", ".join(seen)
+
+
+def lora_support_available() -> bool:
+    """Whether diffusers found peft, which every LoRA load needs (the self-test asks: a frozen
+    app could miss it, as peft is only imported by name)."""
+    from diffusers.utils import USE_PEFT_BACKEND
+
+    return bool(USE_PEFT_BACKEND)
