@@ -104,8 +104,10 @@ def download_model(
     cancel: threading.Event | None = None,
     endpoint: str | None = None,
     cache_dir: Path | None = None,
+    index_file: str = "model_index.json",
 ) -> Path:
     """Downloads what `repo_id` needs into the HF cache and returns its snapshot folder.
+    `index_file` is the file that says what the repo is (a ControlNet's is config.json).
 
     The server is untrusted (HF_ENDPOINT may name a mirror, or plain http a man in the middle):
     every value from it that becomes part of a path (commit id, file names, ETags) is checked
@@ -125,8 +127,8 @@ def download_model(
         raise ModelError(f"Could not reach the Hub for {repo_id!r}: {exc}") from exc
     sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
     names = files_to_fetch(sorted(sizes))
-    if "model_index.json" not in names:
-        raise ModelError(f"{repo_id!r} is not a diffusers pipeline (no model_index.json).")
+    if index_file not in names:
+        raise ModelError(f"{repo_id!r} is not a diffusers pipeline (no {index_file}).")
     paths = cache_paths(Path(cache_dir or constants.HF_HUB_CACHE), repo_id, info.sha)
     for name in names:  # all checked before the first byte is written
         paths.pointer(name)

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .control import check_controls
 from .embeddings import check_embeddings
 from .errors import RequestError
 from .loras import check_loras
@@ -357,6 +358,12 @@ FIELDS: tuple[Field, ...] = (
         "vae", str, None, "VAE", optional=True, check=_check_path, recall=False, panel=False,
         tooltip="a separate VAE: .safetensors file (diffusers or original layout) or diffusers "
         "folder",  # the path is machine-local; its name goes under A1111's "VAE" (RUN_FACTS)
+    ),
+    # ControlNet units (issue 21): images + settings; A1111's `ControlNet k` keys (control.py).
+    Field(
+        "controls", tuple, (), "ControlNet units", convert=check_controls, recall=False,
+        panel=False,  # the GUI's Control section (gui/control_panel.py) builds them itself
+        tooltip="control image, type, ControlNet model, strength 0-2, start/end (0-1)",
     ),
 )  # fmt: skip
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import fields
+from .control import ControlUnit
 from .errors import RequestError
 from .fields import (
     MAX_BATCH,
@@ -66,7 +67,7 @@ class GenerationRequest:
     prompts, "pipeline" gives the text to the model's own pipeline; `loras` (file or name,
     weight) pairs, also `<lora:NAME:W>` prompt tags found in `lora_dir`; `embeddings` files, also
     those of `embedding_dir` named in a prompt; `clip_skip` 1-12; `vae` a separate VAE file or
-    folder.
+    folder; `controls` ControlNet units (control.py).
     """
 
     prompt: str
@@ -100,6 +101,7 @@ class GenerationRequest:
     embedding_dir: str | None = fields.default("embedding_dir")
     clip_skip: int = fields.default("clip_skip")
     vae: str | None = fields.default("vae")
+    controls: tuple[ControlUnit, ...] = fields.default("controls")
 
     def __post_init__(self) -> None:
         if self.seed == -1:
@@ -194,6 +196,7 @@ class GenerationRequest:
         data = {name: getattr(self, name) for name in fields.NAMES}
         data["mode"] = self.mode.value
         data["inpaint_area"] = self.inpaint_area.value
+        data["controls"] = [unit.to_metadata() for unit in self.controls]  # no images
         return data
 
 
