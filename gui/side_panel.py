@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .control_panel import ControlPanel
 from .generation import GenerationController
 from .job_queue import JobQueue
 from .model_picker import ModelPicker
@@ -42,6 +43,7 @@ class SidePanel(QWidget):
         self.model_label.setWordWrap(True)
         self.queue = JobQueue()
         self.queue_label = QLabel()
+        self.control = ControlPanel()  # ControlNet units (control_panel.py)
         self._where = ""  # where the running job runs, for jobs on a server
 
         buttons = QHBoxLayout()
@@ -51,6 +53,7 @@ class SidePanel(QWidget):
         column.addWidget(self.model_picker)
         column.addWidget(self.model_label)
         column.addWidget(self.panel, 1)  # it scrolls its own fields, below Mode (panels.py)
+        column.addWidget(self.control)
         column.addLayout(buttons)
         column.addWidget(self.progress)
         column.addWidget(self.progress_label)

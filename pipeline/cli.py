@@ -21,6 +21,7 @@ import numpy as np
 
 from . import fields
 from .canvas_size import generation_size, size_note
+from .cli_control import add_control_arguments, control_fields
 from .cli_hires import add_hires_arguments, hires_fields
 from .cli_upscale import add_upscale_parser, run_upscale
 from .downloads import DownloadProgress
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_hires_arguments(gen)
     _add_server_arguments(gen)
     _add_extras_arguments(gen)
+    add_control_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument(
@@ -416,6 +418,7 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         **hires_fields(args),
         **_extras_fields(args),
+        **control_fields(args),
     }
 
 

@@ -137,10 +137,13 @@ def _check_image(label: str, image: Any) -> np.ndarray:
 
 
 # --- A1111 text ---------------------------------------------------------------------------
-def format_control_pairs(units: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+def format_control_pairs(
+    units: Iterable[Mapping[str, Any] | ControlUnit],
+) -> list[tuple[str, str]]:
     """`ControlNet k` pairs for A1111's parameters text (values quoted by the writer)."""
     pairs = []
-    for k, unit in enumerate(units):
+    for k, item in enumerate(units):
+        unit = item.to_metadata() if isinstance(item, ControlUnit) else item
         text = (
             f"Module: {unit['module']}, Model: {_clean_name(unit['model'])}, "
             f"Weight: {unit['weight']:g}, Guidance Start: {unit['guidance_start']:g}, "

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cfg-dropout", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--resume", type=Path, default=None, help="continue from a saved ControlNet")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.time()
@@ -134,7 +135,11 @@ def main(argv: list[str] | None = None) -> None:
         module.requires_grad_(False).eval()
     latents, scenes = encode_pool(pipe, args.pool, args.seed)
     print(f"[pool] {args.pool} latents in {time.time() - started:.0f}s", flush=True)
-    controlnet = build_controlnet(pipe.unet).train()
+    if args.resume is not None:  # a second run continues the first (fp16 weights → fp32)
+        controlnet = ControlNetModel.from_pretrained(args.resume, torch_dtype=torch.float32)
+    else:
+        controlnet = build_controlnet(pipe.unet)
+    controlnet.train()
     params = [q for q in controlnet.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     noise_sched = DDPMScheduler.from_pretrained(BUNDLED / "scheduler")
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         "final_loss_50": float(np.mean(losses[-50:])) if losses else None,
         "minutes": round((time.time() - started) / 60, 1),
         "threads": args.threads,
+        "resumed_from": str(args.resume) if args.resume else None,
         "conditioning": "white strokes on black: outline (40%) or rough scribble (60%)",
     }
     (args.out / "training_meta.json").write_text(json.dumps(meta, indent=1))

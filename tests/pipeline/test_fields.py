@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import GenerationRequest, InpaintArea, Mode, RequestError, fields
 from pipeline.cli import main
+from pipeline.control import ControlUnit
 from pipeline.metadata import format_parameters, parse_parameters
 from pipeline.model_card import model_defaults, peek_model_defaults
 from pipeline.models import bundled_model_dir
@@ -47,6 +48,7 @@ SAMPLES = {
     "embedding_dir": "/embeddings",
     "clip_skip": 2,
     "vae": "/vae.safetensors",
+    "controls": (ControlUnit(np.full((8, 8, 3), 255, np.uint8), "cn.safetensors", "canny"),),
 }
 
 
