@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline.control import MAX_CONTROLS, MODULES, ControlUnit
+from pipeline.control import MAX_CONTROLS, MODULES, ControlUnit, check_controls
 from pipeline.errors import RequestError
 
 CANVAS, FILE, LAYER = "Canvas", "File", "Control layer"
@@ -239,4 +239,4 @@ class ControlPanel(QGroupBox):
 
     def units(self, canvas: np.ndarray | None) -> tuple[ControlUnit, ...]:
         """The request's units from the rows that are on (RequestError: what is missing)."""
-        return tuple(row.unit(canvas) for row in self.rows if row.enabled.isChecked())
+        return check_controls([row.unit(canvas) for row in self.rows if row.enabled.isChecked()])
