@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cfg-dropout", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=21)
+    p.add_argument(
+        "--high-noise",
+        type=float,
+        default=0.0,
+        help="fraction of samples with t in 500-999, where composition is decided",
+    )
     p.add_argument("--resume", type=Path, default=None, help="continue from a saved ControlNet")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -165,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         z0 = latents[idx]
         noise = torch.randn(z0.shape, generator=gen)
         t = torch.randint(0, 1000, (len(idx),), generator=gen)
+        high = torch.rand(len(idx), generator=gen) < args.high_noise
+        t = torch.where(high, 500 + t // 2, t)
         zt = noise_sched.add_noise(z0, noise, t)
         with torch.no_grad():
             tokens = pipe.tokenizer(
@@ -213,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         "final_loss_50": float(np.mean(losses[-50:])) if losses else None,
         "minutes": round((time.time() - started) / 60, 1),
         "threads": args.threads,
+        "high_noise": args.high_noise,
         "resumed_from": str(args.resume) if args.resume else None,
         "conditioning": "white strokes on black: outline (40%) or rough scribble (60%)",
     }
