@@ -290,3 +290,12 @@ def test_control_units_are_checked_and_frozen():
     assert stored.image.max() == 255
     with pytest.raises(RequestError, match="At most 4"):
         GenerationRequest(prompt="x", controls=[ControlUnit(image, "cn")] * 5)
+
+
+def test_original_layout_file_loads_like_its_folder(engine, tiny_model_dir, tiny_cn, tmp_path):
+    from tests.tiny_controlnet import save_original_layout
+
+    single = save_original_layout(tiny_model_dir, tiny_cn, tmp_path / "control_tiny.safetensors")
+    from_folder = engine.run(request(tiny_model_dir, ControlUnit(control_image(), str(tiny_cn))))
+    result = engine.run(request(tiny_model_dir, ControlUnit(control_image(), str(single))))
+    assert np.array_equal(result[0].image, from_folder[0].image)
