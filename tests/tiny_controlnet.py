@@ -46,10 +46,8 @@ def save_original_layout(model_dir: Path, controlnet_dir: Path, target: Path) ->
         (own if key.startswith(("controlnet_", "time_proj")) else shared)[key] = value
     out = {k.replace("model.diffusion_model.", "control_model."): v
            for k, v in _convert_unet(shared, unet_config).items()}  # fmt: skip
-    hint = ["conv_in"] + sorted(
-        {k.split(".")[1] + "." + k.split(".")[2] for k in own if ".blocks." in k},
-        key=lambda name: int(name.split(".")[1]),
-    ) + ["conv_out"]  # fmt: skip
+    blocks = {k.split(".")[1] + "." + k.split(".")[2] for k in own if ".blocks." in k}
+    hint = ["conv_in", *sorted(blocks, key=lambda name: int(name.split(".")[1])), "conv_out"]
     for key, value in own.items():
         name = key.removeprefix("controlnet_")
         if name.startswith("down_blocks."):
