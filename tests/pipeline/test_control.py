@@ -299,3 +299,12 @@ def test_original_layout_file_loads_like_its_folder(engine, tiny_model_dir, tiny
     from_folder = engine.run(request(tiny_model_dir, ControlUnit(control_image(), str(tiny_cn))))
     result = engine.run(request(tiny_model_dir, ControlUnit(control_image(), str(single))))
     assert np.array_equal(result[0].image, from_folder[0].image)
+
+
+def test_hires_fix_with_control_resizes_the_control_image_for_the_second_pass(
+    engine, tiny_model_dir, tiny_cn
+):
+    unit = ControlUnit(control_image(), str(tiny_cn))
+    [result] = engine.run(request(tiny_model_dir, unit, hires_scale=2.0, hires_steps=2))
+    assert result.image.shape == (128, 128, 3)
+    assert any("Control image 0 (64×64) was resized to 128×128" in n for n in result.notes)
