@@ -29,6 +29,7 @@ def panel(qtbot, monkeypatch):
 def type_into(box, text: str) -> None:
     box.setFocus()
     QTest.keyClick(box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(box, Qt.Key.Key_Backspace)
     QTest.keyClicks(box, text)
 
 
@@ -70,6 +71,7 @@ def test_missing_pieces_are_named_and_unrunnable_types_are_hidden(qtbot, panel, 
     assert "depth" not in panel.modules and "pose" not in panel.modules
     assert panel.note.text() == "Hidden: depth, pose." and "controlnet-aux" in panel.note.toolTip()
     row = panel.add_unit()
+    assert row.model.text().endswith("brushwork-shapes-scribble")  # the shipped one by default
     assert [row.kind.itemText(i) for i in range(row.kind.count())] == list(panel.modules)
     type_into(row.model, "")
     with pytest.raises(RequestError, match="Unit 0: choose a ControlNet model"):

@@ -308,3 +308,31 @@ def test_hires_fix_with_control_resizes_the_control_image_for_the_second_pass(
     [result] = engine.run(request(tiny_model_dir, unit, hires_scale=2.0, hires_steps=2))
     assert result.image.shape == (128, 128, 3)
     assert any("Control image 0 (64×64) was resized to 128×128" in n for n in result.notes)
+
+
+def test_control_with_a_lora_equals_diffusers_controlnet_pipeline_with_that_lora(
+    tiny_model_dir, tiny_cn, tmp_path
+):
+    from diffusers import AutoPipelineForText2Image, ControlNetModel
+    from safetensors.torch import save_file
+
+    from tests.lora_files import kohya_lora
+
+    engine = Engine(tmp_path / "out", device="cpu")  # its own: LoRA adapters stay loaded
+    lora = tmp_path / "style.safetensors"
+    save_file(kohya_lora(engine.load(str(tiny_model_dir)).pipelines[Mode.TXT2IMG], seed=3),
+              str(lora))  # fmt: skip
+    unit = ControlUnit(control_image(), str(tiny_cn))
+    ours = engine.run(request(tiny_model_dir, unit, loras=((str(lora), 0.8),)))[0].image
+    pipe = AutoPipelineForText2Image.from_pretrained(
+        tiny_model_dir, controlnet=ControlNetModel.from_pretrained(tiny_cn)
+    )
+    pipe.scheduler = make_scheduler("euler", pipe.scheduler.config)
+    pipe.load_lora_weights(str(tmp_path), weight_name=lora.name, adapter_name="x")
+    pipe.set_adapters(["x"], [0.8])
+    out = pipe(prompt="a red circle", image=pil(control_image()), num_inference_steps=3,
+               guidance_scale=7.0, width=SIZE, height=SIZE, output_type="np",
+               generator=[torch.Generator("cpu").manual_seed(11)]).images  # fmt: skip
+    assert np.array_equal(ours, (np.clip(out, 0, 1) * 255).round().astype(np.uint8)[0])
+    without = engine.run(request(tiny_model_dir, unit))[0].image
+    assert not np.array_equal(ours, without)  # the LoRA did act under the ControlNet
