@@ -333,6 +333,8 @@ class MainWindow(QMainWindow):
                 request = self._extend_for_outpaint()
             else:
                 request = self.panel.request(self.controller.model, self.doc.image, self.doc.mask)
+            if self.side.control.rows:  # ControlNet units (gui/control_panel.py)
+                request = request.replace(controls=self.side.control.units(self.doc.image))
         except BrushworkError as exc:
             self.show_error(str(exc))
             return

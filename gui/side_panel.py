@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .control_panel import ControlPanel
 from .few_step_button import FewStepButton
 from .generation import GenerationController
 from .job_queue import JobQueue
@@ -44,6 +45,7 @@ class SidePanel(QWidget):
         self.queue = JobQueue()
         self.few_step = FewStepButton(self.panel)  # shown for LCM/Turbo/… models only
         self.queue_label = QLabel()
+        self.control = ControlPanel()  # ControlNet units (control_panel.py)
         self._where = ""  # where the running job runs, for jobs on a server
 
         buttons = QHBoxLayout()
@@ -54,6 +56,7 @@ class SidePanel(QWidget):
         column.addWidget(self.model_label)
         column.addWidget(self.few_step)
         column.addWidget(self.panel, 1)  # it scrolls its own fields, below Mode (panels.py)
+        column.addWidget(self.control)
         column.addLayout(buttons)
         column.addWidget(self.progress)
         column.addWidget(self.progress_label)

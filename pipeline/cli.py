@@ -28,6 +28,7 @@ from .cli_branch import (
     recorder_for,
     save_recording,
 )
+from .cli_control import add_control_arguments, control_fields
 from .cli_hires import add_hires_arguments, hires_fields
 from .cli_upscale import add_upscale_parser, run_upscale
 from .downloads import DownloadProgress
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_branch_arguments(gen)
     _add_server_arguments(gen)
     _add_extras_arguments(gen)
+    add_control_arguments(gen)
     gen.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     gen.add_argument("--precision", default="auto", choices=("auto", "fp16", "bf16", "fp32"))
     gen.add_argument(
@@ -434,6 +436,7 @@ def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         **hires_fields(args),
         **_extras_fields(args),
+        **control_fields(args),
     }
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from .branching import StepRecorder, hooks_for, latent_shape
 from .canvas_size import scaled_to
+from .control_engine import control_images, control_kwargs, control_pipeline
 from .embeddings import Embedding, expand_names, install, read_embedding, wanted_embeddings
 from .errors import BrushworkError, Cancelled, RequestError
 from .inpaint import InpaintPlan, finish_inpaint, plan_inpaint
@@ -185,7 +186,7 @@ class Engine:
         plan = plan_inpaint(request) if request.mode is Mode.INPAINT else None
         region = tuple(plan.box) if plan is not None else None
         self.run_extras, self.run_embeddings = apply_request_extras(model, request)
-        pipe = model.pipeline(request.mode)
+        pipe = control_pipeline(model, request, self.device, self.dtype)  # ControlNets
         scheduler = make_scheduler(request.sampler, model.scheduler_config)
         read_x0 = track_x0(scheduler)
         pipe.scheduler = scheduler  # from_pipe shares one scheduler object: set it every run
@@ -283,6 +284,7 @@ class Engine:
                 width=request.width,
                 height=request.height,
             )
+        control_kwargs(request, control_images(request, plan, notes), kwargs)
         apply_prompt_style(pipe, request, kwargs, notes, self.run_embeddings)
         images = self._run_with_memory_retries(model, pipe, request, kwargs, notes, final_latents)
         bad = invalid_items(images)

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .branching import check_branch
+from .control import check_controls
 from .embeddings import check_embeddings
 from .errors import RequestError
 from .loras import check_loras
@@ -364,6 +365,12 @@ FIELDS: tuple[Field, ...] = (
         "branch", object, None, "Branch from", optional=True, convert=check_branch, recall=False,
         panel=False, modes=TXT2IMG_ONLY,  # metadata: where it branched (BranchPoint.describe)
         tooltip="a step of an earlier run (latents and sampler state) to continue from",
+    ),
+    # ControlNet units (issue 21): images + settings; A1111's `ControlNet k` keys (control.py).
+    Field(
+        "controls", tuple, (), "ControlNet units", convert=check_controls, recall=False,
+        panel=False,  # the GUI's Control section (gui/control_panel.py) builds them itself
+        tooltip="control image, type, ControlNet model, strength 0-2, start/end (0-1)",
     ),
 )  # fmt: skip
 

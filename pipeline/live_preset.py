@@ -19,7 +19,6 @@ from .models import SourceKind
 from .request import GenerationRequest
 
 
-
 @dataclass(frozen=True)
 class LivePreset:
     steps: int  # the schedule's length; img2img runs int(steps × strength) of them

@@ -14,6 +14,7 @@ from typing import Any
 from PIL import Image
 
 from . import fields
+from .control import format_control_pairs, parse_control_pairs
 from .errors import ImageInputError
 from .imagetext import read_text_and_exif
 from .loras import with_lora_tags
@@ -34,6 +35,7 @@ def format_parameters(meta: dict[str, Any], model_name: str) -> str:
     table's A1111 keys of the fields this mode uses and of the engine's run facts). LoRAs given
     outside the prompt are added to it as `<lora:NAME:W>` tags, as A1111 writes them."""
     pairs = fields.format_a1111_pairs({**meta, "model": model_name})
+    pairs += format_control_pairs(meta.get("controls", ()))  # `ControlNet k` (control.py)
     lines = [with_lora_tags(meta["prompt"], meta.get("loras", ()))]
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
@@ -81,6 +83,9 @@ def _unquote(value: str) -> str:
 
 def _typed_params(params: dict[str, str]) -> dict[str, Any]:
     info = fields.parse_a1111_pairs(params)
+    controls = parse_control_pairs(params)
+    if controls:
+        info["controls"] = controls
     if "Sampler" in params:  # any other tool's sampler name, kept as is if we have none like it
         name = params["Sampler"]
         if params.get("Schedule type", "").lower() == "karras":  # newer A1111 splits it out

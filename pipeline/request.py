@@ -17,6 +17,7 @@ import numpy as np
 from . import fields
 from .branching import BranchPoint
 from .branching import check_request as check_branch_request
+from .control import ControlUnit
 from .errors import RequestError
 from .fields import (
     MAX_BATCH,
@@ -68,7 +69,8 @@ class GenerationRequest:
     prompts, "pipeline" gives the text to the model's own pipeline; `loras` (file or name,
     weight) pairs, also `<lora:NAME:W>` prompt tags found in `lora_dir`; `embeddings` files, also
     those of `embedding_dir` named in a prompt; `clip_skip` 1-12; `vae` a separate VAE file or
-    folder. `branch` (txt2img) continues a recorded run from one of its steps (branching.py).
+    folder; `controls` ControlNet units (control.py). `branch` (txt2img) continues a recorded
+    run from one of its steps (branching.py).
     """
 
     prompt: str
@@ -103,6 +105,7 @@ class GenerationRequest:
     clip_skip: int = fields.default("clip_skip")
     vae: str | None = fields.default("vae")
     branch: BranchPoint | None = None  # the table's default; a step to continue from
+    controls: tuple[ControlUnit, ...] = fields.default("controls")
 
     def __post_init__(self) -> None:
         if self.seed == -1:
@@ -204,6 +207,7 @@ class GenerationRequest:
         data["mode"] = self.mode.value
         data["inpaint_area"] = self.inpaint_area.value
         data["branch"] = self.branch.describe() if self.branch is not None else None
+        data["controls"] = [unit.to_metadata() for unit in self.controls]  # no images
         return data
 
 

@@ -41,7 +41,7 @@ class ServerStatus:
     error: str | None = None
 
 
-_LOCAL_ONLY = ("embeddings", "vae", "branch")
+_LOCAL_ONLY = ("embeddings", "vae", "branch", "controls")
 _LORA_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 

@@ -72,12 +72,13 @@ def test_the_walk_covers_every_field_use_parameters_restores():
     }
     assert walked == {spec.name for spec in fields.FIELDS if spec.recall and spec.panel}
     local_paths = {"lora_dir", "embedding_dir", "vae"}
+    # ControlNet units hold images, which no file records: the Control section builds them.
     assert {spec.name for spec in fields.FIELDS if not spec.recall} == {
-        "batch_size", "model", "branch", *local_paths,
+        "batch_size", "model", "branch", "controls", *local_paths,
     }  # fmt: skip
     # Fields the panel has no widget for yet say so in the table (and the walk leaves them out).
     assert {spec.name for spec in fields.FIELDS if not spec.panel} == {
-        "prompt_style", "loras", "embeddings", "clip_skip", "branch", *local_paths,
+        "prompt_style", "loras", "embeddings", "clip_skip", "branch", "controls", *local_paths,
     }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import pytest
 from pipeline import GenerationRequest, InpaintArea, Mode, RequestError, fields
 from pipeline.branching import BranchPoint
 from pipeline.cli import main
+from pipeline.control import ControlUnit
 from pipeline.metadata import format_parameters, parse_parameters
 from pipeline.model_card import model_defaults, peek_model_defaults
 from pipeline.models import bundled_model_dir
@@ -49,10 +50,23 @@ SAMPLES = {
     "clip_skip": 2,
     "vae": "/vae.safetensors",
     "branch": BranchPoint(
-        step=3, total=8, latents=np.zeros((1, 4, 16, 16), np.float32), scheduler_state={},
-        generator_states=(), timesteps=np.arange(8), offset=0, schedule_steps=8,
-        sampler="euler", steps=8, width=64, height=64, seed=1, model_name="m", model_hash="h",
+        step=3,
+        total=8,
+        latents=np.zeros((1, 4, 16, 16), np.float32),
+        scheduler_state={},
+        generator_states=(),
+        timesteps=np.arange(8),
+        offset=0,
+        schedule_steps=8,
+        sampler="euler",
+        steps=8,
+        width=64,
+        height=64,
+        seed=1,
+        model_name="m",
+        model_hash="h",
     ),  # a step to continue from; the engine fills it in (branching.py)
+    "controls": (ControlUnit(np.full((8, 8, 3), 255, np.uint8), "cn.safetensors", "canny"),),
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.control import ControlUnit
 from pipeline.errors import Cancelled, ModelError, RequestError
 from pipeline.inpaint import finish_inpaint, plan_inpaint
 from pipeline.metadata import read_image_info
@@ -158,8 +159,9 @@ def test_a_server_without_a_core_node_or_the_model_is_refused_by_name(tmp_path) 
 
 @pytest.mark.parametrize(
     ("extras", "named"),
-    [({"embeddings": ("/x/e.safetensors",)}, "Embeddings"), ({"vae": "/x/v.safetensors"}, "VAE")],
-)
+    [({"embeddings": ("/x/e.safetensors",)}, "Embeddings"), ({"vae": "/x/v.safetensors"}, "VAE"),
+     ({"controls": (ControlUnit(np.zeros((8, 8, 3), np.uint8), "cn"),)}, "ControlNet units")],
+)  # fmt: skip
 def test_local_only_extras_are_refused_before_connecting(tmp_path, extras, named) -> None:
     """Sent as they are, the server would silently make a picture without them."""
     with pytest.raises(RequestError, match=f"{named}: not supported on a ComfyUI server"):

@@ -1,0 +1,242 @@
+"""The side panel's Control section: ControlNet units that steer where and what shape.
+
+Each unit row holds: on/off, the control type (preprocessor), the ControlNet model, where the
+control image comes from (the current canvas, a file, or a painted control layer once the
+layers work is merged), strength (0-2) and start/end (fractions of the steps). `units()` turns
+the rows that are on into the request's ControlUnits; anything missing is a RequestError whose
+message the window shows in its error line. Control types whose preprocessor cannot run here
+(depth/pose without controlnet-aux or its weights) are left out of the list, with the reason
+in a note under the section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pipeline.control import MAX_CONTROLS, MODULES, ControlUnit, check_controls
+from pipeline.errors import RequestError
+
+CANVAS, FILE, LAYER = "Canvas", "File", "Control layer"
+THUMB = 40
+TYPE_TIPS = {
+    "none": "the image already is a control image (e.g. white strokes on black)",
+    "scribble": "strokes painted on a plain background become white lines on black",
+    "canny": "sharp edges of the image (OpenCV Canny)",
+    "softedge": "soft, thick edges of the image",
+    "depth": "a depth map (controlnet-aux)",
+    "pose": "a human pose skeleton (controlnet-aux)",
+}
+
+
+def default_controlnet() -> str:
+    """The shipped scribble ControlNet for the bundled model, when it is there."""
+    from pipeline.models import resources_dir
+
+    folder = resources_dir() / "controlnets" / "brushwork-shapes-scribble"
+    return str(folder) if (folder / "config.json").is_file() else ""
+
+
+class ControlUnitRow(QFrame):
+    """One unit's widgets. `image_for(canvas)` is its control image (or a RequestError)."""
+
+    remove_requested = Signal(object)
+
+    def __init__(self, index: int, modules: tuple[str, ...], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.file: Path | None = None
+        self.layer_image: Callable[[], np.ndarray | None] | None = None  # bound by the lead
+        self.enabled = QCheckBox(f"Unit {index}")
+        self.enabled.setChecked(True)
+        self.enabled.setToolTip("On: this unit steers the next generations")
+        self.kind = QComboBox()
+        for module in modules:
+            self.kind.addItem(module, module)
+            self.kind.setItemData(
+                self.kind.count() - 1, TYPE_TIPS[module], Qt.ItemDataRole.ToolTipRole
+            )
+        self.kind.setCurrentIndex(max(0, self.kind.findData("scribble")))
+        self.model = QLineEdit(default_controlnet())
+        self.model.setPlaceholderText("ControlNet folder, .safetensors or Hub id")
+        self.model.setToolTip(
+            "The ControlNet: a diffusers folder, one .safetensors file, or a Hub id"
+        )
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose a ControlNet file")
+        browse.clicked.connect(self._pick_model)
+        self.source = QComboBox()
+        self.source.addItems([CANVAS, FILE, LAYER])
+        self.source.setToolTip("Where the control image comes from")
+        self.source.activated.connect(self._source_chosen)
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB, THUMB)
+        self.thumb.setToolTip("The control image chosen from a file")
+        self.strength = _spin(0.0, 2.0, 1.0, "Strength: how strongly the control image steers")
+        self.start = _spin(0.0, 1.0, 0.0, "Start: fraction of the steps before it acts")
+        self.end = _spin(0.0, 1.0, 1.0, "End: fraction of the steps after which it stops")
+        remove = QToolButton()
+        remove.setText("✕")
+        remove.setToolTip("Remove this unit")
+        remove.clicked.connect(lambda: self.remove_requested.emit(self))
+        self._layout(browse, remove)
+
+    def _layout(self, browse: QToolButton, remove: QToolButton) -> None:
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 4, 4, 4)
+        grid.addWidget(self.enabled, 0, 0)
+        grid.addWidget(self.kind, 0, 1)
+        grid.addWidget(self.source, 0, 2)
+        grid.addWidget(remove, 0, 3)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(browse)
+        grid.addLayout(model_row, 1, 0, 1, 4)
+        numbers = QHBoxLayout()
+        for label, box in (("Strength", self.strength), ("Start", self.start), ("End", self.end)):
+            numbers.addWidget(QLabel(label))
+            numbers.addWidget(box)
+        grid.addLayout(numbers, 2, 0, 1, 3)
+        grid.addWidget(self.thumb, 2, 3)
+
+    def _pick_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "ControlNet", "", "ControlNet (*.safetensors)")
+        if path:
+            self.model.setText(path)
+
+    def _source_chosen(self) -> None:
+        if self.source.currentText() == FILE:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Control image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
+            )
+            if path:
+                self.set_file(Path(path))
+
+    def set_file(self, path: Path) -> None:
+        """Uses the image at `path` (read now, so a bad file is reported at once)."""
+        from pipeline.imagefiles import read_image
+
+        image = read_image(path, "RGB")  # ImageInputError names the file and the reason
+        self.file = path
+        self.source.setCurrentText(FILE)
+        self._show_thumb(image)
+
+    def _show_thumb(self, image: np.ndarray) -> None:
+        data = np.ascontiguousarray(image)
+        height, width = data.shape[:2]
+        qimage = QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        self.thumb.setPixmap(
+            QPixmap.fromImage(qimage).scaled(
+                THUMB,
+                THUMB,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+
+    def image_for(self, canvas: np.ndarray | None) -> np.ndarray:
+        source = self.source.currentText()
+        if source == FILE:
+            if self.file is None:
+                raise RequestError(f"{self.enabled.text()}: choose the control image file.")
+            from pipeline.imagefiles import read_image
+
+            return read_image(self.file, "RGB")
+        if source == LAYER:
+            image = self.layer_image() if self.layer_image is not None else None
+            if image is None:
+                raise RequestError(
+                    f"{self.enabled.text()}: there is no visible control layer to read; paint "
+                    "one, or use the canvas or a file."
+                )
+            return image
+        if canvas is None:
+            raise RequestError(f"{self.enabled.text()}: the canvas is empty.")
+        return canvas
+
+    def unit(self, canvas: np.ndarray | None) -> ControlUnit:
+        if not self.model.text().strip():
+            raise RequestError(f"{self.enabled.text()}: choose a ControlNet model.")
+        image = self.image_for(canvas)
+        return ControlUnit(
+            image=np.ascontiguousarray(image[..., :3]), model=self.model.text().strip(),
+            module=self.kind.currentData(), strength=self.strength.value(),
+            start=self.start.value(), end=self.end.value(),
+        )  # fmt: skip
+
+
+def _spin(low: float, high: float, value: float, tip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(0.05)
+    box.setDecimals(2)
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box
+
+
+class ControlPanel(QGroupBox):
+    """The Control section: a list of unit rows and an Add button."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Control", parent)
+        from pipeline.preprocess import unavailable_reason
+
+        self.modules = tuple(m for m in MODULES if unavailable_reason(m) is None)
+        hidden = [m for m in MODULES if m not in self.modules]
+        self.rows: list[ControlUnitRow] = []
+        self.add_button = QPushButton("Add control")
+        self.add_button.setToolTip("Steer composition with a scribble, edges or another image")
+        self.add_button.clicked.connect(self.add_unit)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        if hidden:
+            reasons = {unavailable_reason(m) for m in hidden}
+            self.note.setText(f"Hidden: {', '.join(hidden)}.")
+            self.note.setToolTip("\n".join(r for r in reasons if r))
+        self.note.setVisible(bool(hidden))
+        self._column = QVBoxLayout(self)
+        self._column.setContentsMargins(4, 4, 4, 4)
+        self._column.addWidget(self.add_button)
+        self._column.addWidget(self.note)
+
+    def add_unit(self) -> ControlUnitRow | None:
+        if len(self.rows) >= MAX_CONTROLS:
+            return None
+        row = ControlUnitRow(len(self.rows), self.modules)
+        row.remove_requested.connect(self.remove_unit)
+        self.rows.append(row)
+        self._column.insertWidget(len(self.rows) - 1, row)
+        self.add_button.setEnabled(len(self.rows) < MAX_CONTROLS)
+        return row
+
+    def remove_unit(self, row: ControlUnitRow) -> None:
+        self.rows.remove(row)
+        row.setParent(None)
+        row.deleteLater()
+        self.add_button.setEnabled(True)
+
+    def units(self, canvas: np.ndarray | None) -> tuple[ControlUnit, ...]:
+        """The request's units from the rows that are on (RequestError: what is missing)."""
+        return check_controls([row.unit(canvas) for row in self.rows if row.enabled.isChecked()])
