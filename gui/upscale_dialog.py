@@ -22,10 +22,17 @@ from PySide6.QtWidgets import (
 
 from pipeline import BrushworkError, GenerationRequest
 from pipeline.upscale import BUNDLED_UPSCALER, bundled_upscaler_path, list_upscalers
-from pipeline.upscale_job import UpscaleJob
+from pipeline.upscale_job import UpscaleJob, UpscaleOutcome
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
+
+# What the progress bar counts in each phase of a job (%v: done, %m: in all).
+PHASE_FORMATS = {
+    "upscale": "Upscaling: tile %v of %m",
+    "refine": "Refining: tile %v of %m",
+    "steps": "Upscaling: step %v of %m",
+}
 
 
 class UpscaleDialog(QDialog):
@@ -113,6 +120,7 @@ class UpscaleController(QObject):
         self.factors: dict[int, int] = {}
         self.submit.connect(window.worker.run_upscale)
         window.worker.upscaled.connect(self._on_upscaled)
+        window.worker.upscale_phase.connect(self._on_phase)
 
     def open_dialog(self) -> None:
         window = self.window
@@ -137,16 +145,23 @@ class UpscaleController(QObject):
 
     def start(self, job: UpscaleJob) -> int:
         self.window.error_banner.hide()
-        job_id = self.controller.start_other_job("Tile %v/%m", "Upscaling…")
+        job_id = self.controller.start_other_job("Loading the upscaler…", "Upscaling…")
         self.factors[job_id] = job.factor
         self.submit.emit(job_id, job)
         return job_id
 
+    @Slot(int, str)
+    def _on_phase(self, job: int, phase: str) -> None:
+        self.controller.set_bar_format(job, PHASE_FORMATS.get(phase, "%v of %m"))
+
     @Slot(int, object)
-    def _on_upscaled(self, job: int, image: np.ndarray) -> None:
+    def _on_upscaled(self, job: int, outcome: UpscaleOutcome) -> None:
         factor = self.factors.pop(job, 0)
         if not self.controller.end_other_job(job, "Upscaled"):
             return
+        # The full bar says what was done; a "%" in a model's name would read as a placeholder.
+        self.controller.progressed.emit(1, 1, outcome.summary().replace("%", ""))
+        image = outcome.image
         width, height = image.shape[1], image.shape[0]
         self.window.doc.replace(image, f"Upscale ×{factor}")
         self.window.statusBar().showMessage(

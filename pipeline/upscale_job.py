@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,28 @@ from .request import GenerationRequest
 from .upscale import cached_upscaler, check_factor, check_output_size
 
 Progress = Callable[[str, int, int], None]  # phase ("upscale", "refine"), done, total
+
+
+@dataclass(frozen=True, eq=False)
+class UpscaleOutcome:
+    """The upscaled image and what was done to make it, for the user to read afterwards."""
+
+    image: np.ndarray
+    factor: int
+    upscaler: str
+    upscale_tiles: int
+    refine_tiles: int = 0  # 0: no refine
+
+    def summary(self) -> str:
+        """`Upscaled ×4 with NAME (2 tiles), refined in 9 tiles`."""
+        text = f"Upscaled ×{self.factor} with {self.upscaler} ({_tiles(self.upscale_tiles)})"
+        if self.refine_tiles:
+            text += f", refined in {_tiles(self.refine_tiles)}"
+        return text
+
+
+def _tiles(count: int) -> str:
+    return "1 tile" if count == 1 else f"{count} tiles"
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,17 +61,33 @@ class UpscaleJob:
 
 def run_upscale_job(
     engine: Any, job: UpscaleJob, progress: Progress, cancel: threading.Event
-) -> np.ndarray:
+) -> UpscaleOutcome:
     allow_pickle, device = getattr(engine, "allow_pickle", False), getattr(engine, "device", "cpu")
     upscaler = cached_upscaler(job.upscaler, job.folder, allow_pickle, device)
-    result = upscaler.upscale(job.image, job.factor, lambda d, n: progress("upscale", d, n), cancel)
+    counted = _Counter(progress)
+    result = upscaler.upscale(job.image, job.factor, counted.phase("upscale"), cancel)
+    outcome = UpscaleOutcome(result, job.factor, upscaler.name, counted.totals.get("upscale", 0))
     if job.refine is None:
-        return result
+        return outcome
     from .tiled_refine import refine_tiled
 
     tile = engine.load(job.refine.model).native_size or 512
     request = job.refine.with_resolved_seed().replace(width=tile, height=tile)
     overlap = tile // 4 if job.overlap is None else job.overlap
-    return refine_tiled(
-        engine, result, request, overlap, lambda d, n: progress("refine", d, n), cancel
-    )
+    refined = refine_tiled(engine, result, request, overlap, counted.phase("refine"), cancel)
+    return replace(outcome, image=refined, refine_tiles=counted.totals.get("refine", 0))
+
+
+class _Counter:
+    """Passes progress on and remembers each phase's total, for the outcome's summary."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.totals: dict[str, int] = {}
+
+    def phase(self, name: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            self.totals[name] = total
+            self.progress(name, done, total)
+
+        return report

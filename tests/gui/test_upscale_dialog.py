@@ -76,6 +76,24 @@ def test_a_x4_upscale_matches_the_model_and_reports_tiles(qtbot, make_app, tmp_p
     assert ticks == [(1, 2), (2, 2)]
 
 
+def test_the_bar_names_the_phase_and_then_what_was_done(qtbot, make_app, tmp_path):
+    """It read "Step 1/1" (later "Tile 2/2") after an upscale: it now names the phase while
+    running and says what was done at the end."""
+    app, _ = make_app()
+    window = app.window
+    folder = _with_model(app, tmp_path)
+    picture = _picture(200, 30)  # two tiles of 192 px
+    window.doc.replace(picture, "Open")
+    formats: list[str] = []
+    window.controller.progressed.connect(lambda _v, _m, text_format: formats.append(text_format))
+    window.upscaler.start(UpscaleJob(picture, 4, str(folder / "near-x4.safetensors")))
+    wait_idle(qtbot, window)
+    assert formats[1:3] == ["Upscaling: tile %v of %m"] * 2  # after "Loading the upscaler…"
+    assert window.progress.text() == "Upscaled ×4 with near-x4 (2 tiles)"
+    assert window.progress.value() == window.progress.maximum()
+    assert window.progress_label.text() == "Upscaled"
+
+
 def test_cancel_leaves_the_canvas_as_it_was(qtbot, make_app, tmp_path):
     app, _ = make_app()
     window = app.window
