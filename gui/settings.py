@@ -73,6 +73,7 @@ class Settings:
     brush_size: float = 0.125  # a fraction of the image's shorter side (gui/brush_size.py)
     mask_color: str = "#ff285a"
     mask_opacity: float = 0.5
+    upscalers_folder: str | None = None  # upscalers/: Image → Upscale… lists it (None: default)
 
 
 def default_settings_path() -> Path:

@@ -21,6 +21,7 @@ from pipeline import default_output_dir
 
 from .backends_box import BackendsBox
 from .settings import Settings
+from .upscalers_box import UpscalersBox
 
 DEVICES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA CUDA",
            "mps": "Apple MPS", "cpu": "CPU"}  # fmt: skip
@@ -61,6 +62,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.allow_pickle)
         self.backends = BackendsBox(settings)
         form.addRow(self.backends)
+        self.upscalers = UpscalersBox(settings)
+        form.addRow(self.upscalers)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -87,7 +90,7 @@ class SettingsDialog(QDialog):
             previews=self.previews.isChecked(),
             allow_pickle=self.allow_pickle.isChecked(),
         )
-        return self.backends.apply(settings)
+        return self.upscalers.apply(self.backends.apply(settings))
 
 
 def _choice(options: dict[str, str], current: str) -> QComboBox:
