@@ -3,7 +3,8 @@ the bundled model's domain, rendered shapes, in CPU minutes.
 
     nice -n 15 python tools/train_upscaler.py --minutes 24 \
         --out resources/upscalers/brushwork-shapes-x4.safetensors
-    (add --resume FILE to continue an earlier run's weights in a further run)
+    (add --resume FILE to continue an earlier run's weights in a further run; the shipped
+    weights' two runs are in resources/upscalers/README.md)
 
 Pairs come from tools/shapes_dataset.py's renderer: the same scene rendered at 64² (input,
 mildly blurred and noised like a decoded generation) and at 256² (target). The saved state dict
