@@ -1,16 +1,18 @@
-"""The canvas: the document's image, its mask as a hatched, outlined overlay, and the live
-preview, in a zoomable, pannable view where the left button paints or erases the mask.
+"""The canvas: the document's flattened layers, its mask as a hatched, outlined overlay, and
+the live preview, in a zoomable, pannable view where the left button paints (colour on the
+active layer, or the mask while it is being edited), erases, picks a colour or fills.
 
 Scene coordinates are image pixels, so zoom and pan only change the view transform, never data.
 The mask is drawn as diagonal stripes with a solid outline so that, in any colour, it can never
 be taken for paint; after a generation it is hidden (the result is what the user wants to see)
-until the next stroke or the Show mask toggle (H).
+until the next stroke or the Show mask toggle (H). A tablet's pressure (QTabletEvent) scales
+the colour brush's size and opacity.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QBrush,
@@ -21,6 +23,7 @@ from PySide6.QtGui import (
     QPainter,
     QPen,
     QPixmap,
+    QTabletEvent,
     QTransform,
     QWheelEvent,
 )
@@ -34,10 +37,13 @@ from PySide6.QtWidgets import (
 )
 
 from .document import Document
-from .images import array_to_qimage
 from .mask_brush import Box, BrushSettings
+from .paint_brush import PaintSettings
+from .picture_item import PictureItem
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
+TOOLS = ("brush", "eraser", "picker", "fill")
+_TABLET_EVENTS = (QEvent.Type.TabletPress, QEvent.Type.TabletMove, QEvent.Type.TabletRelease)
 Region = tuple[int, int, int, int]  # x, y, width, height in image pixels
 
 
@@ -128,13 +134,19 @@ def mask_alpha(mask: np.ndarray, box: Box, opacity: float) -> np.ndarray:
 
 class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
-    mask_refused = Signal()  # the user tried to paint a mask in a mode that has none
+    refused = Signal(str)  # why a click did nothing (a hidden layer, outside the canvas)
+    color_picked = Signal(QColor)  # the eyedropper's colour, now the brush's
+    target_changed = Signal(bool)  # True: the tools edit the mask; False: the active layer
 
     def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("canvas")
         self.doc = doc
-        self.brush = BrushSettings()
+        self.brush = BrushSettings()  # size, hardness and eraser for mask and colour alike
+        self.tool = "brush"
+        self.color = QColor(0, 0, 0)
+        self.paint_opacity = 1.0
+        self._drawing: str | None = None  # "mask" or "paint" while a stroke is under way
         self._scene = QGraphicsScene(self)
         self.setScene(self._scene)
         self.setBackgroundBrush(QColor(38, 38, 42))
@@ -149,8 +161,7 @@ class Canvas(QGraphicsView):
         # under the pointer; panning is middle-drag or Space-drag, so the bars are not needed.
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._image_item = QGraphicsPixmapItem()
-        self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._image_item = PictureItem(doc)
         self.overlay = MaskOverlay(doc)
         self._preview_item = QGraphicsPixmapItem()
         self._preview_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
@@ -163,25 +174,26 @@ class Canvas(QGraphicsView):
         self._cursor_pos: QPointF | None = None
         self._panning_from: QPointF | None = None
         self._space_down = False
-        self.mask_editable = True  # mask tools act only in modes that use a mask
+        self.mask_editable = True  # the mode uses a mask (Inpaint)
+        self.edit_mask = True  # the tools act on the mask, not on the active layer
         self.mask_action = QAction("Show mask", self)
         self.mask_action.setCheckable(True)
         self.mask_action.setChecked(True)
         self.mask_action.setShortcut("H")
         self.mask_action.setToolTip("Show or hide the mask overlay (H)")
         self.mask_action.toggled.connect(self.overlay.setVisible)
-        doc.image_changed.connect(self._on_image_changed)
+        doc.region_changed.connect(self._image_item.refresh)
         doc.mask_changed.connect(self.overlay.refresh)
         doc.size_changed.connect(lambda *_: self._on_size_changed())
-        self._on_image_changed()
+        # Tablet events reach the viewport first; a filter sees every one of them (and an
+        # accepted one is not turned into a mouse event too).
+        self.viewport().installEventFilter(self)
         self._on_size_changed()
 
     # --- document and preview ------------------------------------------------------------------
 
-    def _on_image_changed(self) -> None:
-        self._image_item.setPixmap(QPixmap.fromImage(array_to_qimage(self.doc.image)))
-
     def _on_size_changed(self) -> None:
+        self._image_item.rebuild()
         self.overlay.rebuild()
         self.fit()
 
@@ -220,8 +232,18 @@ class Canvas(QGraphicsView):
         return self.overlay.isVisible()
 
     def set_mask_editable(self, editable: bool) -> None:
+        """The mode uses a mask (Inpaint): the tools go to the mask until a layer is chosen."""
         self.mask_editable = editable
+        self.edit_mask = not editable  # so that set_edit_mask always tells (the mask row)
+        self.set_edit_mask(editable)
+
+    def set_edit_mask(self, edit: bool) -> None:
+        edit = edit and self.mask_editable
+        changed = edit != self.edit_mask
+        self.edit_mask = edit
         self.viewport().update()
+        if changed:
+            self.target_changed.emit(edit)
 
     def end_job(self) -> None:
         self._job = 0
@@ -287,7 +309,101 @@ class Canvas(QGraphicsView):
 
     def set_brush(self, brush: BrushSettings) -> None:
         self.brush = brush
+        if self.tool in ("brush", "eraser"):
+            self.tool = "eraser" if brush.erase else "brush"
         self.viewport().update()
+
+    def set_tool(self, tool: str) -> None:
+        """brush, eraser, picker (eyedropper) or fill."""
+        if tool not in TOOLS:
+            raise ValueError(f"unknown tool {tool!r}")
+        self.tool = tool
+        if tool in ("brush", "eraser"):
+            self.brush = BrushSettings(self.brush.size, self.brush.hardness, tool == "eraser")
+        self.viewport().setCursor(
+            Qt.CursorShape.CrossCursor if tool in ("picker", "fill") else Qt.CursorShape.ArrowCursor
+        )
+        self.viewport().update()
+
+    def set_color(self, color: QColor) -> None:
+        if color.isValid():
+            self.color = QColor(color.red(), color.green(), color.blue())
+
+    def paint_settings(self) -> PaintSettings:
+        color = (self.color.red(), self.color.green(), self.color.blue())
+        size, hardness, erase = self.brush.size, self.brush.hardness, self.tool == "eraser"
+        return PaintSettings(size, hardness, self.paint_opacity, color, erase)
+
+    def scene_point(self, position: QPointF) -> QPointF:
+        """The image position under a viewport position, to a fraction of a pixel."""
+        inverse, _ = self.viewportTransform().inverted()
+        return inverse.map(QPointF(position))
+
+    def _press(self, point: QPointF, pressure: float, pick: bool) -> None:
+        """A left press (or pen down) at image `point`: what the current tool does."""
+        x, y = point.x(), point.y()
+        if pick or self.tool == "picker":
+            self._pick(x, y)
+            return
+        if self.tool == "fill":
+            why = (self.doc.fill_mask_region(x, y) if self.edit_mask
+                   else self.doc.fill(self.paint_settings(), x, y))  # fmt: skip
+            if why:
+                self.refused.emit(why)
+            return
+        if self.edit_mask:
+            self.mask_action.setChecked(True)  # painting: the mask must be seen again
+            self.doc.begin_stroke(self.brush, x, y)
+            self._drawing = "mask"
+            return
+        why = self.doc.begin_paint(self.paint_settings(), x, y, pressure)
+        if why:
+            self.refused.emit(why)
+        else:
+            self._drawing = "paint"
+
+    def _drag(self, point: QPointF, pressure: float) -> None:
+        if self._drawing == "mask":
+            self.doc.stroke_to(point.x(), point.y())
+        elif self._drawing == "paint":
+            self.doc.paint_to(point.x(), point.y(), pressure)
+
+    def _release(self) -> None:
+        drawing, self._drawing = self._drawing, None
+        if drawing == "mask":
+            self.doc.end_stroke()
+        elif drawing == "paint":
+            self.doc.end_paint()
+
+    def _pick(self, x: float, y: float) -> None:
+        rgb = self.doc.pick(x, y)
+        if rgb is None:
+            self.refused.emit("Pick a colour inside the canvas.")
+            return
+        self.set_color(QColor(*rgb))
+        self.color_picked.emit(QColor(self.color))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.viewport() and event.type() in _TABLET_EVENTS:
+            assert isinstance(event, QTabletEvent)
+            self._tablet(event)
+            return True
+        return super().eventFilter(watched, event)
+
+    def _tablet(self, event: QTabletEvent) -> None:
+        event.accept()  # handled here: Qt must not make a mouse event of it as well
+        point = self.scene_point(event.position())
+        pressure = event.pressure()
+        kind = event.type()
+        if kind == QEvent.Type.TabletPress and event.button() == Qt.MouseButton.LeftButton:
+            alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            self._press(point, pressure, pick=alt)
+        elif kind == QEvent.Type.TabletMove:
+            self._cursor_pos = point
+            self._drag(point, pressure)
+            self.viewport().update()
+        elif kind == QEvent.Type.TabletRelease:
+            self._release()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
@@ -310,12 +426,8 @@ class Canvas(QGraphicsView):
         if pan:
             self._panning_from = event.position()
         elif event.button() == Qt.MouseButton.LeftButton:
-            if not self.mask_editable:  # a click to focus the canvas, not a dab
-                self.mask_refused.emit()
-                return
-            self.mask_action.setChecked(True)  # painting: the mask must be seen again
-            point = self.mapToScene(event.position().toPoint())
-            self.doc.begin_stroke(self.brush, point.x(), point.y())
+            alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            self._press(self.scene_point(event.position()), 1.0, pick=alt)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._cursor_pos = self.mapToScene(event.position().toPoint())
@@ -325,14 +437,14 @@ class Canvas(QGraphicsView):
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
         elif event.buttons() & Qt.MouseButton.LeftButton:
-            self.doc.stroke_to(self._cursor_pos.x(), self._cursor_pos.y())
+            self._drag(self.scene_point(event.position()), 1.0)
         self.viewport().update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._panning_from is not None:
             self._panning_from = None
         elif event.button() == Qt.MouseButton.LeftButton:
-            self.doc.end_stroke()
+            self._release()
 
     def leaveEvent(self, event) -> None:
         self._cursor_pos = None
@@ -343,7 +455,7 @@ class Canvas(QGraphicsView):
         """The brush outline: a circle of the brush's real size, visible on any background."""
         if self._cursor_pos is None or self._panning_from is not None or self._space_down:
             return
-        if not self.mask_editable:
+        if self.tool not in ("brush", "eraser"):
             return
         radius = self.brush.size / 2
         for color, width in ((QColor(0, 0, 0, 160), 3), (QColor(255, 255, 255, 220), 1)):

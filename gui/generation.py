@@ -31,6 +31,7 @@ class JobStore(Protocol):
     def push(self, job_id: int, request: GenerationRequest) -> None: ...
     def pop_next(self) -> tuple[int, GenerationRequest] | None: ...
     def finish(self, job_id: int) -> None: ...
+    def waiting_count(self) -> int: ...
 
 
 class GenerationController(QObject):
@@ -53,6 +54,8 @@ class GenerationController(QObject):
     message = Signal(str)  # for the status bar
     error = Signal(str)
     job_location = Signal(str)  # the server the running job runs on ("" : local or none)
+    # Live jobs (gui/live.py): job id, its unsaved results or None, the error message ("": none)
+    live_ended = Signal(int, object, str)
 
     def __init__(
         self,
@@ -71,8 +74,10 @@ class GenerationController(QObject):
         self.model = model
         self.running_job = 0
         self.last_results: list[GeneratedImage] = []
+        self.results_as_layer = True  # Settings → "Results go to": a new layer or the image
         self._next_job = 1
         self._bar_format = ""  # the running job's progress bar format (progress_text.py)
+        self.live_job = 0  # the running job is a Live one: no history, no save, no progress bar
         self._connect_worker()
 
     def _connect_worker(self) -> None:
@@ -107,9 +112,38 @@ class GenerationController(QObject):
             self._next_job += 1
         self._start_next()
 
+    def run_live(self, request: GenerationRequest) -> int:
+        """Starts a Live job (gui/live.py) now and returns its id; 0 while a generation runs or
+        waits: Live never delays one (a generation queued during a Live job cancels it)."""
+        if self.running_job or self.queue.waiting_count():
+            return 0
+        job_id = self.live_job = self.running_job = self._next_job
+        self._next_job += 1
+        self.worker.mark_live(job_id)
+        self.submit.emit(job_id, request)
+        return job_id
+
+    def _end_live(self, job: int, results: list[GeneratedImage] | None, error: str = "") -> bool:
+        """Ends the running Live job quietly (no progress text, no job_ended): False for any
+        other job."""
+        if not job or job != self.live_job:
+            return False
+        self.live_job = self.running_job = 0
+        self.live_ended.emit(job, results, error)
+        QTimer.singleShot(0, self._start_next)
+        return True
+
+    @property
+    def generating(self) -> bool:
+        """A generation (or upscale) runs or waits: not a Live job."""
+        busy = self.running_job and self.running_job != self.live_job
+        return bool(busy or self.queue.waiting_count())
+
     @Slot()
     def cancel(self) -> None:
-        if self.running_job:
+        if self.live_job:
+            self.worker.cancel(self.live_job)  # quietly: Live says what it does in its view
+        elif self.running_job:
             self.worker.cancel(self.running_job)
             self.progress_text.emit("Cancelling…")
 
@@ -127,6 +161,8 @@ class GenerationController(QObject):
 
     def _start_next(self) -> None:
         if self.running_job:
+            if self.live_job and self.queue.waiting_count():  # Live gives way at its next step
+                self.worker.cancel(self.live_job)
             return
         job = self.queue.pop_next()
         if job is None:
@@ -143,6 +179,10 @@ class GenerationController(QObject):
     def start_other_job(self, bar_format: str, text: str) -> int:
         """A job that is not a generation (Image → Upscale…): its id; it shares the progress
         bar, Cancel and the worker's signals, and the queue waits until `_end_job`."""
+        if self.live_job:  # queued behind the Live job on the worker thread, which gives way
+            live, self.live_job = self.live_job, 0  # its end is then ignored: this job runs
+            self.worker.cancel(live)
+            self.live_ended.emit(live, None, "")
         job_id = self._next_job
         self._next_job += 1
         self.running_job = job_id
@@ -188,6 +228,8 @@ class GenerationController(QObject):
 
     @Slot(str)
     def _on_status(self, text: str) -> None:
+        if self.live_job:
+            return  # "Loading model…", "Generating…" of every Live job would flicker
         (self.progress_text if self.running_job else self.message).emit(text)
 
     @Slot(str, object)
@@ -197,7 +239,7 @@ class GenerationController(QObject):
 
     @Slot(int, int, int, float)
     def _on_progress(self, job: int, step: int, total: int, elapsed: float) -> None:
-        if job != self.running_job:
+        if job != self.running_job or job == self.live_job:
             return
         self.progressed.emit(step, total, self._bar_format)
         self.progress_text.emit(speed_text(step, elapsed, total))
@@ -216,12 +258,12 @@ class GenerationController(QObject):
 
     @Slot(int, object)
     def _on_finished(self, job: int, results: list[GeneratedImage]) -> None:
-        if not self._end_job(job, "Done"):
+        if self._end_live(job, results) or not self._end_job(job, "Done"):
             return
         self.last_results = results
         first = results[0]
         canvas_image = self._canvas_sized(first.image, first.request.mode)
-        self.doc.replace(canvas_image, f"Generate: {first.request.prompt[:40]}")
+        self._apply(canvas_image, first)
         self.doc.mark_stored()  # the result is on disk: nothing for Quit to warn about
         self.seed_used.emit(first.seed)
         self.images_added.emit([r.path for r in reversed(results)])
@@ -231,8 +273,16 @@ class GenerationController(QObject):
         message = f"Saved {names} in {first.path.parent} · seed {first.seed}"
         self.message.emit(f"{message} · {notes}" if notes else message)
 
+    def _apply(self, image: np.ndarray, result: GeneratedImage) -> None:
+        """The result onto the canvas as one undo step: a new layer, so the painting below is
+        never lost (or in place of the image layer, as the user chose)."""
+        name = f"Result {result.seed}: {result.request.prompt[:30]}".strip().rstrip(":")
+        self.doc.apply_result(image, name, as_layer=self.results_as_layer)
+
     @Slot(int, str)
     def _on_failed(self, job: int, message: str) -> None:
+        if self._end_live(job, None, message):
+            return
         if job == 0 or self._end_job(job, "Failed"):
             self.error.emit(message)
 
@@ -245,13 +295,15 @@ class GenerationController(QObject):
         first = error.unsaved[0]
         # Written to the temp folder (with parameters): Save As can carry them over.
         self.last_results = list(error.unsaved) if error.fallback else []
-        self.doc.replace(self._canvas_sized(first.image, first.request.mode), "Unsaved result")
+        self._apply(self._canvas_sized(first.image, first.request.mode), first)
         self.seed_used.emit(first.seed)
         self.result_applied.emit(False)
         self.error.emit(f"{message} {_where_unsaved_images_are(error)}")
 
     @Slot(int)
     def _on_cancelled(self, job: int) -> None:
+        if self._end_live(job, None):
+            return
         if self._end_job(job, CANCELLED):
             self.message.emit(CANCELLED)
 

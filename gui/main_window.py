@@ -30,6 +30,8 @@ from .document import Document
 from .file_actions import FileActions
 from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
 from .history import FolderNotice, HistoryStrip, parameters_from_image
+from .layers_panel import add_layers_dock
+from .live_view import install_live
 from .menus import build_menus
 from .panels import CanvasMode
 from .quit_guard import confirm_quit
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self.autosave = Autosave(session, self.session_state, self)
         self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
         self.undo_action, self.redo_action = build_menus(self)
+        self.live = install_live(self)  # Live mode: View → Live, a panel right of the canvas
         self._connect()
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)
             self, self.doc.undo_stack, (self.panel.prompt, self.panel.negative)
@@ -96,6 +99,7 @@ class MainWindow(QMainWindow):
         )
         self.panel.follow_model(self._model_defaults)
         self.model_picker.allow_pickle = self.settings.allow_pickle
+        self.controller.results_as_layer = self.settings.paint_results_to == "layer"
         models = list(self.settings.models)
         model = self.controller.model
         if model and model not in models:  # e.g. given with --model
@@ -104,6 +108,7 @@ class MainWindow(QMainWindow):
         self._on_canvas_size(self.doc.width, self.doc.height)
         settings = self.settings
         self.tools.restore(settings.brush_size, settings.mask_color, settings.mask_opacity)
+        self.live_view.restore(settings.live_strength)
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
         if self.store.notice:
@@ -121,6 +126,7 @@ class MainWindow(QMainWindow):
         engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
         self.settings = new
         self.model_picker.allow_pickle = new.allow_pickle
+        self.controller.results_as_layer = new.paint_results_to == "layer"
         self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
         self.controller.output_dir = self.output_dir
         self.folder_notice.folder_changed(self.history.folder, self.output_dir)
@@ -141,6 +147,7 @@ class MainWindow(QMainWindow):
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         brush = self.tools.remembered()
         self.settings.brush_size, self.settings.mask_color, self.settings.mask_opacity = brush
+        self.settings.live_strength = self.live.strength
         try:
             self.store.save(self.settings)
         except OSError as exc:
@@ -153,12 +160,15 @@ class MainWindow(QMainWindow):
         selected = str(self.history.path_of(current)) if current is not None else None
         return SessionState(
             self.doc.image, self.doc.mask, self.panel.to_parameters(), self.controller.model,
-            selected,
+            selected, layers=self.doc.session_layers(), active_layer=self.doc.active_index,
         )  # fmt: skip
 
     def restore_session(self, state: SessionState) -> None:
         """Shows a saved session: canvas and mask (one undo step), parameters, model, history."""
-        self.doc.replace(state.image, "Restore session", mask=state.mask)
+        if state.layers:  # all layers as they were; an older session: its one image
+            self.doc.load_layers(state.layers, "Restore session", state.mask, state.active_layer)
+        else:
+            self.doc.replace(state.image, "Restore session", mask=state.mask)
         self.doc.mark_stored()  # kept in the session folder; only later edits are new
         self.canvas.fit()
         self.panel.restore(state.parameters)
@@ -198,10 +208,12 @@ class MainWindow(QMainWindow):
         self.error_banner.hide()
         self.canvas = Canvas(self.doc)
         self.tools = BrushToolbar(self.canvas)
+        self.layers_panel = add_layers_dock(self, self.doc, self.canvas)  # gui/layers_panel.py
         right = QWidget()
         stack = QVBoxLayout(right)
         stack.setContentsMargins(0, 0, 0, 0)
         stack.addWidget(self.tools)
+        stack.addWidget(self.tools.second_row)  # colours and the mask overlay
         stack.addWidget(self.error_banner)
         stack.addWidget(self.canvas, 1)
         self.history = HistoryStrip(self.output_dir)
@@ -236,7 +248,7 @@ class MainWindow(QMainWindow):
         self.panel.mode_changed.connect(self._mask_tools_for_mode)
         self.panel.resize_canvas_requested.connect(self._resize_canvas)
         self._mask_tools_for_mode(self.panel.current_mode)
-        self.canvas.mask_refused.connect(self._explain_mask_refused)
+        self.canvas.refused.connect(self.statusBar().showMessage)
         self.queue.notice.connect(self.statusBar().showMessage)
         self.model_picker.model_selected.connect(self.select_model)
         self.model_picker.error.connect(self.show_error)
@@ -307,11 +319,6 @@ class MainWindow(QMainWindow):
     def _mask_tools_for_mode(self, mode: CanvasMode) -> None:
         self.canvas.set_mask_editable(mode is CanvasMode.INPAINT)
 
-    def _explain_mask_refused(self) -> None:
-        self.statusBar().showMessage(
-            "The mask is used only in Inpaint mode: choose Inpaint under Mode to paint one."
-        )
-
     def _clear_cancelled(self) -> None:
         if self.statusBar().currentMessage() == CANCELLED:
             self.statusBar().clearMessage()  # about the job before; this one runs now
@@ -334,7 +341,7 @@ class MainWindow(QMainWindow):
         """Extends the canvas (one undo step) with the new area as the mask, so the preview and
         the result land in place; the request inpaints exactly this canvas."""
         job = self.panel.outpaint(self.controller.model, self.doc.image)
-        self.doc.replace(job.request.init_image, "Extend canvas", mask=job.request.mask)
+        self.doc.extend(job.request.init_image, job.sides, job.request.mask, "Extend canvas")
         self.canvas.fit()
         if job.note:
             self.statusBar().showMessage(job.note)

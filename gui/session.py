@@ -1,9 +1,12 @@
 """The working session, saved as it changes so a crash or `kill -9` loses almost nothing.
 
-A session is the canvas image, the mask, the panel's parameters, the model and the image picked
-in the history strip. It lives in `<user data dir>/Brushwork/session/`:
+A session is the canvas image, its layers, the mask, the panel's parameters, the model and the
+image picked in the history strip. It lives in `<user data dir>/Brushwork/session/`:
 
-- `canvas-<id>.png` and `mask-<id>.png`, each written atomically (temp file + rename);
+- `canvas-<id>.png` (the flattened picture), `mask-<id>.png` and one RGBA
+  `layer-<id>-<n>.png` per layer, each written atomically (temp file + rename); the manifest
+  lists the layers with their name, kind, visibility and opacity. A session from before layers
+  (no list) restores as one image layer;
 - `manifest.json`, replaced last, naming the two PNGs of the current save. A kill at any moment
   leaves either the old manifest with its old PNGs (removed only after the new manifest is in
   place) or the new one: never a session that mixes or truncates files;
@@ -38,10 +41,12 @@ from pipeline.atomic import write_json_atomically
 from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 
+from .layers import LAYER_KINDS, Layer
 from .settings import APP_NAME, Parameters, parameters_with_notes
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MAX_LAYERS = 256  # a manifest listing more is not one Brushwork wrote
 RUNNING_MARKER = "running"
 LOCK_FILE = "lock"
 RESTORE_ENV = "BRUSHWORK_RESTORE_SESSION"  # "yes"/"no" answers the restore question (tests)
@@ -55,6 +60,8 @@ class SessionState:
     model: str | None = None
     history_path: str | None = None  # the image selected in the history strip
     notes: list[str] = dataclasses.field(default_factory=list)  # values dropped when loading
+    layers: list[Layer] | None = None  # None: a session from before layers (the image only)
+    active_layer: int = -1
 
 
 def default_session_dir() -> Path:
@@ -70,6 +77,9 @@ class SessionStore:
         self.folder = folder or default_session_dir()
         self.temporary = temporary  # removed when released (a second instance's own session)
         self._lock: FileLock | None = None
+        # Layer PNGs of the last save and the (read-only) arrays they hold: a layer whose array
+        # is the same object is unchanged (Layer.snapshot) and its file is kept, not re-encoded.
+        self._layer_files: dict[str, np.ndarray] = {}
 
     @property
     def manifest(self) -> Path:
@@ -126,18 +136,65 @@ class SessionStore:
             save_png_as(state.image, self.folder / canvas, {})
             # Grey, not RGB: np.repeat holds the GIL for tens of ms and stalls the GUI thread.
             save_png_as(state.mask, self.folder / mask, {})
+            layers = self._save_layers(state.layers or [], token)
         except BrushworkError as exc:
             raise OSError(str(exc)) from exc
         manifest = {
             "version": FORMAT_VERSION,
             "canvas": canvas,
             "mask": mask,
+            "layers": layers,
+            "active_layer": state.active_layer,
             "parameters": dataclasses.asdict(state.parameters),
             "model": state.model,
             "history_path": state.history_path,
         }
         write_json_atomically(self.manifest, manifest)
-        self._remove_unreferenced({canvas, mask})
+        self._remove_unreferenced({canvas, mask, *(layer["file"] for layer in layers)})
+
+    def _save_layers(self, layers: list[Layer], token: str) -> list[dict[str, Any]]:
+        entries, written = [], {}
+        for number, layer in enumerate(layers):
+            name = self._unchanged_file(layer.pixels) or f"layer-{token}-{number}.png"
+            if name not in self._layer_files:
+                save_png_as(layer.pixels, self.folder / name, {})
+            written[name] = layer.pixels
+            entries.append({"file": name, "name": layer.name, "kind": layer.kind,
+                            "visible": layer.visible, "opacity": layer.opacity})  # fmt: skip
+        self._layer_files = written
+        return entries
+
+    def _unchanged_file(self, pixels: np.ndarray) -> str | None:
+        """The file of the last save holding exactly this read-only array, if still there."""
+        if pixels.flags.writeable:
+            return None  # could have changed since
+        for name, saved in self._layer_files.items():
+            if saved is pixels and (self.folder / name).is_file():
+                return name
+        return None
+
+    def _load_layers(self, entries: Any, size: tuple[int, int]) -> list[Layer] | None:
+        """The manifest's layers, each checked (the folder is a file like any other); None
+        when there is no list (an older session). Raises ValueError for a bad entry."""
+        if entries is None or entries == []:
+            return None
+        if not isinstance(entries, list) or len(entries) > MAX_LAYERS:
+            raise ValueError("the session's layer list is not one Brushwork wrote")
+        layers = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise ValueError(f"bad layer entry in the session manifest: {entry!r}")
+            name, kind = entry.get("name"), entry.get("kind")
+            visible, opacity = entry.get("visible"), entry.get("opacity")
+            if not isinstance(name, str) or kind not in LAYER_KINDS:
+                raise ValueError(f"bad layer name or kind in the session manifest: {entry!r}")
+            if not isinstance(visible, bool) or not _fraction(opacity):
+                raise ValueError(f"bad layer visibility or opacity: {entry!r}")
+            pixels = read_image(self.folder / _file_name(entry.get("file")), "RGBA")
+            if pixels.shape[:2] != size:
+                raise ValueError(f"layer {name!r} is not the size of the canvas")
+            layers.append(Layer(name[:80], kind, pixels, visible, float(opacity)))
+        return layers
 
     def load(self) -> SessionState | None:
         """The saved session, or None if there is none or it cannot be read."""
@@ -149,17 +206,26 @@ class SessionStore:
             mask = read_image(self.folder / _file_name(data["mask"]), "L")
         except (OSError, ValueError, KeyError, TypeError, BrushworkError):
             return None
+        notes: list[str] = []
+        try:
+            layers = self._load_layers(data.get("layers"), image.shape[:2])
+        except (OSError, ValueError, BrushworkError) as exc:
+            layers = None  # the flattened canvas is still there: nothing the user saw is lost
+            notes.append(f"The layers could not be read back ({exc}); the canvas is one image.")
         if mask.shape != image.shape[:2]:
             mask = np.zeros(image.shape[:2], np.uint8)
         model, history = data.get("model"), data.get("history_path")
-        parameters, notes = parameters_with_notes(data.get("parameters"))
+        parameters, dropped = parameters_with_notes(data.get("parameters"))
+        active = data.get("active_layer")
         return SessionState(
             image=image,
             mask=mask,
             parameters=parameters,
             model=model if isinstance(model, str) else None,
             history_path=history if isinstance(history, str) else None,
-            notes=notes,
+            notes=[*dropped, *notes],
+            layers=layers,
+            active_layer=active if isinstance(active, int) and not isinstance(active, bool) else -1,
         )
 
     def _remove_unreferenced(self, keep: set[str]) -> None:
@@ -203,6 +269,11 @@ def ask_to_restore(parent: QWidget | None) -> bool:
 
 
 RestoreQuestion = Callable[[QWidget | None], bool]
+
+
+def _fraction(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0.0 <= value <= 1.0)  # fmt: skip
 
 
 def _file_name(value: Any) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline import fields
 from pipeline.atomic import write_json_atomically
+from pipeline.live_preset import DEFAULT as LIVE_PRESET
 
 APP_NAME = "Brushwork"
 
@@ -31,6 +32,8 @@ PANEL_FIELDS = tuple(
 )  # a field with `panel=False` has no widget yet: neither shown nor saved
 CANVAS_MODES = ("txt2img", "img2img", "inpaint", "outpaint")
 DEFAULT_SIDES = (0, 0, 128, 0)
+RESULTS_TO = {"layer": "A new layer (the painting below is kept)",
+              "image": "The image layer (replaced)"}  # fmt: skip
 
 
 def _plain(value: Any) -> Any:
@@ -73,6 +76,8 @@ class Settings:
     brush_size: float = 0.125  # a fraction of the image's shorter side (gui/brush_size.py)
     mask_color: str = "#ff285a"
     mask_opacity: float = 0.5
+    paint_results_to: str = "layer"  # paint/: a result goes to a new "layer" or the "image" layer
+    live_strength: float = LIVE_PRESET.strength  # live/: the Live panel's strength (live_view.py)
     upscalers_folder: str | None = None  # upscalers/: Image → Upscale… lists it (None: default)
 
 
@@ -161,6 +166,8 @@ def _settings_from(data: dict[str, Any]) -> tuple[Settings, list[str]]:
     settings.parameters, notes = parameters_with_notes(data.get("parameters"), settings.native_size)
     settings.models = [m for m in settings.models if isinstance(m, str)]
     settings.servers = [u for u in settings.servers if isinstance(u, str)]
+    if settings.paint_results_to not in RESULTS_TO:
+        settings.paint_results_to = "layer"
     defaults = data.get("model_defaults")
     settings.model_defaults = fields.clean(defaults)[0] if isinstance(defaults, dict) else {}
     return settings, notes

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from pipeline import default_output_dir
 
 from .backends_box import BackendsBox
-from .settings import Settings
+from .settings import RESULTS_TO, Settings
 from .upscalers_box import UpscalersBox
 
 DEVICES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA CUDA",
@@ -62,6 +62,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.allow_pickle)
         self.backends = BackendsBox(settings)
         form.addRow(self.backends)
+        self.results_to = _choice(RESULTS_TO, settings.paint_results_to)
+        form.addRow("Results go to", self.results_to)
         self.upscalers = UpscalersBox(settings)
         form.addRow(self.upscalers)
         buttons = QDialogButtonBox(
@@ -90,6 +92,7 @@ class SettingsDialog(QDialog):
             previews=self.previews.isChecked(),
             allow_pickle=self.allow_pickle.isChecked(),
         )
+        settings = dataclasses.replace(settings, paint_results_to=self.results_to.currentData())
         return self.upscalers.apply(self.backends.apply(settings))
 
 

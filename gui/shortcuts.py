@@ -2,7 +2,7 @@
 
 Canvas shortcuts are window-wide, and the widget with focus keeps only the keys it really uses:
 
-- a spin box takes digits, not `[`, `]`, B, E or H, so those reach the brush while it has
+- a spin box takes digits, not `[`, `]`, B, E, H, I or F, so those reach the brush while it has
   focus (Qt lets any line edit, spin boxes included, claim every printable key first);
 - Ctrl+Z / Ctrl+Shift+Z in a prompt box undo or redo whichever was edited last, the prompt's
   text or the canvas. Someone who types a prompt, generates, and presses Ctrl+Z means the
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QPlainTextEdit, QW
 
 CANVAS_KEYS = frozenset(
     {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight, Qt.Key.Key_B, Qt.Key.Key_E, Qt.Key.Key_H}
-)
+) | {Qt.Key.Key_I, Qt.Key.Key_F}  # the eyedropper and fill (brush_toolbar.py)
 _TYPING_MODIFIERS = Qt.KeyboardModifier.NoModifier | Qt.KeyboardModifier.KeypadModifier
 
 

@@ -177,7 +177,7 @@ class UpscaleController(QObject):
 
     def open_dialog(self) -> None:
         window = self.window
-        if self.controller.running_job:
+        if self.controller.running_job and not self.controller.live_job:  # Live gives way
             window.show_error("Wait for the running job to finish (or cancel it) to upscale.")
             return
         upscalers = list_upscalers(self.folder)

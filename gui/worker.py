@@ -7,6 +7,7 @@ queued slot calls, and results leave as signals, so no widget is touched from th
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -106,6 +107,7 @@ class GenerationWorker(QObject):
         self._current_job = 0
         self._cancel = threading.Event()
         self._cancelled_jobs: set[int] = set()
+        self._live_jobs: set[int] = set()
 
     def cancel(self, job_id: int) -> None:
         """Thread-safe: cancels `job_id` whether it is running now or still queued."""
@@ -113,6 +115,28 @@ class GenerationWorker(QObject):
             self._cancelled_jobs.add(job_id)
             if job_id == self._current_job:
                 self._cancel.set()
+
+    def mark_live(self, job_id: int) -> None:
+        """Thread-safe, before `run_job(job_id, …)` is queued: a Live job (gui/live.py), run with
+        the model's Live preset and not saved."""
+        with self._lock:
+            self._live_jobs.add(job_id)
+
+    def _live_options(
+        self, job_id: int, engine: EngineLike, loaded: Any, request: GenerationRequest
+    ) -> dict[str, Any]:
+        with self._lock:
+            if job_id not in self._live_jobs:
+                return {}
+            self._live_jobs.discard(job_id)
+        if "save" not in inspect.signature(engine.run).parameters:
+            raise BrushworkError(
+                "Live mode runs on this computer's engine only: this backend saves every image "
+                "it makes. Choose Settings → Backends → Local: this computer to use Live."
+            )
+        from pipeline.live_preset import for_model  # the model's few-step preset, if it has one
+
+        return {"request": for_model(request, loaded), "save": False}
 
     @Slot(object)
     def replace_engine(self, factory: Callable[[], EngineLike]) -> None:
@@ -156,7 +180,9 @@ class GenerationWorker(QObject):
             self.model_loaded.emit(_loaded_text(loaded), dict(loaded.defaults))
             self.status.emit("Generating…")
             on_step = lambda u: self._step(job_id, u)  # noqa: E731
-            results = engine.run(request, on_step=on_step, cancel=cancel)
+            live = self._live_options(job_id, engine, loaded, request)  # {} for other jobs
+            run_request = live.pop("request", request)
+            results = engine.run(run_request, on_step=on_step, cancel=cancel, **live)
             self.finished.emit(job_id, results)
 
         self._run_as_job(job_id, work)
@@ -213,6 +239,7 @@ class GenerationWorker(QObject):
             with self._lock:
                 self._current_job = 0
                 self._cancelled_jobs.discard(job_id)
+                self._live_jobs.discard(job_id)
 
     def _download_if_needed(self, job_id: int, model: str | None, cancel: threading.Event) -> None:
         if model is None or is_offline():

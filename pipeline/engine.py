@@ -43,7 +43,7 @@ from .recovery import (
 from .request import GenerationRequest, Mode, item_seed
 from .results import GeneratedImage, StepCallback, StepUpdate
 from .samplers import make_scheduler
-from .saving import save_all
+from .saving import save_all, unsaved
 from .vae import set_vae, vae_name
 
 _WEIGHTED_MODULES = ("unet", "vae", "text_encoder", "text_encoder_2")
@@ -143,11 +143,14 @@ class Engine:
         cancel: threading.Event | None = None,
         *,
         output_size: tuple[int, int] | None = None,
+        save: bool = True,
     ) -> list[GeneratedImage]:
         """Generates `request.batch_size` images; raises Cancelled if `cancel` gets set.
 
         `output_size` (width, height): each image is scaled to it before it is saved, e.g. back
-        to an init image whose sides are not multiples of 8 (see canvas_size.py)."""
+        to an init image whose sides are not multiples of 8 (see canvas_size.py). `save` False
+        (Live mode) writes nothing: the images come back with `path` None, and
+        `saving.save_later` writes one with its metadata if the user keeps it."""
         model = self.load(request.model)
         # "Not given" size, sampler and CFG become the model's own: decided here, once.
         request = request.resolved(model.defaults).with_resolved_seed()
@@ -158,7 +161,7 @@ class Engine:
             arrays = hires_pass(self, request, arrays, on_step, cancel, notes)
         if output_size is not None:
             arrays = [scaled_to(array, output_size) for array in arrays]
-        saved = self._save_all(request, arrays, model, tuple(notes))
+        saved = self._save_all(request, arrays, model, tuple(notes), save)
         return [dataclasses.replace(r, memory_plan=self.last_memory_plan) for r in saved]
 
     def _generate(
@@ -398,8 +401,11 @@ class Engine:
         arrays: list[np.ndarray],
         model: LoadedModel,
         notes: tuple[str, ...],
+        save: bool = True,
     ) -> list[GeneratedImage]:
         """Writes every image (see saving.save_all: shared with the remote backend)."""
+        if not save:  # Live: kept in memory with what writing them later needs
+            return unsaved(request, arrays, model.source.name, notes, self.run_extras)
         return save_all(self.output_dir, request, arrays, model.source.name, notes, self.run_extras)
 
 

@@ -52,6 +52,8 @@ def _write_atomically(
 
     def encode(handle: IO[bytes]) -> None:
         mode = "L" if image.ndim == 2 else "RGB"  # H×W: a grey-level image such as a mask
+        if image.ndim == 3 and image.shape[2] == 4:
+            mode = "RGBA"  # a layer of the session (gui/session.py)
         Image.fromarray(image, mode).save(handle, format="PNG", pnginfo=info)
 
     try:

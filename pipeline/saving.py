@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,38 @@ def save_one(
     }
     path = write_png(image, directory, image_stem(seed), chunks)
     return GeneratedImage(path, image, seed, request, notes)
+
+
+@dataclass(frozen=True)
+class UnsavedImage(GeneratedImage):
+    """A finished image not written yet (`path` None: Live mode), with what `save_later` needs
+    to write it as `save_all` would have: the model's name and the run's facts."""
+
+    model_name: str = ""
+    run_facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+def unsaved(
+    request: GenerationRequest,
+    arrays: list[np.ndarray],
+    model_name: str,
+    notes: tuple[str, ...] = (),
+    run_facts: Mapping[str, Any] | None = None,
+) -> list[GeneratedImage]:
+    """The images of one run, kept in memory (`path` None) instead of written."""
+    facts = dict(run_facts or {})
+    seeds = [item_seed(request.seed, k) for k in range(len(arrays))]
+    no_path: Any = None
+    return [
+        UnsavedImage(no_path, array, seed, request, notes, model_name=model_name, run_facts=facts)
+        for array, seed in zip(arrays, seeds, strict=True)
+    ]
+
+
+def save_later(output_dir: Path, result: UnsavedImage) -> GeneratedImage:
+    """Writes an image `unsaved` kept, with the same metadata `save_all` writes (its own seed
+    as batch item 0); raises ImageNotSavedError (with a fallback copy when one could be made)
+    like save_all when the folder refuses it."""
+    request = result.request.replace(seed=result.seed, batch_size=1)
+    facts = result.run_facts
+    return save_all(output_dir, request, [result.image], result.model_name, result.notes, facts)[0]

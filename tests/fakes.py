@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline import Cancelled, GeneratedImage, GenerationRequest, StepUpdate
 from pipeline.outputs import write_png
+from pipeline.saving import unsaved
 
 
 @dataclass
@@ -44,14 +45,17 @@ class FakeEngine:
         self.cancel_seen_at: int | None = None
         self.threads: set[str] = set()
         self.requests: list[GenerationRequest] = []
+        self.saves: list[bool] = []  # the `save` argument of each run
         self.loaded = loaded or FakeLoaded()
 
     def load(self, model: str | None = None) -> FakeLoaded:
         self.threads.add(threading.current_thread().name)
         return self.loaded
 
-    def run(self, request, on_step=None, cancel=None) -> list[GeneratedImage]:
+    def run(self, request, on_step=None, cancel=None, save=True) -> list[GeneratedImage]:
+        """`save` False (Live) writes nothing, like Engine.run: the image comes back unsaved."""
         self.requests.append(request)
+        self.saves.append(save)
         self.threads.add(threading.current_thread().name)
         request = request.resolved(self.loaded.defaults).with_resolved_seed()
         started = time.perf_counter()
@@ -70,5 +74,9 @@ class FakeEngine:
         image = np.zeros((request.height, request.width, 3), np.uint8)
         image[..., 0] = request.seed % 256
         image[: request.height // 2, :, 2] = 200
+        if not save:  # the init image shows through: a Live result depends on the canvas
+            if request.init_image is not None and request.init_image.shape == image.shape:
+                image[..., 1] = request.init_image[..., 1]
+            return unsaved(request, [image], self.loaded.source.name)
         path = write_png(image, self.output_dir, f"fake-{request.seed}", {"parameters": "fake"})
         return [GeneratedImage(path, image, request.seed, request)]

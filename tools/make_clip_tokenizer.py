@@ -42,7 +42,6 @@ CHECK_TEXT = "a photo of a cat"
 CHECK_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 
 
-
 def read_wheel(wheel: Path) -> tuple[list[str], str]:
     """The merges lines and the licence text from an open_clip_torch wheel."""
     with zipfile.ZipFile(wheel) as archive:

@@ -128,21 +128,24 @@ def test_the_mask_is_hatched_and_outlined_so_it_never_looks_like_paint(qtbot, ma
     edge = rendered(canvas, canvas.mapFromScene(QPointF(16.5, 32.5)))
     outside = rendered(canvas, canvas.mapFromScene(QPointF(10.5, 32.5)))
     color = canvas.overlay.color
-    assert np.abs(edge - [color.red(), color.green(), color.blue()]).max() <= 3
+    # (smooth scaling mixes in a few levels of the neighbour, how many depends on the zoom)
+    assert np.abs(edge - [color.red(), color.green(), color.blue()]).max() <= 6
     assert np.abs(outside - 255).max() <= 3
 
 
-def test_clicking_the_canvas_outside_inpaint_focuses_it_and_paints_nothing(qtbot, make_app):
+def test_clicking_the_canvas_outside_inpaint_paints_colour_not_the_mask(qtbot, make_app):
+    """Outside Inpaint the brush paints colour on the active layer (issue 18); the mask is
+    painted only where a mode uses it."""
     window = shown_window(make_app, qtbot)
     canvas = window.canvas
-    for mode in ("img2img", "txt2img", "outpaint"):
+    for steps, mode in enumerate(("img2img", "txt2img", "outpaint"), start=1):
         window.panel.set_mode(mode)
         window.panel.prompt.setFocus()
         centre = canvas.viewport().rect().center()
         qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
         assert canvas.hasFocus()
-        assert not window.doc.mask.any() and window.doc.undo_stack.count() == 0
-        assert "Inpaint" in window.statusBar().currentMessage()
+        assert not window.doc.mask.any() and window.doc.undo_stack.count() == steps
+        assert window.doc.active_layer.pixels[..., 3].any()
     window.panel.set_mode("inpaint")
     qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
     assert window.doc.mask.any()
