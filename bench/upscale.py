@@ -1,7 +1,7 @@
 """Upscale cost on CPU with the bundled upscaler: seconds per output megapixel, and the peak
 memory of a 4096² output (1024² ×4, tiled; target: under 4 GB).
 
-Run: python3 bench/upscale.py [--write] [--threads 2] [--repeats 3] [--model FILE]
+Run: python3 bench/upscale.py [--write] [--json] [--threads 2] [--repeats 3] [--model FILE]
 The peak is measured in a fresh child process (VmHWM), so the parent's own imports and the
 time measurements do not count; it includes Python, torch and the model.
 """
@@ -9,6 +9,7 @@ time measurements do not count; it includes Python, torch and the model.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -69,6 +70,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default=None, help="upscaler file (default: the bundled one)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     args = p.parse_args()
     import torch
 
@@ -76,6 +78,15 @@ def main() -> None:
     with LoadTracker() as tracker:
         wall, cpu = seconds_per_megapixel(args.model, 256, args.repeats)
         peak = peak_memory(args.model, 1024, args.threads)
+    if args.json:
+        figures = {
+            "seconds_per_output_megapixel": round(wall, 3),
+            "cpu_seconds_per_output_megapixel": round(cpu, 3),
+            "peak_rss_gib_4096": round(peak["peak"] / 2**30, 3),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
+        print(json.dumps(figures))
+        return
     rows = [
         [
             "256² → 1024² (×4)",

@@ -345,6 +345,21 @@ class Document(QObject):
         else:
             self._replace_image_layer(image, text)
 
+    def add_scaled_layer(self, pixels: np.ndarray, name: str) -> Layer:
+        """An upscale's result: every layer and the mask are scaled to its size and it goes on
+        top of the active layer, all one undo step, so the painting underneath is kept."""
+        height, width = pixels.shape[:2]
+        layers = [
+            Layer(each.name, each.kind, _scaled(each.pixels, width, height), each.visible,
+                  each.opacity)
+            for each in self.layers
+        ]  # fmt: skip
+        layer = Layer(name, "image", rgba(pixels))
+        layers.insert(self._active + 1, layer)
+        mask = Image.fromarray(self.mask).resize((width, height), Image.Resampling.BILINEAR)
+        self._push_stack(layers, self._active + 1, name, mask=np.asarray(mask))
+        return layer
+
     def _replace_image_layer(self, image: np.ndarray, text: str) -> None:
         images = [layer for layer in self.layers if layer.kind == "image"]
         if not images:  # the image layer was deleted: the result becomes one again, at the bottom

@@ -192,6 +192,11 @@ class GenerationController(QObject):
         self.running_changed.emit(True)
         return job_id
 
+    def set_bar_format(self, job: int, bar_format: str) -> None:
+        """A running other job's bar now counts something else (its next phase)."""
+        if job == self.running_job:
+            self._bar_format = bar_format
+
     def end_other_job(self, job: int, label: str) -> bool:
         """Ends a `start_other_job` job; False when it is not the running one (cancelled)."""
         return self._end_job(job, label)

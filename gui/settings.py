@@ -81,6 +81,7 @@ class Settings:
     live_strength: float = LIVE_PRESET.strength  # live/: the Live panel's strength (live_view.py)
     # Settings → Speed (pipeline/speed.py SpeedOptions: "speed/sdpa", "speed/compile", …)
     speed: dict = field(default_factory=lambda: SpeedOptions().to_dict())
+    upscalers_folder: str | None = None  # upscalers/: Image → Upscale… lists it (None: default)
 
 
 def default_settings_path() -> Path:

@@ -22,6 +22,7 @@ from pipeline import default_output_dir
 from .backends_box import BackendsBox
 from .settings import RESULTS_TO, Settings
 from .speed_settings import SpeedBox
+from .upscalers_box import UpscalersBox
 
 DEVICES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA CUDA",
            "mps": "Apple MPS", "cpu": "CPU"}  # fmt: skip
@@ -66,6 +67,8 @@ class SettingsDialog(QDialog):
         form.addRow("Results go to", self.results_to)
         self.speed = SpeedBox(settings)
         form.addRow(self.speed)
+        self.upscalers = UpscalersBox(settings)
+        form.addRow(self.upscalers)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -93,7 +96,7 @@ class SettingsDialog(QDialog):
             allow_pickle=self.allow_pickle.isChecked(),
         )
         settings = dataclasses.replace(settings, paint_results_to=self.results_to.currentData())
-        return self.speed.apply(self.backends.apply(settings))
+        return self.upscalers.apply(self.speed.apply(self.backends.apply(settings)))
 
 
 def _choice(options: dict[str, str], current: str) -> QComboBox:

@@ -20,12 +20,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pipeline import BrushworkError, GenerationRequest
+from pipeline import BrushworkError, GenerationRequest, RequestError
+from pipeline.diffusion_upscalers import upscaler_scale
 from pipeline.upscale import BUNDLED_UPSCALER, bundled_upscaler_path, list_upscalers
-from pipeline.upscale_job import UpscaleJob
+from pipeline.upscale_job import UpscaleJob, UpscaleOutcome
+
+from .upscalers_box import upscalers_folder
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
+
+# What the progress bar counts in each phase of a job (%v: done, %m: in all).
+PHASE_FORMATS = {
+    "upscale": "Upscaling: tile %v of %m",
+    "refine": "Refining: tile %v of %m",
+    "steps": "Upscaling: step %v of %m",
+    "download": "Downloading the upscaler: %p%",
+}
+
+
+OTHER = "other"  # the Upscaler list's last entry: a folder or Hub id typed in
 
 
 class UpscaleDialog(QDialog):
@@ -39,11 +53,13 @@ class UpscaleDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Upscale")
         self._size = size
+        self._scales: dict[str, int] = {}  # a diffusers upscaler's path → its scale
         self.model = QComboBox()
         for path in upscalers:
-            bundled = path == bundled_upscaler_path()
-            label = f"{BUNDLED_UPSCALER} (bundled)" if bundled else path.name
-            self.model.addItem(label, None if bundled else str(path))
+            self._add_upscaler(path)
+        self.model.addItem("Other: a diffusers upscaler folder or Hub id…", OTHER)
+        self.other = QLineEdit()
+        self.other.setPlaceholderText("stabilityai/stable-diffusion-x4-upscaler, or a folder")
         self.factor = QComboBox()
         for factor in (2, 4):
             self.factor.addItem(f"×{factor}", factor)
@@ -64,22 +80,58 @@ class UpscaleDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Upscaler", self.model)
+        form.addRow("", self.other)
         form.addRow("Factor", self.factor)
         form.addRow("Result", self.result_size)
         form.addRow(self.refine)
         form.addRow("Prompt", self.prompt)
         form.addRow("Strength", self.strength)
         form.addRow(buttons)
+        self.model.currentIndexChanged.connect(self._update)
+        self.other.textChanged.connect(self._update)
         self.factor.currentIndexChanged.connect(self._update)
         self.refine.toggled.connect(self._update)
         self._update()
 
+    def _add_upscaler(self, path: Path) -> None:
+        if path == bundled_upscaler_path():
+            self.model.addItem(f"{BUNDLED_UPSCALER} (bundled)", None)
+            return
+        scale = upscaler_scale(path) if path.is_dir() else None
+        if scale is None:
+            self.model.addItem(path.name, str(path))
+            return
+        self._scales[str(path)] = scale
+        kind = "SD ×4" if scale == 4 else "latent ×2"
+        self.model.addItem(f"{path.name} ({kind}, diffusion, uses the prompt)", str(path))
+
+    def _diffusion(self) -> bool:
+        """A diffusers upscaler is chosen (they are guided by the prompt)."""
+        data = self.model.currentData()
+        return data == OTHER or data in self._scales
+
     def _update(self) -> None:
         width, height = self._size
+        other = self.model.currentData() == OTHER
+        self.other.setVisible(other)
+        # The latent upscaler only doubles; the others offer ×2 and ×4.
+        only_x2 = self._scales.get(self.model.currentData()) == 2
+        self.factor.model().item(1).setEnabled(not only_x2)
+        if only_x2:
+            self.factor.setCurrentIndex(0)
         factor = self.factor.currentData()
         self.result_size.setText(f"{width}×{height} → {width * factor}×{height * factor} px")
-        for widget in (self.prompt, self.strength):
-            widget.setEnabled(self.refine.isChecked())
+        self.prompt.setEnabled(self.refine.isChecked() or self._diffusion())
+        self.strength.setEnabled(self.refine.isChecked())
+
+    def upscaler(self) -> str | None:
+        data = self.model.currentData()
+        if data != OTHER:
+            return data
+        text = self.other.text().strip()
+        if not text:
+            raise RequestError("Type a diffusers upscaler folder or Hub id, or pick an upscaler.")
+        return text
 
     def job(self, image: np.ndarray, model: str | None, folder: Path) -> UpscaleJob:
         """The job as chosen; raises BrushworkError for a size or option it refuses."""
@@ -91,9 +143,10 @@ class UpscaleDialog(QDialog):
         return UpscaleJob(
             image=image,
             factor=self.factor.currentData(),
-            upscaler=self.model.currentData(),
+            upscaler=self.upscaler(),
             folder=folder,
             refine=refine,
+            prompt=self.prompt.text().strip(),
         )
 
 
@@ -105,14 +158,22 @@ class UpscaleController(QObject):
 
     def __init__(self, window: MainWindow, folder: Path | None = None) -> None:
         super().__init__(window)
-        from pipeline.upscale import user_upscalers_dir
-
         self.window = window
         self.controller = window.controller
-        self.folder = folder or user_upscalers_dir()
+        self._folder = folder
         self.factors: dict[int, int] = {}
         self.submit.connect(window.worker.run_upscale)
         window.worker.upscaled.connect(self._on_upscaled)
+        window.worker.upscale_phase.connect(self._on_phase)
+
+    @property
+    def folder(self) -> Path:
+        """The upscalers folder of Settings (read when used, so a change applies at once)."""
+        return self._folder or upscalers_folder(self.window.settings)
+
+    @folder.setter
+    def folder(self, folder: Path | None) -> None:
+        self._folder = folder
 
     def open_dialog(self) -> None:
         window = self.window
@@ -137,18 +198,28 @@ class UpscaleController(QObject):
 
     def start(self, job: UpscaleJob) -> int:
         self.window.error_banner.hide()
-        job_id = self.controller.start_other_job("Tile %v/%m", "Upscaling…")
+        job_id = self.controller.start_other_job("Loading the upscaler…", "Upscaling…")
         self.factors[job_id] = job.factor
         self.submit.emit(job_id, job)
         return job_id
 
+    @Slot(int, str)
+    def _on_phase(self, job: int, phase: str) -> None:
+        self.controller.set_bar_format(job, PHASE_FORMATS.get(phase, "%v of %m"))
+
     @Slot(int, object)
-    def _on_upscaled(self, job: int, image: np.ndarray) -> None:
+    def _on_upscaled(self, job: int, outcome: UpscaleOutcome) -> None:
         factor = self.factors.pop(job, 0)
         if not self.controller.end_other_job(job, "Upscaled"):
             return
+        # The full bar says what was done; a "%" in a model's name would read as a placeholder.
+        self.controller.progressed.emit(1, 1, outcome.summary().replace("%", ""))
+        image = outcome.image
         width, height = image.shape[1], image.shape[0]
-        self.window.doc.replace(image, f"Upscale ×{factor}")
+        if self.controller.results_as_layer:  # Settings → Results go to
+            self.window.doc.add_scaled_layer(image, f"Upscale ×{factor}")
+        else:
+            self.window.doc.replace(image, f"Upscale ×{factor}")  # one flattened picture
         self.window.statusBar().showMessage(
             f"Upscaled ×{factor} to {width}×{height}; not saved yet (File → Save image as…)."
         )

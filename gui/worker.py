@@ -102,7 +102,8 @@ class GenerationWorker(QObject):
     unsaved = Signal(int, object, str)  # job, ImageNotSavedError (images kept in memory), message
     # Byte counts as Python ints: a C int overflows at 2 GiB, smaller than most models.
     downloading = Signal(int, str, object, object)  # job, progress text, done, total bytes
-    upscaled = Signal(int, object)  # job, the upscaled image (H×W×3 uint8), not saved
+    upscaled = Signal(int, object)  # job, pipeline.upscale_job.UpscaleOutcome (image not saved)
+    upscale_phase = Signal(int, str)  # job, the phase that starts ("upscale", "refine", "steps")
     recorded = Signal(int, object)  # job, its StepRecorder (latents per step), before finished
 
     def __init__(self, engine_factory: Callable[[], EngineLike]) -> None:
@@ -223,8 +224,12 @@ class GenerationWorker(QObject):
 
         started = time.perf_counter()
 
+        phases: list[str] = []
+
         def progress(phase: str, done: int, total: int) -> None:
-            self.status.emit("Upscaling…" if phase == "upscale" else "Refining tiles…")
+            if phase not in phases:  # the bar's words change with the phase
+                phases.append(phase)
+                self.upscale_phase.emit(job_id, phase)
             self.progressed.emit(job_id, done, total, time.perf_counter() - started)
 
         def work(cancel: threading.Event) -> None:

@@ -31,7 +31,10 @@ def add_upscale_parser(commands: argparse._SubParsersAction) -> None:
     up = commands.add_parser("upscale", help="make an image 2 or 4 times larger")
     up.add_argument("image", type=Path)
     up.add_argument(
-        "--model", default=None, help="upscaler file or name (default: the bundled one)"
+        "--model",
+        default=None,
+        help="upscaler file or name, or a diffusers SD ×4 / latent ×2 upscaler (folder or Hub "
+        "id, guided by --prompt); default: the bundled one",
     )
     up.add_argument("--scale", type=int, required=True, choices=(2, 4))
     up.add_argument(
@@ -50,7 +53,11 @@ def add_upscale_parser(commands: argparse._SubParsersAction) -> None:
     )
     refine = up.add_argument_group("tiled refine: re-diffuse the result in native-size tiles")
     refine.add_argument("--refine", action="store_true")
-    refine.add_argument("--prompt", default=None, help="what the picture shows (with --refine)")
+    refine.add_argument(
+        "--prompt",
+        default=None,
+        help="what the picture shows (with --refine, or a diffusers upscaler as --model)",
+    )
     refine.add_argument("--negative", default="")
     refine.add_argument("--strength", type=float, default=0.35, help="img2img strength (0.35)")
     refine.add_argument("--steps", type=int, default=fields.default("steps"))
@@ -66,36 +73,77 @@ def add_upscale_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_upscale(args: argparse.Namespace) -> int:
     from .cli import _library_messages, _output_target, _stderr
+    from .diffusion_upscalers import find_diffusion_upscaler
     from .models import choose_device
-    from .upscale import check_output_size, load_upscaler, resolve_upscaler
+    from .upscale import check_output_size, load_upscaler, resolve_upscaler, user_upscalers_dir
 
     image = read_image(args.image, "RGB")
     height, width = image.shape[:2]
     check_output_size(width, height, args.scale)  # before the model loads
     folder, file = _output_target(args.out)  # a bad --out, too
-    refine = _refine_request(args)  # and the refine's errors
+    diffusion = find_diffusion_upscaler(args.model, user_upscalers_dir())
+    refine = _refine_request(args, diffusion is not None)  # and the refine's errors
     with _library_messages(args):
-        upscaler = load_upscaler(
-            resolve_upscaler(args.model), args.allow_pickle, choose_device(args.device)
-        )
 
         def progress(done: int, total: int) -> None:
             _stderr.progress(f"tile {done}/{total}")
 
-        result = upscaler.upscale(image, args.scale, progress, threading.Event())
+        if diffusion is not None:
+            result, name = _diffusion_upscale(image, diffusion, args)
+        else:
+            upscaler = load_upscaler(
+                resolve_upscaler(args.model), args.allow_pickle, choose_device(args.device)
+            )
+            result = upscaler.upscale(image, args.scale, progress, threading.Event())
+            name = upscaler.name
         notes = []
         if refine is not None:
             _stderr.end_line()
             result, note = _refine(result, refine, args, folder, progress)
             notes.append(note)
     _stderr.end_line()
-    print(_write(result, args, upscaler.name, notes, folder, file))
+    print(_write(result, args, name, notes, folder, file))
     return 0
 
 
-def _refine_request(args: argparse.Namespace) -> GenerationRequest | None:
+def _diffusion_upscale(
+    image: np.ndarray, where: str, args: argparse.Namespace
+) -> tuple[np.ndarray, str]:
+    """A diffusers SD ×4 or latent ×2 upscaler: sizes refused before loading where the kind is
+    known without it; a Hub id is downloaded first (byte progress)."""
+    from .cli import _stderr
+    from .diffusion_upscalers import check_input_size, known_scale, load_diffusion_upscaler
+    from .models import choose_device
+
+    height, width = image.shape[:2]
+    scale = known_scale(where)
+    if scale is not None:
+        check_input_size(width, height, args.scale, scale)
+    cancel = threading.Event()
+    upscaler = load_diffusion_upscaler(
+        where,
+        choose_device(args.device),
+        lambda done, total: _stderr.progress(f"download {done >> 20}/{total >> 20} MB"),
+        cancel,
+    )
+    seed = args.seed if args.seed >= 0 else int(np.random.default_rng().integers(2**31))
+    result = upscaler.upscale(
+        image,
+        args.scale,
+        args.prompt or "",
+        lambda done, total: _stderr.progress(f"step {done}/{total}"),
+        cancel,
+        args.steps,
+        seed,
+    )
+    return result, upscaler.name
+
+
+def _refine_request(
+    args: argparse.Namespace, prompt_used: bool = False
+) -> GenerationRequest | None:
     if not args.refine:
-        if args.prompt is not None:
+        if args.prompt is not None and not prompt_used:
             raise RequestError("--prompt is for --refine; add --refine to re-diffuse the result.")
         return None
     if not args.prompt:

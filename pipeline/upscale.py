@@ -50,17 +50,20 @@ def bundled_upscaler_path() -> Path:
 
 
 def list_upscalers(folder: Path | None = None) -> list[Path]:
-    """The bundled upscaler, then the model files in the user's upscaler `folder` (by name).
+    """The bundled upscaler, then the model files in the user's upscaler `folder` (by name),
+    then the diffusers upscaler folders in it (pipeline.diffusion_upscalers).
 
     Pickle files are listed too; loading them still needs the opt-in.
     """
+    from .diffusion_upscalers import list_diffusion_upscalers
+
     found = [bundled_upscaler_path()] if bundled_upscaler_path().is_file() else []
     if folder is not None and folder.is_dir():
         found += sorted(
             (p for p in folder.iterdir() if p.suffix.lower() in _SUFFIXES and p.is_file()),
             key=lambda p: p.name.lower(),
         )
-    return found
+    return found + list_diffusion_upscalers(folder)
 
 
 def resolve_upscaler(name: str | None, folder: Path | None = None) -> Path:

@@ -84,3 +84,19 @@ def test_progress_per_tile_and_cancel(engine, tiny_model_dir):
         refine_tiled(
             engine, picture(), base(tiny_model_dir, steps=2), 24, lambda d, n: cancel.set(), cancel
         )
+
+
+def test_an_upscale_job_with_refine_says_what_it_did(engine, tiny_model_dir):
+    from pipeline.upscale_job import UpscaleJob, run_upscale_job
+
+    job = UpscaleJob(picture(40), 4, refine=base(tiny_model_dir, steps=1), overlap=16)
+    phases: list[tuple[str, int, int]] = []
+    outcome = run_upscale_job(engine, job, lambda *p: phases.append(p), threading.Event())
+    tile = engine.load(str(tiny_model_dir)).native_size or 512
+    refine_tiles = plan_tiles(160, 160, tile, 16).count
+    assert outcome.image.shape == (160, 160, 3)
+    assert (outcome.upscale_tiles, outcome.refine_tiles) == (1, refine_tiles)
+    assert phases[0] == ("upscale", 1, 1) and phases[-1] == ("refine", refine_tiles, refine_tiles)
+    assert outcome.summary() == (
+        f"Upscaled ×4 with brushwork-shapes-x4 (1 tile), refined in {refine_tiles} tiles"
+    )
