@@ -20,13 +20,14 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from pipeline import BrushworkError, GenerationRequest, default_output_dir
+from pipeline import BrushworkError, GenerationRequest, default_output_dir, read_image_info
 from pipeline.model_card import peek_model_defaults
 
 from .autosave import Autosave
 from .brush_toolbar import BrushToolbar
 from .canvas import Canvas
 from .document import Document
+from .extras_dock import ExtrasDock
 from .file_actions import FileActions
 from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
 from .history import FolderNotice, HistoryStrip, parameters_from_image
@@ -81,6 +82,8 @@ class MainWindow(QMainWindow):
         self.store = store or SettingsStore()
         self.settings = settings or self.store.load()
         self._restore_settings()
+        self.extras = ExtrasDock(self.settings, self.panel.prompt, self)  # LoRAs & embeddings
+        self.extras.attach(self)
         self.history.reload()
         self.autosave.start()
 
@@ -126,6 +129,7 @@ class MainWindow(QMainWindow):
         self.folder_notice.folder_changed(self.history.folder, self.output_dir)
         self.history.folder = self.output_dir
         self.history.reload()
+        self.extras.set_folders(new)
         if engine_changed:
             self.controller.engine_changed.emit(engine_factory(self.output_dir, new))
         self.save_settings()
@@ -267,6 +271,7 @@ class MainWindow(QMainWindow):
         values the field table refuses are left out and named, never half-applied."""
         try:
             found, notes = parameters_from_image(path)
+            notes.append(self.extras.recall(read_image_info(path), found).note())
         except BrushworkError as exc:
             self.show_error(str(exc))
             return False
@@ -324,6 +329,7 @@ class MainWindow(QMainWindow):
                 request = self._extend_for_outpaint()
             else:
                 request = self.panel.request(self.controller.model, self.doc.image, self.doc.mask)
+            request = self.extras.applied_to(request, self.controller.model)  # the LoRA list
         except BrushworkError as exc:
             self.show_error(str(exc))
             return

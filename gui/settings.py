@@ -73,6 +73,8 @@ class Settings:
     brush_size: float = 0.125  # a fraction of the image's shorter side (gui/brush_size.py)
     mask_color: str = "#ff285a"
     mask_opacity: float = 0.5
+    loras_folder: str | None = None  # loras/: None is <user data dir>/Brushwork/loras
+    embeddings_folder: str | None = None  # embeddings/: None is <user data dir>/…/embeddings
 
 
 def default_settings_path() -> Path:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from pipeline import default_output_dir
 
 from .backends_box import BackendsBox
+from .extras_folders import ExtrasFoldersBox
 from .settings import Settings
 
 DEVICES = {"auto": "Automatic (CUDA, then Apple MPS, then CPU)", "cuda": "NVIDIA CUDA",
@@ -61,6 +62,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.allow_pickle)
         self.backends = BackendsBox(settings)
         form.addRow(self.backends)
+        self.extras_folders = ExtrasFoldersBox(settings)  # LoRA and embedding folders
+        form.addRow(self.extras_folders)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -87,6 +90,7 @@ class SettingsDialog(QDialog):
             previews=self.previews.isChecked(),
             allow_pickle=self.allow_pickle.isChecked(),
         )
+        settings = self.extras_folders.apply(settings)
         return self.backends.apply(settings)
 
 
