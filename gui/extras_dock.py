@@ -71,7 +71,7 @@ class ExtrasDock(QDockWidget):
     def insert_into_prompt(self, name: str) -> None:
         cursor = self.prompt.textCursor()
         before = self.prompt.toPlainText()[: cursor.position()]
-        cursor.insertText(name if not before or before[-1] in " ,(" else f" {name}")
+        cursor.insertText(name if not before or before[-1] in " \n(" else f" {name}")
         self.prompt.setFocus()
 
     def applied_to(self, request: GenerationRequest, model: str | None) -> GenerationRequest:

@@ -33,7 +33,10 @@ class Recalled:
 
 
 def parse_hashes(text: Any) -> dict[str, str]:
-    """A1111's `Lora hashes` value `NAME: hash, NAME2: hash2` as {NAME: hash}."""
+    """A1111's `Lora hashes` value `NAME: hash, NAME2: hash2` as {NAME: hash} (the A1111
+    reader gives it as a dict already; Brushwork's own metadata as the text)."""
+    if isinstance(text, dict):
+        return {k: v for k, v in text.items() if isinstance(k, str) and isinstance(v, str)}
     found: dict[str, str] = {}
     if not isinstance(text, str):
         return found
