@@ -67,7 +67,7 @@ def listed_files(folder: Path | None) -> dict[str, Path]:
     """`NAME → file` of the .safetensors files in and below `folder` (bounded)."""
     if folder is None or not folder.is_dir():
         return {}
-    found = itertools.islice(sorted(folder.rglob("*.safetensors")), MAX_LISTED)
+    found = sorted(itertools.islice(folder.rglob("*.safetensors"), MAX_LISTED))
     return {path.stem: path for path in found if path.is_file()}
 
 
@@ -325,12 +325,16 @@ class LoraListView(QWidget):
         self.add_button = QPushButton("Add…")
         self.add_button.setToolTip("Copy a LoRA (.safetensors) into the LoRA folder; or drop one")
         self.add_button.clicked.connect(self._choose)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("List the LoRA folder again (files copied there by hand)")
+        self.refresh_button.clicked.connect(model.rescan)
         self.empty = QLabel("No LoRAs yet: Add… or drop a .safetensors file here")
         self.empty.setWordWrap(True)
         self.rows_box = QVBoxLayout()
         self.rows_box.setContentsMargins(0, 0, 0, 0)
         header = QHBoxLayout()
         header.addWidget(QLabel("LoRAs"), 1)
+        header.addWidget(self.refresh_button)
         header.addWidget(self.add_button)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)

@@ -133,7 +133,7 @@ def test_prompt_tags_show_in_the_list_and_stay_the_engines(qtbot, window_and_eng
 def test_use_parameters_finds_loras_by_name_or_hash_and_names_the_missing(
     qtbot, window_and_engine, folders, tmp_path
 ):
-    window, engine = window_and_engine
+    window, _ = window_and_engine
     mine = lora_file(folders[0] / "mine.safetensors", seed=1)  # was "theirs" where it was made
     lora_file(folders[0] / "ink.safetensors", seed=2)
     window.extras.loras.rescan()

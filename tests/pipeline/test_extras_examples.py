@@ -1,0 +1,78 @@
+"""The example LoRA and embedding shipped in resources/extras: they load through the real engine
+with the bundled model, change its pictures the way their README says, and leave it clean."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from pipeline import Engine, GenerationRequest
+from pipeline.loras import example_lora_dir, read_lora
+from pipeline.models import resources_dir
+
+EXTRAS = resources_dir() / "extras"
+LORA = EXTRAS / "loras" / "brown.safetensors"
+EMBEDDING = EXTRAS / "embeddings" / "coin.safetensors"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import shapes_checker as ck  # noqa: E402  (tools/ is no package)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    return Engine(tmp_path_factory.mktemp("extras-out"), device="cpu")
+
+
+def run(engine, prompt: str, seed: int, **extra) -> np.ndarray:
+    request = GenerationRequest(prompt=prompt, width=64, height=64, steps=20, seed=seed,
+                                lora_dir=str(Path("/nonexistent-lora-dir")), **extra)  # fmt: skip
+    return engine.run(request)[0].image
+
+
+def test_the_shipped_files_are_small_kohya_and_a1111_files_with_readmes():
+    assert LORA.stat().st_size < 2_000_000 and EMBEDDING.stat().st_size < 10_000
+    keys = list(read_lora(LORA).state)
+    assert keys and all(k.startswith("lora_unet_") for k in keys)
+    assert {k.rsplit(".", 2)[-2] if k.endswith("weight") else "alpha" for k in keys} == {
+        "lora_down", "lora_up", "alpha"}  # fmt: skip
+    with safe_open(str(EMBEDDING), "pt") as handle:
+        assert list(handle.keys()) == ["emb_params"]
+    readme = (EXTRAS / "README.md").read_text()
+    assert "Apache-2.0" in readme and "<!-- EFFECT START -->" in readme
+    figures = json.loads((EXTRAS / "evaluation.json").read_text())
+    assert figures["brown_with_lora"]["brown_anywhere"] >= 0.8
+    assert figures["coin_with_embedding"]["colour_and_shape"] >= 0.8
+
+
+def test_the_lora_paints_brown_where_the_model_cannot_and_weight_0_is_the_model(engine):
+    prompt = "a large brown square on the left, blue background"  # a held-out pair
+    seeds = (1, 2, 3, 4)
+    plain = [run(engine, prompt, s) for s in seeds]
+    brown = [run(engine, prompt, s, loras=((str(LORA), 1.0),)) for s in seeds]
+    colours = [ck.analyse(img, extra_colours=True).colour for img in brown]
+    assert colours.count("brown") >= 3, colours
+    assert not [ck.analyse(img, extra_colours=True).colour == "brown" for img in plain].count(True)
+    off = run(engine, prompt, seeds[0], loras=((str(LORA), 0.0),))
+    assert np.array_equal(off, plain[0])
+    assert np.array_equal(run(engine, prompt, seeds[0]), plain[0])  # nothing stays applied
+
+
+def test_a_prompt_tag_finds_the_example_without_a_lora_folder(engine):
+    assert example_lora_dir() == LORA.parent
+    prompt = "a large brown circle in the center, green background"
+    tagged = run(engine, f"{prompt} <lora:brown:1>", 5)
+    assert np.array_equal(tagged, run(engine, prompt, 5, loras=((str(LORA), 1.0),)))
+
+
+def test_the_embedding_makes_coin_a_yellow_circle_and_nothing_else_changes(engine):
+    prompt = "a large coin on the right, purple background"
+    coins = [run(engine, prompt, s, embeddings=(str(EMBEDDING),)) for s in (1, 2, 3, 4)]
+    found = [(d.colour, d.shape) for d in map(ck.analyse, coins)]
+    assert found.count(("yellow", "circle")) >= 3, found
+    other = "a large red star at the top, green background"
+    assert np.array_equal(run(engine, other, 9, embeddings=(str(EMBEDDING),)),
+                          run(engine, other, 9))  # fmt: skip
