@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=24.0, help="wall-time budget")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=23)
+    p.add_argument("--init", type=Path, default=None, help="continue from this embedding")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -79,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     table = pipe.text_encoder.get_input_embeddings().weight
     words = pipe.tokenizer.convert_tokens_to_ids(list(ds.CAPTION_WORDS))
     start = table[words].mean(0, keepdim=True).repeat(args.vectors, 1)
+    if args.init is not None:  # a run split by the time budget continues where it stopped
+        from safetensors.torch import load_file
+
+        start = load_file(str(args.init))["emb_params"].float()
     embedding = Embedding(WORD, {"text_encoder": start.clone()}, "")
     install(pipe, embedding)
     ids = pipe.tokenizer.convert_tokens_to_ids(token_names(embedding))

@@ -64,6 +64,19 @@ def kohya_state(unet) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in state.items()}
 
 
+def load_kohya_state(unet, path: Path) -> None:
+    """Continue training from a LoRA this script wrote (a run split by the time budget)."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    with torch.no_grad():
+        for name, module in unet.named_modules():
+            key = f"lora_unet_{name.replace('.', '_')}"
+            if hasattr(module, "lora_A") and f"{key}.lora_down.weight" in state:
+                module.lora_A["default"].weight.copy_(state[f"{key}.lora_down.weight"].float())
+                module.lora_B["default"].weight.copy_(state[f"{key}.lora_up.weight"].float())
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=xt.EXTRAS / "loras" / f"{COLOUR}.safetensors")
@@ -75,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=24.0, help="wall-time budget")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=19)
+    p.add_argument("--init", type=Path, default=None, help="continue from this LoRA file")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -92,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
 
     pipe.unet.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank, target_modules=TARGETS,
                                      init_lora_weights="gaussian"))  # fmt: skip
+    if args.init is not None:
+        load_kohya_state(pipe.unet, args.init)
     params = [q for q in pipe.unet.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     loss_fn = xt.DiffusionLoss(pipe, args.seed + 1)
