@@ -4,6 +4,7 @@ LoRA is copied, listed and sent; its slider and box change the request; prompt t
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,11 @@ def drop(widget, path: Path) -> None:
                                               keys))  # fmt: skip
 
 
+def click_box(qtbot, row) -> None:
+    """A click on the row's box itself (the row is wider than its text)."""
+    qtbot.mouseClick(row.check, Qt.MouseButton.LeftButton, pos=QPoint(8, row.check.height() // 2))
+
+
 def generate(qtbot, window, engine):
     qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
@@ -88,8 +94,7 @@ def test_drop_slider_and_box_decide_what_the_request_carries(
     assert row.value.text() == "0.70"
     assert generate(qtbot, window, engine).loras == ((str(copied), 0.7),)
 
-    box = QPoint(8, row.check.height() // 2)  # on the box itself (the row is wider than its text)
-    qtbot.mouseClick(row.check, Qt.MouseButton.LeftButton, pos=box)
+    click_box(qtbot, row)
     assert not row.check.isChecked()
     assert generate(qtbot, window, engine).loras == ()
 
@@ -230,7 +235,7 @@ def test_a_lora_for_another_family_reaches_the_error_line_and_the_model_stays_cl
     assert "xl is an SDXL LoRA; the loaded model is SD 1.x/2.x" in window.error_banner.text()
 
     row = window.extras.lora_view.row_widgets["xl"]
-    qtbot.mouseClick(row.check, Qt.MouseButton.LeftButton, pos=QPoint(8, row.check.height() // 2))
+    click_box(qtbot, row)
     qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window, timeout=120_000)
     assert not window.error_banner.isVisible(), window.error_banner.text()
@@ -238,3 +243,25 @@ def test_a_lora_for_another_family_reaches_the_error_line_and_the_model_stays_cl
     assert result.request.loras == ()
     fresh = engine_factory(tmp_path / "out2", Settings(device="cpu"))()  # never saw the LoRA
     assert (fresh.run(result.request)[0].image == result.image).all()
+
+
+def test_the_shipped_examples_are_listed_out_of_the_box(qtbot, make_app, tmp_path):
+    from pipeline.embeddings import example_embedding_dir
+    from pipeline.loras import example_lora_dir
+
+    app, engine = make_app(store=SettingsStore(tmp_path / "s.json"), settings=Settings())
+    window = app.window
+    window.panel.steps.setValue(2)
+    brown = window.extras.lora_view.row_widgets["brown"]
+    assert brown.check.text() == "brown (example)" and not brown.check.isChecked()
+    assert "coin (example)" in [window.extras.embeddings.data(window.extras.embeddings.index(k))
+                                for k in range(window.extras.embeddings.rowCount())]  # fmt: skip
+    click_box(qtbot, brown)
+    window.panel.prompt.setPlainText("a large coin at the top, green background")
+    request = generate(qtbot, window, engine)
+    assert request.loras == ((str(example_lora_dir() / "brown.safetensors"), 1.0),)
+    assert request.embeddings == (str(example_embedding_dir() / "coin.safetensors"),)
+    other = window.extras.applied_to(request, "someone/sd15")
+    assert other.embeddings == request.embeddings  # already given: kept as it was
+    plain = dataclasses.replace(request, embeddings=())
+    assert window.extras.applied_to(plain, "someone/sd15").embeddings == ()  # not for SD 1.5
