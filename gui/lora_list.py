@@ -274,8 +274,9 @@ class LoraRowWidget(QWidget):
         self.model, self.index = model, QPersistentModelIndex(index)
         row: LoraRow = model.data(index, LoraListModel.RowRole)
         self.setObjectName(f"lora:{row.name}")
-        self.check = QCheckBox(row.name + (" (example)" if row.example else ""))
+        self.check = QCheckBox()
         self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setFixedWidth(110)  # the sliders line up whatever the names' lengths
         self.slider.setRange(*SLIDER_RANGE)
         self.slider.setSingleStep(5)
         self.slider.setPageStep(25)
@@ -284,7 +285,7 @@ class LoraRowWidget(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.check, 1)
-        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.slider)
         layout.addWidget(self.value)
         self.refresh()
         self.check.toggled.connect(self._toggled)
@@ -296,6 +297,8 @@ class LoraRowWidget(QWidget):
         with QSignalBlocker(self.check), QSignalBlocker(self.slider):
             self.check.setChecked(row.active)
             self.slider.setValue(round(row.shown_weight * 100))
+        tag = " · prompt tag" if row.tag_weight is not None else ""
+        self.check.setText(row.name + (" (example)" if row.example else "") + tag)
         self.check.setEnabled(editable)
         self.slider.setEnabled(editable)
         self.value.setText("missing" if row.path is None else f"{row.shown_weight:.2f}")
