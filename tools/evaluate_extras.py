@@ -120,6 +120,7 @@ def evaluate(sheets: Path | None, limit: int | None) -> dict:
     out["base_with_embedding_identical"] = int(
         sum(np.array_equal(a, b) for a, b in zip(identical, runs["base_without"][0], strict=False))
     )
+    out["identical_of"] = len(identical)
     out["card_held_out"] = json.loads((xt.BUNDLED / "evaluation.json").read_text())["held_out"]
     out["seconds"] = round(time.time() - started)
     out["method"] = "plain diffusers StableDiffusionPipeline, batches of 25, Euler, 20 steps, CFG 5"
@@ -165,7 +166,8 @@ def table(res: dict) -> str:
         *rows, "",
         f"Concept: LoRA — the checker sees a {tl.COLOUR} shape (its palette plus "
         f"`EXTRA_PALETTE`); embedding — a {ti.COLOUR} {ti.SHAPE}. With the embedding installed, "
-        f"{res['base_with_embedding_identical']} of 20 prompts without the word gave "
+        f"{res['base_with_embedding_identical']} of {res['identical_of']} prompts without the "
+        f"word gave "
         f"bit-identical pictures. The bundled model with the LoRA and embedding applied by "
         f"the engine's code, Euler, 20 steps, CFG 5, fixed seeds (the card's for the base "
         f"prompts); "
