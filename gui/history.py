@@ -255,6 +255,11 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+# The LoRA list turns an image's LoRAs on again (gui/lora_recall.py); embeddings are used by their
+# name in the restored prompt.
+RESTORED_ELSEWHERE = ("loras", "embeddings")
+
+
 def parameters_from_image(path: Path) -> tuple[dict[str, Any], list[str]]:
     """The image's generation parameters that "Use parameters" restores (the field table's
     `recall` fields it has that the panel shows, each checked by the table), and a note per
@@ -265,6 +270,8 @@ def parameters_from_image(path: Path) -> tuple[dict[str, Any], list[str]]:
     info = read_image_info(path)
     kept, notes = fields.clean(info, (spec.name for spec in fields.FIELDS if spec.recall))
     for spec in fields.FIELDS:  # recorded, but the panel cannot show it yet: say so
+        if spec.name in RESTORED_ELSEWHERE:
+            continue
         if not spec.panel and spec.name in kept:
             value = kept.pop(spec.name)
             if value != spec.default:

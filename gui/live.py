@@ -108,15 +108,17 @@ class LiveController(QObject):
         add_layer: Callable[[np.ndarray, str], object],
         output_dir: Callable[[], Path],
         *,
+        complete: Callable[[GenerationRequest], GenerationRequest] = lambda request: request,
         clock: Callable[[], float] = time.monotonic,
         parent: QObject | None = None,
     ) -> None:
         """`canvas_image()`: the flattened canvas (H×W×3 uint8); `request_fields()`: prompt,
         sampler, CFG… as the panel has them; `edited`: emitted after every finished edit;
-        `add_layer(pixels, name)`: puts an applied result on the canvas as one undo step."""
+        `add_layer(pixels, name)`: puts an applied result on the canvas as one undo step;
+        `complete(request)`: what the window adds to every request (LoRA list, ControlNets)."""
         super().__init__(parent)
         self.controller = controller
-        self._canvas_image, self._fields = canvas_image, request_fields
+        self._canvas_image, self._fields, self._complete = canvas_image, request_fields, complete
         self._add_layer, self._output_dir = add_layer, output_dir
         self.scheduler = LiveScheduler(clock)
         self.active = False
@@ -240,7 +242,7 @@ class LiveController(QObject):
         fields = {**self._fields(), "model": self.controller.model}
         fields.update(steps=DEFAULT.steps, strength=self.strength, seed=self.seed, batch_size=1)
         image = self._canvas_image()
-        return GenerationRequest(**fields, mode=Mode.IMG2IMG, init_image=image)
+        return self._complete(GenerationRequest(**fields, mode=Mode.IMG2IMG, init_image=image))
 
     @Slot(bool)
     def _on_generation_running(self, running: bool) -> None:

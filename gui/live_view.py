@@ -147,6 +147,7 @@ def install_live(window: MainWindow) -> LiveController:
         edited=doc.edited,
         add_layer=doc.add_layer,
         output_dir=lambda: window.output_dir,
+        complete=window.complete_request,
         parent=window,
     )
     for prompt in (panel.prompt, panel.negative):

@@ -20,13 +20,14 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from pipeline import BrushworkError, GenerationRequest, default_output_dir
+from pipeline import BrushworkError, GenerationRequest, default_output_dir, read_image_info
 from pipeline.model_card import peek_model_defaults
 
 from .autosave import Autosave
 from .brush_toolbar import BrushToolbar
 from .canvas import Canvas
 from .document import Document
+from .extras_dock import ExtrasDock
 from .file_actions import FileActions
 from .generation import CANCELLED, GenerationController, format_progress  # noqa: F401  (tests import it)
 from .history import FolderNotice, HistoryStrip, parameters_from_image
@@ -86,6 +87,8 @@ class MainWindow(QMainWindow):
         self.store = store or SettingsStore()
         self.settings = settings or self.store.load()
         self._restore_settings()
+        self.extras = ExtrasDock(self.settings, self.panel.prompt, self)  # LoRAs & embeddings
+        self.extras.attach(self)
         self.history.reload()
         self.autosave.start()
 
@@ -134,6 +137,7 @@ class MainWindow(QMainWindow):
         self.folder_notice.folder_changed(self.history.folder, self.output_dir)
         self.history.folder = self.output_dir
         self.history.reload()
+        self.extras.set_folders(new)
         if engine_changed:
             self.controller.engine_changed.emit(engine_factory(self.output_dir, new))
         self.save_settings()
@@ -281,6 +285,7 @@ class MainWindow(QMainWindow):
         values the field table refuses are left out and named, never half-applied."""
         try:
             found, notes = parameters_from_image(path)
+            notes.append(self.extras.recall(read_image_info(path), found).note())
         except BrushworkError as exc:
             self.show_error(str(exc))
             return False
@@ -325,6 +330,13 @@ class MainWindow(QMainWindow):
         if self.statusBar().currentMessage() == CANCELLED:
             self.statusBar().clearMessage()  # about the job before; this one runs now
 
+    def complete_request(self, request: GenerationRequest) -> GenerationRequest:
+        """What the side docks add to a request built from the panel: the LoRA list's LoRAs and
+        the Control section's ControlNet units (Generate and Live both send these)."""
+        if self.side.control.rows:
+            request = request.replace(controls=self.side.control.units(self.doc.image))
+        return self.extras.applied_to(request, self.controller.model)
+
     @Slot()
     def generate(self) -> None:
         """Queues `batch count` jobs with successive seeds; starts one if nothing is running."""
@@ -333,8 +345,7 @@ class MainWindow(QMainWindow):
                 request = self._extend_for_outpaint()
             else:
                 request = self.panel.request(self.controller.model, self.doc.image, self.doc.mask)
-            if self.side.control.rows:  # ControlNet units (gui/control_panel.py)
-                request = request.replace(controls=self.side.control.units(self.doc.image))
+            request = self.complete_request(request)
         except BrushworkError as exc:
             self.show_error(str(exc))
             return

@@ -82,6 +82,8 @@ class Settings:
     # Settings → Speed (pipeline/speed.py SpeedOptions: "speed/sdpa", "speed/compile", …)
     speed: dict = field(default_factory=lambda: SpeedOptions().to_dict())
     upscalers_folder: str | None = None  # upscalers/: Image → Upscale… lists it (None: default)
+    loras_folder: str | None = None  # loras/: None is <user data dir>/Brushwork/loras
+    embeddings_folder: str | None = None  # embeddings/: None is <user data dir>/…/embeddings
 
 
 def default_settings_path() -> Path:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from pipeline import default_output_dir
 
 from .backends_box import BackendsBox
+from .extras_folders import ExtrasFoldersBox
 from .settings import RESULTS_TO, Settings
 from .speed_settings import SpeedBox
 from .upscalers_box import UpscalersBox
@@ -69,6 +70,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.speed)
         self.upscalers = UpscalersBox(settings)
         form.addRow(self.upscalers)
+        self.extras_folders = ExtrasFoldersBox(settings)  # LoRA and embedding folders
+        form.addRow(self.extras_folders)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -96,6 +99,7 @@ class SettingsDialog(QDialog):
             allow_pickle=self.allow_pickle.isChecked(),
         )
         settings = dataclasses.replace(settings, paint_results_to=self.results_to.currentData())
+        settings = self.extras_folders.apply(settings)
         return self.upscalers.apply(self.speed.apply(self.backends.apply(settings)))
 
 

@@ -36,6 +36,13 @@ def default_embedding_dir() -> Path:
     return platformdirs.user_data_path("Brushwork", appauthor=False) / "embeddings"
 
 
+def example_embedding_dir() -> Path:
+    """The example embeddings shipped with the app (for the bundled model; resources/extras)."""
+    from .models import resources_dir
+
+    return resources_dir() / "extras" / "embeddings"
+
+
 def read_embedding(path: Path) -> Embedding:
     try:
         data = read_lora(path)  # same file checks; its messages say "LoRA": reword them

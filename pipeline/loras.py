@@ -69,6 +69,13 @@ def default_lora_dir() -> Path:
     return platformdirs.user_data_path("Brushwork", appauthor=False) / "loras"
 
 
+def example_lora_dir() -> Path:
+    """The example LoRAs shipped with the app (for the bundled model; resources/extras)."""
+    from .models import resources_dir
+
+    return resources_dir() / "extras" / "loras"
+
+
 # --- Request values ---------------------------------------------------------------------------
 def check_loras(value: Any) -> tuple[tuple[str, float], ...]:
     """The request's `loras`: (path or name, weight) pairs, weights finite within ±10."""
@@ -129,16 +136,20 @@ def with_lora_tags(prompt: str, loras: Iterable[tuple[str, float]]) -> str:
 
 
 def resolve_name(name: str, folder: Path) -> Path:
-    """A LoRA named in a tag: `<folder>/NAME.safetensors`, else a file of that name below it."""
+    """A LoRA named in a tag: `<folder>/NAME.safetensors`, else a file of that name below it,
+    else a shipped example of that name (so `<lora:brown:1>` works out of the box)."""
     direct = folder / f"{name}.safetensors"
     if direct.is_file():
         return direct
+    example = example_lora_dir() / f"{name}.safetensors"
     if folder.is_dir():
         for k, candidate in enumerate(folder.rglob("*.safetensors")):
             if candidate.stem == name:
                 return candidate
             if k > 10_000:  # a hostile or huge folder: stop looking
                 break
+    if "/" not in name and "\\" not in name and example.is_file():
+        return example
     raise RequestError(f"<lora:{name}>: no LoRA named {name!r} in {folder}.")
 
 
@@ -182,6 +193,15 @@ def read_lora(path: Path) -> LoraFile:
         raise ModelError(f"LoRA {label} holds no weights.")
     digest = _data_hash(path, header_size, data_size)
     return LoraFile(path.stem, path, state, digest[:12], path.stat().st_size)
+
+
+def short_hash(path: Path) -> str:
+    """A1111's short hash of a .safetensors file (what `Lora hashes` records), without loading
+    its tensors; ModelError for a file that is not a readable .safetensors file."""
+    if not path.is_file():
+        raise ModelError(f"LoRA file not found: {path}")
+    header_size, data_size = _check_layout(path)
+    return _data_hash(path, header_size, data_size)[:12]
 
 
 def _looks_like_pickle(path: Path) -> bool:
@@ -384,16 +404,20 @@ def _load(state: LoraState, pipe: Any, path: Path) -> _Loaded:
 def _quiet_loading() -> Iterator[None]:
     """Loading a text-encoder LoRA makes transformers print a table of the base weights as
     "missing" (they are untouched), and peft warns on every second adapter: neither is news."""
+    from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    # diffusers also says "No LoRA keys associated to CLIPTextModel" for a UNet-only LoRA.
+    levels = hf_logging.get_verbosity(), diffusers_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    diffusers_logging.set_verbosity_error()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             yield
     finally:
-        hf_logging.set_verbosity(level)
+        hf_logging.set_verbosity(levels[0])
+        diffusers_logging.set_verbosity(levels[1])
 
 
 def _remove(pipe: Any, adapter: str) -> None:

@@ -31,9 +31,18 @@ class Detection:
     area: int = 0
 
 
-def nearest_colour(rgb: np.ndarray) -> str:
-    """Palette name closest to an RGB triple."""
-    return _PAL_NAMES[int(np.argmin(((_PAL - rgb) ** 2).sum(1)))]
+# Colours the bundled model was never trained on, for judging LoRAs/embeddings that teach one.
+# Opt-in (`analyse(..., extra_colours=True)`), so the model card's figures keep their meaning.
+# Brown sits >= 100 RGB units from every palette colour (nearest: red 105, black 112).
+EXTRA_PALETTE: dict[str, tuple[int, int, int]] = {"brown": (125, 75, 30)}
+_EXT_NAMES = _PAL_NAMES + list(EXTRA_PALETTE)
+_EXT = np.concatenate([_PAL, np.array(list(EXTRA_PALETTE.values()), dtype=np.float32)])
+
+
+def nearest_colour(rgb: np.ndarray, extra_colours: bool = False) -> str:
+    """Palette name closest to an RGB triple (with `extra_colours`, EXTRA_PALETTE too)."""
+    names, pal = (_EXT_NAMES, _EXT) if extra_colours else (_PAL_NAMES, _PAL)
+    return names[int(np.argmin(((pal - rgb) ** 2).sum(1)))]
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -87,8 +96,15 @@ def _classify_kind(comp: np.ndarray, cx: float, cy: float, extent: float) -> str
     return best
 
 
-def analyse(img: np.ndarray, region: tuple[int, int, int, int] | None = None) -> Detection:
+def analyse(
+    img: np.ndarray,
+    region: tuple[int, int, int, int] | None = None,
+    extra_colours: bool = False,
+) -> Detection:
     """Detect background and the largest shape, optionally inside region (x0, y0, x1, y1).
+
+    `extra_colours`: the shape's colour may also be one of EXTRA_PALETTE (the background is
+    always judged on the bundled palette).
 
     Position uses the shape's bbox centre in full-image coordinates, nearest of the five
     anchors; size splits on the larger bbox side.
@@ -112,7 +128,7 @@ def analyse(img: np.ndarray, region: tuple[int, int, int, int] | None = None) ->
     ys, xs = np.nonzero(comp)
     det.area = int(comp.sum())
     # colour from the component's pixels that are far from edges (median is robust)
-    det.colour = nearest_colour(np.median(img[comp], axis=0))
+    det.colour = nearest_colour(np.median(img[comp], axis=0), extra_colours)
     ext = float(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
     det.size = "large" if ext >= SIZE_SPLIT else "small"
     cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2

@@ -148,15 +148,19 @@ def draw_shape(draw: ImageDraw.ImageDraw, spec: ShapeSpec, fill, scale: float, h
     draw.polygon(shape_polygon(spec.shape, cx, cy, r), fill=fill)
 
 
-def render(scene: SceneSpec, size: int = IMAGE_SIZE) -> Image.Image:
-    """Render a scene as an anti-aliased RGB image of `size` x `size`."""
+def render(
+    scene: SceneSpec, size: int = IMAGE_SIZE, palette: dict[str, tuple[int, int, int]] = PALETTE
+) -> Image.Image:
+    """Render a scene as an anti-aliased RGB image of `size` x `size`.
+
+    `palette` may add colours the bundled model never saw (the example LoRA's "brown")."""
     big = size * SUPERSAMPLE
     scale = big / IMAGE_SIZE
-    bg = PALETTE[scene.background]
+    bg = palette[scene.background]
     img = Image.new("RGB", (big, big), bg)
     draw = ImageDraw.Draw(img)
     for sh in scene.shapes:
-        draw_shape(draw, sh, PALETTE[sh.colour], scale, hole=bg)
+        draw_shape(draw, sh, palette[sh.colour], scale, hole=bg)
     return img.resize((size, size), Image.BOX)
 
 

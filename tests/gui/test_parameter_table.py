@@ -94,8 +94,11 @@ def test_use_parameters_says_which_recorded_fields_the_panel_cannot_restore(
     assert window.use_parameters_of(path)
     assert window.panel.steps.value() == 7
     status = window.statusBar().currentMessage()
-    assert "LoRAs not restored" in status and "Clip skip not restored" in status
+    assert "Clip skip not restored" in status
     assert "LoRA folder" not in status  # a machine-local path is not recalled at all
+    # LoRAs go back into the LoRA list (gui/lora_recall.py); this one is in no folder: said so
+    assert "LoRAs not restored" not in status
+    assert "not in" in window.error_banner.text() and "style" in window.error_banner.text()
 
 
 def test_use_parameters_of_a_brushwork_inpaint_png_keeps_its_inpaint_options(

@@ -1,0 +1,129 @@
+"""Train the example textual-inversion embedding: the new word "coin" (a yellow circle).
+
+    nice -n 15 python tools/train_embedding.py   # → resources/extras/embeddings/coin.safetensors
+
+Only the new word's input vectors are trained; the UNet, VAE, text encoder and every other token
+stay frozen, so prompts without the word give exactly the bundled model's pictures. The vectors
+start at the mean of the caption words' vectors (no hint of "yellow" or "circle") and are fitted
+to pictures of yellow circles captioned "a large coin on the left, blue background" and so on.
+The tokens are added with the engine's own code (pipeline/embeddings.py), so training and use
+see the same tokenization. Some position × background pairs are never drawn (`is_held_out`);
+tools/evaluate_extras.py measures on those. Written as an A1111 embedding (`emb_params`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import extras_training as xt
+import shapes_dataset as ds
+
+from pipeline.embeddings import Embedding, expand_names, install, token_names
+
+WORD = "coin"
+COLOUR, SHAPE = "yellow", "circle"
+BACKGROUNDS = tuple(c for c in ds.COLOURS if c != COLOUR)
+
+
+def is_held_out(position: str, background: str) -> bool:
+    """About a quarter of the position × background pairs are kept for evaluation."""
+    return (ds.POSITIONS.index(position) + BACKGROUNDS.index(background)) % 4 == 0
+
+
+def coin_scene(rng: random.Random) -> ds.SceneSpec:
+    while True:
+        position, background = rng.choice(ds.POSITIONS), rng.choice(BACKGROUNDS)
+        if not is_held_out(position, background):
+            size = rng.choice(ds.SIZES)
+            return ds.scene_from_words(COLOUR, SHAPE, size, position, background, rng)
+
+
+def coin_caption(scene: ds.SceneSpec, rng: random.Random) -> str:
+    """The dataset's caption with "yellow circle" said as the new word."""
+    return ds.caption(scene, rng).replace(f"{COLOUR} {SHAPE}", WORD)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=xt.EXTRAS / "embeddings" / f"{WORD}.safetensors")
+    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--vectors", type=int, default=2)
+    p.add_argument("--pool", type=int, default=1500)
+    p.add_argument("--minutes", type=float, default=24.0, help="wall-time budget")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=23)
+    p.add_argument("--init", type=Path, default=None, help="continue from this embedding")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    started = time.time()
+    pipe = xt.load_bundled()
+    rng = random.Random(args.seed)
+    scenes = [coin_scene(rng) for _ in range(args.pool)]
+    latents = torch.cat([xt.encode(pipe.vae, xt.render_all(scenes[i : i + 250], ds.PALETTE))
+                         for i in range(0, len(scenes), 250)])  # fmt: skip
+    print(f"[pool] {len(scenes)} latents in {time.time() - started:.0f}s", flush=True)
+
+    table = pipe.text_encoder.get_input_embeddings().weight
+    words = pipe.tokenizer.convert_tokens_to_ids(list(ds.CAPTION_WORDS))
+    start = table[words].mean(0, keepdim=True).repeat(args.vectors, 1)
+    if args.init is not None:  # a run split by the time budget continues where it stopped
+        from safetensors.torch import load_file
+
+        start = load_file(str(args.init))["emb_params"].float()
+    embedding = Embedding(WORD, {"text_encoder": start.clone()}, "")
+    install(pipe, embedding)
+    ids = pipe.tokenizer.convert_tokens_to_ids(token_names(embedding))
+    table = pipe.text_encoder.get_input_embeddings().weight
+    frozen = table.detach().clone()
+    table.requires_grad_(True)
+    opt = torch.optim.AdamW([table], lr=args.lr, weight_decay=0.0)
+    keep = torch.ones(len(table), dtype=torch.bool)
+    keep[ids] = False
+    loss_fn = xt.DiffusionLoss(pipe, args.seed + 1)
+    budget = xt.Budget("embedding", args.steps, args.minutes)
+    steps_done = 0
+    for step in range(args.steps):
+        for group in opt.param_groups:
+            group["lr"] = xt.lr_at(step, args.steps, args.lr)
+        idx = [rng.randrange(args.pool) for _ in range(args.batch)]
+        captions = [expand_names(xt.drop_caption(rng, coin_caption(scenes[i], rng)), [embedding])
+                    for i in idx]  # fmt: skip
+        loss = loss_fn(latents[idx], captions)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():  # every other token stays exactly as the model has it
+            table[keep] = frozen[keep]
+        steps_done = step + 1
+        if budget.tick(step, loss.item()):
+            break
+    vectors = table.detach()[ids].clone().contiguous()
+    meta = {
+        "name": WORD,
+        "brushwork_training": json.dumps({**{k: str(v) for k, v in vars(args).items()},
+                                          "steps_done": steps_done,
+                                          "minutes": round(budget.elapsed() / 60, 1)}),
+        "license": "Apache-2.0",
+    }  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"emb_params": vectors}, str(args.out), metadata=meta)
+    print(f"[done] {steps_done} steps, {budget.elapsed() / 60:.1f} min, vectors "
+          f"{tuple(vectors.shape)} → {args.out}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
