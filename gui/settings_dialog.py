@@ -1,4 +1,5 @@
-"""The settings dialog: device, precision, memory savings, output folder, previews, pickles."""
+"""The settings dialog, in tabs: General (device, precision, memory savings, output folder, where
+results go, previews, pickles), Backends, Speed, Folders (upscalers, LoRAs, embeddings)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QPushButton,
+    QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -55,33 +58,40 @@ class SettingsDialog(QDialog):
         output_row = QHBoxLayout()
         output_row.addWidget(self.output, 1)
         output_row.addWidget(browse)
-        form = QFormLayout(self)
+        self.results_to = _choice(RESULTS_TO, settings.paint_results_to)
+        general = QWidget()
+        form = QFormLayout(general)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         form.addRow("Memory savings", self.memory)
         form.addRow("Output folder", output_row)
+        form.addRow("Results go to", self.results_to)
         form.addRow(self.previews)
         form.addRow(self.allow_pickle)
         self.backends = BackendsBox(settings)
-        form.addRow(self.backends)
-        self.results_to = _choice(RESULTS_TO, settings.paint_results_to)
-        form.addRow("Results go to", self.results_to)
         self.speed = SpeedBox(settings)
-        form.addRow(self.speed)
         self.upscalers = UpscalersBox(settings)
-        form.addRow(self.upscalers)
         self.extras_folders = ExtrasFoldersBox(settings)  # LoRA and embedding folders
-        form.addRow(self.extras_folders)
+        # Tabs, not one long form: every group in one column was taller than a 768 px screen.
+        self.tabs = QTabWidget()
+        self.tabs.addTab(general, "General")
+        self.tabs.addTab(_page(self.backends), "Backends")
+        self.tabs.addTab(_page(self.speed), "Speed")
+        self.tabs.addTab(_page(self.upscalers, self.extras_folders), "Folders")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         buttons.accepted.connect(self._accept_if_valid)
         buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        column = QVBoxLayout(self)
+        column.addWidget(self.tabs)
+        column.addWidget(buttons)
 
     def _accept_if_valid(self) -> None:
         if self.backends.check():
             self.accept()
+        else:  # the box says what is wrong: show it
+            self.tabs.setCurrentIndex(self.tabs.indexOf(self.backends.parentWidget()))
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
@@ -101,6 +111,16 @@ class SettingsDialog(QDialog):
         settings = dataclasses.replace(settings, paint_results_to=self.results_to.currentData())
         settings = self.extras_folders.apply(settings)
         return self.upscalers.apply(self.speed.apply(self.backends.apply(settings)))
+
+
+def _page(*boxes: QWidget) -> QWidget:
+    """A tab holding `boxes` one above the other, pushed to the top."""
+    page = QWidget()
+    column = QVBoxLayout(page)
+    for box in boxes:
+        column.addWidget(box)
+    column.addStretch(1)
+    return page
 
 
 def _choice(options: dict[str, str], current: str) -> QComboBox:

@@ -22,14 +22,18 @@ def test_backends_settings_take_server_urls_and_refuse_bad_ones(qtbot, make_app,
     qtbot.addWidget(dialog)
     dialog.show()
     box = dialog.backends
+    dialog.tabs.setCurrentIndex(1)
+    assert dialog.tabs.tabText(1) == "Backends" and box.isVisible()
     assert box.local.isChecked() and not box.urls.isEnabled()
     qtbot.mouseClick(box.remote, Qt.MouseButton.LeftButton)
     assert box.urls.isEnabled()
     QTest.keyClicks(box.urls, "localhost:8188")
     QTest.keyClicks(box.checkpoint, "tiny.safetensors")
     ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    dialog.tabs.setCurrentIndex(0)  # OK pressed on another tab: the dialog shows the problem
     qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
     assert dialog.isVisible() and "server URL" in box.error.text()  # not accepted
+    assert box.isVisible() and dialog.tabs.currentIndex() == 1
     box.urls.clear()
     QTest.keyClicks(box.urls, "http://127.0.0.1:8188")
     dialog.backends.urls.appendPlainText("http://10.0.0.2:8188")
