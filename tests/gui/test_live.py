@@ -199,7 +199,7 @@ def test_stale_jobs_are_cancelled_and_never_pile_up(live_app, monkeypatch):
     wait_for(lambda: harness.shown and harness.shown[-1] == 100)
     assert most_in_flight <= 1  # one running; the waiting edit is only a flag
     assert engine.cancel_seen_at is not None and live.cancelled_jobs >= 1
-    assert len(engine.requests) == len(harness.started) <= 11  # each job ran once, or not at all
+    assert len(engine.requests) <= len(harness.started) <= 11  # each job ran once, or not at all
     assert harness.shown == [100]  # every result before the last edit was stale: cancelled
 
 
