@@ -6,8 +6,16 @@ first and loads the heavy parts on its worker thread. `Engine` is imported on fi
 
 from __future__ import annotations
 
+import os as _os
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
+
+# OpenMP's threads spin while they wait for work by default. On a desktop the GUI thread and
+# other programs share the cores, and spinning threads steal the time the working ones need:
+# with one other busy process on 2 cores, a 6-step 64² img2img took 0.96-1.7 s median (worst
+# 3.6-9.0 s) spinning, 0.27-0.29 s (worst 0.33-0.40 s) passive (bench/omp_wait.py). Set before
+# torch is first imported, which reads it once; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:  # pyproject.toml's version is the only source; installs and the frozen app carry it
     __version__ = _metadata.version("brushwork")
