@@ -1,8 +1,9 @@
 """The side panel's Control section: ControlNet units that steer where and what shape.
 
 Each unit row holds: on/off, the control type (preprocessor), the ControlNet model, where the
-control image comes from (the current canvas, a file, or a painted control layer once the
-layers work is merged), strength (0-2) and start/end (fractions of the steps). `units()` turns
+control image comes from (the current canvas, a file, or a control layer the user paints on:
+which one is picked in the row's layer list, kept up to date by `bind_document`), strength (0-2)
+and start/end (fractions of the steps). `units()` turns
 the rows that are on into the request's ControlUnits; anything missing is a RequestError whose
 message the window shows in its error line. Control types whose preprocessor cannot run here
 (depth/pose without controlnet-aux or its weights) are left out of the list, with the reason
@@ -37,6 +38,10 @@ from PySide6.QtWidgets import (
 from pipeline.control import MAX_CONTROLS, MODULES, ControlUnit, check_controls
 from pipeline.errors import RequestError
 
+from .control_layers import control_image, control_layers
+from .document import Document
+from .layers import Layer
+
 CANVAS, FILE, LAYER = "Canvas", "File", "Control layer"
 THUMB = 40
 TYPE_TIPS = {
@@ -66,7 +71,9 @@ class ControlUnitRow(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.file: Path | None = None
-        self.layer_image: Callable[[], np.ndarray | None] | None = None  # bound by the lead
+        self.layers: list[Layer] = []  # the document's control layers (show_layers)
+        self.chosen: Layer | None = None  # the control layer this unit reads
+        self.chosen_name = ""  # its name, kept when it is deleted (to say so, and for undo)
         self.enabled = QCheckBox(f"Unit {index}")
         self.enabled.setChecked(True)
         self.enabled.setToolTip("On: this unit steers the next generations")
@@ -90,6 +97,15 @@ class ControlUnitRow(QFrame):
         self.source.addItems([CANVAS, FILE, LAYER])
         self.source.setToolTip("Where the control image comes from")
         self.source.activated.connect(self._source_chosen)
+        self.layer_list = QComboBox()
+        self.layer_list.setToolTip(
+            "The control layer this unit reads (Layers → +ctl makes one; paint a scribble on it)"
+        )
+        self.layer_list.activated.connect(self._layer_chosen)
+        self.source.currentTextChanged.connect(
+            lambda text: self.layer_list.setVisible(text == LAYER)
+        )
+        self.layer_list.setVisible(False)
         self.thumb = QLabel()
         self.thumb.setFixedSize(THUMB, THUMB)
         self.thumb.setToolTip("The control image chosen from a file")
@@ -113,6 +129,7 @@ class ControlUnitRow(QFrame):
         model_row.addWidget(self.model, 1)
         model_row.addWidget(browse)
         grid.addLayout(model_row, 1, 0, 1, 4)
+        grid.addWidget(self.layer_list, 3, 0, 1, 4)
         numbers = QHBoxLayout()
         for label, box in (("Strength", self.strength), ("Start", self.start), ("End", self.end)):
             numbers.addWidget(QLabel(label))
@@ -164,16 +181,52 @@ class ControlUnitRow(QFrame):
 
             return read_image(self.file, "RGB")
         if source == LAYER:
-            image = self.layer_image() if self.layer_image is not None else None
-            if image is None:
-                raise RequestError(
-                    f"{self.enabled.text()}: there is no visible control layer to read; paint "
-                    "one, or use the canvas or a file."
-                )
-            return image
+            return self._layer_image()
         if canvas is None:
             raise RequestError(f"{self.enabled.text()}: the canvas is empty.")
         return canvas
+
+    def show_layers(self, layers: list[Layer]) -> None:
+        """The document's control layers changed: list them, keeping this unit's choice (the
+        same layer, or one of its name after an undo or resize made a new one); with nothing
+        chosen yet, the first one is."""
+        self.layers = list(layers)
+        if self.chosen is None or not any(layer is self.chosen for layer in layers):
+            named = [layer for layer in layers if layer.name == self.chosen_name]
+            self.chosen = named[0] if named else None
+            if self.chosen is None and not self.chosen_name and layers:
+                self.chosen = layers[0]
+        if self.chosen is not None:
+            self.chosen_name = self.chosen.name
+        self.layer_list.clear()
+        for layer in layers:
+            self.layer_list.addItem(layer.name if layer.visible else f"{layer.name} (hidden)")
+        if self.chosen is not None:
+            self.layer_list.setCurrentIndex(
+                next(i for i, x in enumerate(layers) if x is self.chosen)
+            )
+        elif self.chosen_name:
+            self.layer_list.addItem(f"{self.chosen_name} (deleted)")
+            self.layer_list.setCurrentIndex(self.layer_list.count() - 1)
+
+    def _layer_chosen(self, index: int) -> None:
+        if 0 <= index < len(self.layers):
+            self.chosen = self.layers[index]
+            self.chosen_name = self.chosen.name
+
+    def _layer_image(self) -> np.ndarray:
+        label = self.enabled.text()
+        if self.chosen is None and self.chosen_name:
+            raise RequestError(
+                f"{label}: its control layer “{self.chosen_name}” was deleted: choose another "
+                "in the unit's layer list, or undo the delete."
+            )
+        if self.chosen is None:
+            raise RequestError(
+                f"{label}: there is no control layer to read: add one in Layers (+ctl) and "
+                "paint a scribble on it, or use the canvas or a file."
+            )
+        return control_image(self.chosen, self.kind.currentData(), label)
 
     def unit(self, canvas: np.ndarray | None) -> ControlUnit:
         if not self.model.text().strip():
@@ -216,6 +269,7 @@ class ControlPanel(QGroupBox):
             self.note.setText(f"Hidden: {', '.join(hidden)}.")
             self.note.setToolTip("\n".join(r for r in reasons if r))
         self.note.setVisible(bool(hidden))
+        self._layers: Callable[[], list[Layer]] | None = None  # bind_document
         self._column = QVBoxLayout(self)
         self._column.setContentsMargins(4, 4, 4, 4)
         self._column.addWidget(self.add_button)
@@ -226,6 +280,10 @@ class ControlPanel(QGroupBox):
             return None
         row = ControlUnitRow(len(self.rows), self.modules)
         row.remove_requested.connect(self.remove_unit)
+        if self._layers is not None:
+            row.show_layers(self._layers())
+            if row.layers:  # the user painted a control layer: this unit is most likely for it
+                row.source.setCurrentText(LAYER)
         self.rows.append(row)
         self._column.insertWidget(len(self.rows) - 1, row)
         self.add_button.setEnabled(len(self.rows) < MAX_CONTROLS)
@@ -236,6 +294,17 @@ class ControlPanel(QGroupBox):
         row.setParent(None)
         row.deleteLater()
         self.add_button.setEnabled(True)
+
+    def bind_document(self, doc: Document) -> None:
+        """Rows with source "Control layer" list `doc`'s control layers, kept up to date."""
+        self._layers = lambda: control_layers(doc)
+        doc.layers_changed.connect(self._show_layers)
+        self._show_layers()
+
+    def _show_layers(self) -> None:
+        layers = self._layers() if self._layers is not None else []
+        for row in self.rows:
+            row.show_layers(layers)
 
     def units(self, canvas: np.ndarray | None) -> tuple[ControlUnit, ...]:
         """The request's units from the rows that are on (RequestError: what is missing)."""

@@ -158,9 +158,16 @@ class Document(QObject):
 
     def new_layer(self) -> Layer:
         """An empty paint layer above the active one."""
+        return self._new_empty_layer("Paint", "paint")
+
+    def new_control_layer(self) -> Layer:
+        """An empty control layer above the active one (gui/control_layers.py)."""
+        return self._new_empty_layer("Control", "control")
+
+    def _new_empty_layer(self, prefix: str, kind: str) -> Layer:
         names = {layer.name for layer in self.layers}
-        number = next(n for n in range(1, len(names) + 2) if f"Paint {n}" not in names)
-        return self.add_layer(transparent(self.height, self.width), f"Paint {number}")
+        number = next(n for n in range(1, len(names) + 2) if f"{prefix} {n}" not in names)
+        return self.add_layer(transparent(self.height, self.width), f"{prefix} {number}", kind)
 
     def delete_layer(self, layer: Layer | None = None) -> str | None:
         """Deletes `layer` (default: the active one); a sentence if it cannot be."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QFont, QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -30,6 +30,11 @@ from .document import Document
 from .layers import Layer
 
 MASK_ROW = -1  # the row's data for the inpaint mask
+CONTROL_COLOR = QColor(0, 150, 170)  # control layers' rows: their name and thumbnail frame
+CONTROL_TIP = (
+    "New control layer above the selected one: paint a scribble on it for a Control unit "
+    "(it steers generation and is not part of the picture)"
+)
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 36
 
@@ -54,6 +59,7 @@ class LayersPanel(QWidget):
             name: _button(text, tip)
             for name, text, tip in (
                 ("add", "+", "New paint layer above the selected one (Insert)"),
+                ("control", "+ctl", CONTROL_TIP),
                 ("delete", "−", "Delete the selected layer"),
                 ("up", "▲", "Move the selected layer up"),
                 ("down", "▼", "Move the selected layer down"),
@@ -89,6 +95,7 @@ class LayersPanel(QWidget):
         self.opacity.sliderReleased.connect(self._apply_opacity)
         actions = {
             "add": self.doc.new_layer,
+            "control": self.doc.new_control_layer,
             "delete": lambda: self._say(self.doc.delete_layer()),
             "up": lambda: self.doc.move_layer(self.doc.active_layer, +1),
             "down": lambda: self.doc.move_layer(self.doc.active_layer, -1),
@@ -218,6 +225,15 @@ def _show_layer(item: QListWidgetItem, layer: Layer, index: int) -> None:
     item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
     opacity = "" if layer.opacity >= 1 else f", {round(layer.opacity * 100)}% opacity"
     item.setToolTip(f"{layer.kind.capitalize()} layer{opacity} · double-click to rename")
+    # Control layers are told apart at a glance: teal name, framed thumbnail, their own tip.
+    control = layer.kind == "control"
+    item.setData(Qt.ItemDataRole.ForegroundRole, CONTROL_COLOR if control else None)
+    if control:
+        item.setIcon(_framed(_thumbnail(layer)))
+        item.setToolTip(
+            f"Control layer{opacity}: a Control unit reads it (not part of the picture) · "
+            "double-click to rename"
+        )
 
 
 def _button(text: str, tip: str) -> QToolButton:
@@ -241,3 +257,14 @@ def _thumbnail(layer: Layer) -> QIcon:
     image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1],
                    QImage.Format.Format_RGB888).copy()  # fmt: skip
     return QIcon(QPixmap.fromImage(image))
+
+
+def _framed(icon: QIcon) -> QIcon:
+    """The thumbnail inside a frame of the control colour."""
+    pixmap = icon.pixmap(THUMB, THUMB)
+    painter = QPainter(pixmap)
+    painter.setPen(CONTROL_COLOR)
+    for inset in range(3):
+        painter.drawRect(pixmap.rect().adjusted(inset, inset, -1 - inset, -1 - inset))
+    painter.end()
+    return QIcon(pixmap)

@@ -26,6 +26,7 @@ from pipeline.model_card import peek_model_defaults
 from .autosave import Autosave
 from .brush_toolbar import BrushToolbar
 from .canvas import Canvas
+from .control_layers import ControlOverlay
 from .document import Document
 from .extras_dock import ExtrasDock
 from .file_actions import FileActions
@@ -215,6 +216,9 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self.doc)
         self.tools = BrushToolbar(self.canvas)
         self.layers_panel = add_layers_dock(self, self.doc, self.canvas)  # gui/layers_panel.py
+        self.control_overlay = ControlOverlay(self.doc)  # control layers, gui/control_layers.py
+        self.canvas.scene().addItem(self.control_overlay)
+        self.side.control.bind_document(self.doc)  # units read control layers
         right = QWidget()
         stack = QVBoxLayout(right)
         stack.setContentsMargins(0, 0, 0, 0)
