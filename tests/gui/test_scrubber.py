@@ -29,6 +29,10 @@ def generate(window, button) -> None:
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
     wait_for(lambda: window.controller.running_job != 0 or window.error_banner.isVisible(), 10)
     wait_for(lambda: window.controller.running_job == 0)
+    # The worker's `finished` reaches each receiver as its own queued event, posted one after
+    # the other from the worker thread: the controller's may run before the previews model's.
+    time.sleep(0.05)
+    QApplication.processEvents()
     assert not window.error_banner.isVisible(), window.error_banner.text()
 
 
@@ -125,6 +129,7 @@ def test_a_cancelled_job_keeps_the_previous_steps(qtbot, make_app, tmp_path):
     panel.prompt.setPlainText(PROMPT)
     panel.steps.setValue(4)
     generate(window, window.generate_button)
+    wait_for(lambda: scrubber.previews.total == 4)
     kept = previews_of(scrubber)
     panel.steps.setValue(400)
     QTest.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
