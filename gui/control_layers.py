@@ -14,9 +14,7 @@ expects from a painted layer (strokes = the layer's opaque pixels).
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
+from PySide6.QtGui import QImage
 
 from pipeline.errors import RequestError
 from pipeline.preprocess import scribble
@@ -24,6 +22,7 @@ from pipeline.preprocess import scribble
 from .document import Document
 from .layers import Layer, over, transparent
 from .mask_brush import Box
+from .picture_item import BufferedItem
 
 KIND = "control"
 OVERLAY_OPACITY = 0.6  # the picture under a scribble stays visible while painting
@@ -57,57 +56,27 @@ def control_image(layer: Layer, module: str, label: str) -> np.ndarray:
     return np.rint(white + (pixels[..., :3] - white) * cover).astype(np.uint8)  # over white
 
 
-class ControlOverlay(QGraphicsItem):
+class ControlOverlay(BufferedItem):
     """The visible control layers, drawn translucent over the canvas's picture; redrawn one
     changed box at a time (a dab on a control layer changes only its box)."""
 
+    FORMAT = QImage.Format.Format_ARGB32_Premultiplied
+    BLANK = 0
+
     def __init__(self, doc: Document) -> None:
-        super().__init__()
-        self.doc = doc
-        self._buffer = np.zeros((1, 1, 4), np.uint8)
-        self._image = QImage()
+        super().__init__(doc)
         self.setZValue(OVERLAY_Z)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
         doc.region_changed.connect(self.refresh)
         doc.size_changed.connect(lambda *_: self.rebuild())
         self.rebuild()
 
-    def rebuild(self) -> None:
-        height, width = self.doc.height, self.doc.width
-        self.prepareGeometryChange()
-        self._buffer = np.zeros((height, width, 4), np.uint8)
-        # The QImage shares the buffer's memory: refresh() writes into it in place.
-        self._image = QImage(
-            self._buffer.data, width, height, 4 * width, QImage.Format.Format_ARGB32_Premultiplied
-        )
-        self.refresh(None)
-
-    def refresh(self, box: Box | None) -> None:
-        height, width = self.doc.height, self.doc.width
-        if self._buffer.shape[:2] != (height, width):
-            self.rebuild()
-            return
-        x0, y0, x1, y1 = box if box is not None else (0, 0, width, height)
-        if x0 >= x1 or y0 >= y1:
-            return
+    def _fill(self, region: np.ndarray, box: Box) -> None:
         shown = [layer for layer in control_layers(self.doc) if layer.visible and layer.opacity]
-        region = self._buffer[y0:y1, x0:x1]
-        if not shown:
-            region[:] = 0
-        else:
-            region[:] = _premultiplied_bgra(_composite(shown, (x0, y0, x1, y1)))
-        self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
+        region[:] = _premultiplied_bgra(_composite(shown, box)) if shown else 0
 
     def alpha(self, x: int, y: int) -> int:
         """The overlay's alpha at (x, y), 0-255 (tests: is the scribble shown there?)."""
         return int(self._buffer[y, x, 3])
-
-    def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self.doc.width, self.doc.height)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        exposed = option.exposedRect.toAlignedRect()  # type: ignore[attr-defined]
-        painter.drawImage(exposed, self._image, exposed)
 
 
 def _composite(layers: list[Layer], box: Box) -> np.ndarray:

@@ -16,7 +16,14 @@ from .document import Document
 from .mask_brush import Box
 
 
-class PictureItem(QGraphicsItem):
+class BufferedItem(QGraphicsItem):
+    """A document-sized item drawn from its own 32-bit buffer (shared with a QImage, Qt's
+    fastest format to draw); `refresh(box)` rewrites and repaints only that box. Subclasses
+    say the format, the blank byte value and how a box is filled (`_fill`)."""
+
+    FORMAT = QImage.Format.Format_RGB32
+    BLANK = 255
+
     def __init__(self, doc: Document) -> None:
         super().__init__()
         self.doc = doc
@@ -24,17 +31,14 @@ class PictureItem(QGraphicsItem):
         self._image = QImage()
         # Paint gets the rectangle really exposed (a dab's box), not the whole picture.
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
-        self.rebuild()
 
     def rebuild(self) -> None:
-        """A buffer at the document's size, filled from the whole picture."""
+        """A buffer at the document's size, filled from the whole document."""
         height, width = self.doc.height, self.doc.width
         self.prepareGeometryChange()
-        self._buffer = np.full((height, width, 4), 255, np.uint8)
+        self._buffer = np.full((height, width, 4), self.BLANK, np.uint8)
         # The QImage shares the buffer's memory: refresh() writes into it in place.
-        self._image = QImage(
-            self._buffer.data, width, height, 4 * width, QImage.Format.Format_RGB32
-        )
+        self._image = QImage(self._buffer.data, width, height, 4 * width, self.FORMAT)
         self.refresh(None)
 
     def refresh(self, box: Box | None) -> None:
@@ -45,14 +49,11 @@ class PictureItem(QGraphicsItem):
         x0, y0, x1, y1 = box if box is not None else (0, 0, width, height)
         if x0 >= x1 or y0 >= y1:
             return
-        # RGB32 is stored as B, G, R, 255 bytes on little-endian machines.
-        self._buffer[y0:y1, x0:x1, 2::-1] = self.doc.image_region((x0, y0, x1, y1))
+        self._fill(self._buffer[y0:y1, x0:x1], (x0, y0, x1, y1))
         self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
-    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
-        """The colour shown at (x, y) (tests compare it with the document)."""
-        b, g, r, _ = self._buffer[y, x]
-        return int(r), int(g), int(b)
+    def _fill(self, region: np.ndarray, box: Box) -> None:
+        raise NotImplementedError
 
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self.doc.width, self.doc.height)
@@ -60,3 +61,18 @@ class PictureItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         exposed = option.exposedRect.toAlignedRect()  # type: ignore[attr-defined]
         painter.drawImage(exposed, self._image, exposed)
+
+
+class PictureItem(BufferedItem):
+    def __init__(self, doc: Document) -> None:
+        super().__init__(doc)
+        self.rebuild()
+
+    def _fill(self, region: np.ndarray, box: Box) -> None:
+        # RGB32 is stored as B, G, R, 255 bytes on little-endian machines.
+        region[..., 2::-1] = self.doc.image_region(box)
+
+    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
+        """The colour shown at (x, y) (tests compare it with the document)."""
+        b, g, r, _ = self._buffer[y, x]
+        return int(r), int(g), int(b)
