@@ -23,6 +23,12 @@ from .settings import Settings, SettingsStore
 from .termination import QuitOnSignal
 from .worker import EngineLike, GenerationWorker, engine_factory
 
+# How long the worker thread may keep the GIL while the GUI thread waits for it (Python's default
+# is 5 ms). Each Python slot the GUI thread runs takes the GIL again, and a paint stroke's end
+# runs several: with Live painting, the longest GUI stall was 31–34 ms at 5 ms and 18–21 ms at
+# 0.5 ms, with the same Live results per second (bench/live_painting.py, issue 18).
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 
 class BrushworkApp:
     """Owns the worker thread for the app's lifetime; `shutdown` always joins it."""
@@ -37,6 +43,7 @@ class BrushworkApp:
         session: SessionStore | None = None,
         ask_restore: RestoreQuestion = ask_to_restore,
     ) -> None:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.thread = QThread()
         self.thread.setObjectName("brushwork-worker")
         self.worker = GenerationWorker(factory)

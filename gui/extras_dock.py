@@ -8,6 +8,7 @@ parameters; everything else is here (issue 19).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,12 @@ class ExtrasDock(QDockWidget):
 
 
 def _is_bundled(model: str | None) -> bool:
-    if model is None:
-        return True
+    return model is None or _resolves_to_bundled(model)
+
+
+@functools.lru_cache(maxsize=8)
+def _resolves_to_bundled(model: str) -> bool:
+    """Cached: every Live request asks, and resolving paths costs the GUI thread ~1 ms."""
     try:
         return Path(model).resolve() == bundled_model_dir().resolve()
     except (OSError, ValueError):

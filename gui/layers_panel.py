@@ -37,6 +37,9 @@ CONTROL_TIP = (
 )
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 36
+# Thumbnails follow strokes at most this often: redrawing every row's icon inside the event that
+# ends a stroke held the GUI thread for ~6 ms per stroke (Live painting stalls, issue 18).
+THUMBNAIL_DELAY_MS = 250
 
 
 class LayersPanel(QWidget):
@@ -55,6 +58,10 @@ class LayersPanel(QWidget):
         self._opacity_timer.setSingleShot(True)
         self._opacity_timer.setInterval(0)
         self._opacity_timer.timeout.connect(self._apply_opacity)
+        self._thumbnail_timer = QTimer(self)
+        self._thumbnail_timer.setSingleShot(True)
+        self._thumbnail_timer.setInterval(THUMBNAIL_DELAY_MS)
+        self._thumbnail_timer.timeout.connect(self.rebuild)
         self.buttons = {
             name: _button(text, tip)
             for name, text, tip in (
@@ -87,7 +94,7 @@ class LayersPanel(QWidget):
 
     def _connect(self) -> None:
         self.doc.layers_changed.connect(self.rebuild)
-        self.doc.edited.connect(self.rebuild)  # thumbnails follow strokes (once per stroke)
+        self.doc.edited.connect(self._pixels_edited)
         self.canvas.target_changed.connect(lambda _edit_mask: self.rebuild())
         self.list.currentRowChanged.connect(self._on_row_selected)
         self.list.itemChanged.connect(self._on_item_changed)
@@ -113,9 +120,16 @@ class LayersPanel(QWidget):
 
     # --- doc → list ----------------------------------------------------------------------------
 
+    def _pixels_edited(self) -> None:
+        """Thumbnails follow strokes, later and once for a burst of them (not restarted by
+        each stroke, so continuous painting still updates them every THUMBNAIL_DELAY_MS)."""
+        if not self._thumbnail_timer.isActive():
+            self._thumbnail_timer.start()
+
     def rebuild(self) -> None:
         """Shows the stack. Rows are updated in place when their number is unchanged: this
         may run inside the list's own itemChanged, where deleting the item would crash."""
+        self._thumbnail_timer.stop()  # every row is shown as it is now
         rows: list[tuple[int, Layer | None]] = []
         if self.canvas.mask_editable:
             rows.append((MASK_ROW, None))

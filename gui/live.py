@@ -134,6 +134,10 @@ class LiveController(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._kick)
+        self._edit_timer = QTimer(self)  # one turn of the event loop after an edit
+        self._edit_timer.setSingleShot(True)
+        self._edit_timer.setInterval(0)
+        self._edit_timer.timeout.connect(self._after_edit)
         edited.connect(self._on_edit)
         controller.live_ended.connect(self._on_ended)
         controller.previewed.connect(self._on_preview)
@@ -149,6 +153,7 @@ class LiveController(QObject):
         self.active_changed.emit(active)
         if not active:
             self._timer.stop()
+            self._edit_timer.stop()
             self.scheduler.pending = False
             if self.running_job:
                 self.controller.worker.cancel(self.running_job)
@@ -189,25 +194,47 @@ class LiveController(QObject):
         self._edited(0.0)
 
     def _edited(self, pause: float) -> None:
+        """Notes the edit; the rest runs in its own turn of the event loop (`_after_edit`):
+        inside the mouse release that ended a stroke, reading the canvas and starting a job
+        held the GUI thread ~8 ms longer (issue 18's stall target)."""
         if not self.active:
             return
         self.scheduler.edit(pause)
-        if self.running_job and self._running_is_stale():
-            self.controller.worker.cancel(self.running_job)
-        self._kick()
+        self._edit_timer.start()
 
-    def _running_is_stale(self) -> bool:
+    @Slot()
+    def _after_edit(self) -> None:
+        if not self.active:
+            return
+        prepared = self._prepare()
+        if self.running_job and self._running_is_stale(prepared):
+            self.controller.worker.cancel(self.running_job)
+        self._try_start(prepared)
+
+    def _prepare(self) -> tuple[GenerationRequest, str] | BrushworkError:
+        """The request for the canvas as it is now and its key, or why there is none."""
+        try:
+            request = self._request()
+        except BrushworkError as exc:
+            return exc
+        return request, _key(request)
+
+    def _running_is_stale(self, prepared: tuple[GenerationRequest, str] | BrushworkError) -> bool:
         """The canvas or settings changed since the running job started, and a result was shown
         recently (else it runs on: a result at least every few seconds while painting on)."""
         if self.scheduler.clock() - self._last_shown >= MAX_WAIT_S:
             return False
-        try:
-            return _key(self._request()) != self._running_key  # a mask stroke changes nothing
-        except BrushworkError:
+        if isinstance(prepared, BrushworkError):
             return True
+        return prepared[1] != self._running_key  # a mask stroke changes nothing
 
     @Slot()
     def _kick(self) -> None:
+        self._try_start(None)
+
+    def _try_start(self, prepared: tuple[GenerationRequest, str] | BrushworkError | None) -> None:
+        """Starts the pending edit's job if the rules allow it now, else sets the timer;
+        `prepared`: the request already built in this turn of the event loop, if any."""
         self._timer.stop()
         if not self.active or self.running_job or not self.scheduler.pending:
             return
@@ -218,16 +245,14 @@ class LiveController(QObject):
         if wait > 0:
             self._timer.start(math.ceil(wait * 1000))
             return
-        self._start()
+        self._start(prepared or self._prepare())
 
-    def _start(self) -> None:
-        try:
-            request = self._request()
-        except BrushworkError as exc:
+    def _start(self, prepared: tuple[GenerationRequest, str] | BrushworkError) -> None:
+        if isinstance(prepared, BrushworkError):
             self.scheduler.started()  # nothing to run until the next edit
-            self.status.emit(f"Live cannot run: {exc}")
+            self.status.emit(f"Live cannot run: {prepared}")
             return
-        key = _key(request)
+        request, key = prepared
         if key == self._shown_key:  # e.g. a mask stroke: the canvas is what is shown
             self.scheduler.started()
             return

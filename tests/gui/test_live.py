@@ -8,6 +8,8 @@ Waits pump events and sleep: QTest.qWait would hold the GIL and starve the worke
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from types import SimpleNamespace
 
@@ -439,3 +441,41 @@ def test_live_jobs_leave_the_step_scrubber_on_the_last_generation(live_app, qtbo
     wait_for(lambda: harness.shown)
     pump(0.2)  # the Live job's queued signals have all been delivered
     assert previews.total == 5 and previews.images == kept  # the same QImage objects
+
+
+def test_an_edit_starts_its_job_after_the_event_that_made_it(live_app):
+    """Reading the canvas and starting a job inside the mouse release that ended a stroke held
+    the GUI thread longer (issue 18's stall target): it runs in the next turn of the loop."""
+    _window, _engine, harness = live_app()
+    harness.live.set_active(True)
+    wait_for(lambda: harness.shown)
+    started = len(harness.started)
+    harness.paint(90)
+    assert len(harness.started) == started  # not inside the edit's own event
+    wait_for(lambda: harness.shown[-1] == 90)
+    assert len(harness.started) == started + 1
+
+
+def test_the_app_lets_the_gui_thread_take_the_gil_back_quickly(make_app):
+    from gui.app import GIL_SWITCH_INTERVAL_S
+
+    sys.setswitchinterval(0.005)  # Python's default
+    make_app()
+    assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+
+
+def test_jobs_report_the_loaded_model_only_when_it_changed(live_app):
+    """The window's answer to a model report (card, few-step preset, size rules) cost the GUI
+    thread ~8 ms; Live jobs ran it for every result."""
+    window, engine, harness = live_app()
+    reports = []
+    window.controller.worker.model_loaded.connect(lambda name, _defaults: reports.append(name))
+    harness.live.set_active(True)
+    for level in (10, 20, 30):
+        harness.paint(level)
+        wait_for(lambda level=level: harness.shown and harness.shown[-1] == level)
+    assert len(reports) == 1
+    engine.loaded = dataclasses.replace(engine.loaded, native_size=64)  # another model
+    harness.paint(40)
+    wait_for(lambda: harness.shown[-1] == 40)
+    assert len(reports) == 2

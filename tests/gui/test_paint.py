@@ -363,3 +363,25 @@ def test_dragging_the_opacity_slider_is_one_undo_step_applied_as_it_moves(qtbot,
     assert doc.undo_stack.count() == steps + 1
     doc.undo_stack.undo()
     assert doc.active_layer.opacity == 1.0 and slider.value() == 100
+
+
+def test_layer_thumbnails_follow_a_burst_of_strokes_once_and_later(qtbot, make_app, monkeypatch):
+    """Redrawing every thumbnail inside the stroke's release event stalled Live painting: the
+    list is rebuilt once for a burst of strokes, after the events that made them."""
+    window, _ = painter(make_app)
+    panel = window.layers_panel
+    rebuilds = []
+    original = panel.rebuild
+    monkeypatch.setattr(panel, "rebuild", lambda: (rebuilds.append(1), original())[1])
+    panel._thumbnail_timer.timeout.disconnect()
+    panel._thumbnail_timer.timeout.connect(panel.rebuild)
+    row = row_named(window, "Paint 1")
+    before = panel.list.item(row).icon().pixmap(36, 36).toImage()
+    for y in (100, 150, 200):
+        drag(window.canvas, [(50, y), (350, y)])
+    assert rebuilds == []  # nothing inside the strokes' events
+    qtbot.waitUntil(lambda: bool(rebuilds), timeout=2000)
+    qtbot.wait(400)
+    assert rebuilds == [1]
+    after = panel.list.item(row).icon().pixmap(36, 36).toImage()
+    assert after != before  # the thumbnail shows the red strokes
