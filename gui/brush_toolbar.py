@@ -109,6 +109,9 @@ class BrushToolbar(QToolBar):
         for button in self.recent_buttons:
             button.clicked.connect(lambda _checked=False, b=button: self._use_recent(b))
         self.canvas.color_picked.connect(self.set_paint_color)
+        self.canvas.color_changed.connect(
+            lambda color: _paint_swatch(self.paint_color_button, color, 26)
+        )
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
 
     def resize_brush(self, factor: float) -> None:

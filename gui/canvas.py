@@ -136,6 +136,7 @@ class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
     refused = Signal(str)  # why a click did nothing (a hidden layer, outside the canvas)
     color_picked = Signal(QColor)  # the eyedropper's colour, now the brush's
+    color_changed = Signal(QColor)  # the brush's colour, however it was set (the swatch shows it)
     target_changed = Signal(bool)  # True: the tools edit the mask; False: the active layer
 
     def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
@@ -326,8 +327,12 @@ class Canvas(QGraphicsView):
         self.viewport().update()
 
     def set_color(self, color: QColor) -> None:
-        if color.isValid():
-            self.color = QColor(color.red(), color.green(), color.blue())
+        if not color.isValid():
+            return
+        opaque = QColor(color.red(), color.green(), color.blue())
+        if opaque != self.color:
+            self.color = opaque
+            self.color_changed.emit(QColor(opaque))
 
     def paint_settings(self) -> PaintSettings:
         color = (self.color.red(), self.color.green(), self.color.blue())

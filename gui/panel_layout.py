@@ -56,6 +56,7 @@ def lay_out(panel: ParametersPanel) -> tuple[CollapsibleSection, QScrollArea, QF
     section = CollapsibleSection("More settings", more_body)
     column.addWidget(section)
     column.addStretch(1)  # spare height goes below the fields, not between them
+    panel._scrolled_column = column  # add_section puts more sections above the stretch
     scroll = QScrollArea()
     scroll.setObjectName("panelScroll")
     scroll.setWidget(content)

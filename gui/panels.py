@@ -124,6 +124,13 @@ class ParametersPanel(QWidget):
         self.more, self.scroll, self._more_form = lay_out(self)
         self._on_mode()
 
+    def add_section(self, widget: QWidget) -> None:
+        """A section below the fields, scrolled with them (e.g. Control): outside the scroll
+        area, each control unit took its height from the prompt and fields on a 800 px screen."""
+        column = self._scrolled_column
+        column.insertWidget(column.count() - 1, widget)
+        self.scroll.setMinimumWidth(self.scroll.widget().minimumSizeHint().width())
+
     @property
     def current_mode(self) -> CanvasMode:
         return CanvasMode(self.mode.currentData())

@@ -43,6 +43,8 @@ class SidePanel(QWidget):
         self.model_label = QLabel("Model: not loaded yet")
         self.model_label.setWordWrap(True)
         self.queue = JobQueue()
+        # A few rows: the parameters above get the height (the queue scrolls its own list).
+        self.queue.setMaximumHeight(self.queue.fontMetrics().height() * 7)
         self.few_step = FewStepButton(self.panel)  # shown for LCM/Turbo/… models only
         self.queue_label = QLabel()
         self.control = ControlPanel()  # ControlNet units (control_panel.py)
@@ -56,7 +58,7 @@ class SidePanel(QWidget):
         column.addWidget(self.model_label)
         column.addWidget(self.few_step)
         column.addWidget(self.panel, 1)  # it scrolls its own fields, below Mode (panels.py)
-        column.addWidget(self.control)
+        self.panel.add_section(self.control)
         column.addLayout(buttons)
         column.addWidget(self.progress)
         column.addWidget(self.progress_label)

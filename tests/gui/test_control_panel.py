@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QToolButton
+from PySide6.QtWidgets import QApplication, QToolButton
 
 from gui.control_panel import ControlPanel
 from gui.settings import Settings
@@ -121,3 +121,20 @@ def test_generate_with_a_control_unit_in_the_window(qtbot, make_app, tiny_model_
     [unit] = read_image_info(result.path)["controls"]
     assert unit == {"module": "scribble", "model": "tiny-cn", "weight": 1.0,
                     "guidance_start": 0.0, "guidance_end": 1.0}  # fmt: skip
+
+
+def test_control_units_scroll_with_the_fields_and_leave_the_prompt_its_height(qtbot, make_app):
+    """Outside the fields' scroll area, each unit took its height from the prompt and fields:
+    at 1280×800 two units left the fields a sliver."""
+    app, _ = make_app()
+    window = app.window
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.panel.scroll.height() > 0)
+    control, scroll = window.side.control, window.panel.scroll
+    assert scroll.widget().isAncestorOf(control)
+    before = scroll.height()
+    for _ in range(2):
+        qtbot.mouseClick(control.add_button, Qt.MouseButton.LeftButton)
+    QApplication.processEvents()
+    assert len(control.rows) == 2 and scroll.height() == before
+    assert scroll.height() >= 300  # the prompt and the first fields stay in view

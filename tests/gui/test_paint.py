@@ -385,3 +385,12 @@ def test_layer_thumbnails_follow_a_burst_of_strokes_once_and_later(qtbot, make_a
     assert rebuilds == [1]
     after = panel.list.item(row).icon().pixmap(36, 36).toImage()
     assert after != before  # the thumbnail shows the red strokes
+
+
+def test_the_colour_button_shows_the_brush_colour_however_it_was_set(qtbot, make_app):
+    window, _ = painter(make_app)
+    button = window.tools.paint_color_button
+    window.canvas.set_color(QColor(12, 200, 34))  # e.g. a script or a restored session
+    center = button.grab().toImage().pixelColor(button.width() // 2, button.height() // 2)
+    assert (center.red(), center.green(), center.blue()) == (12, 200, 34)
+    assert button.toolTip().endswith("#0cc822")
