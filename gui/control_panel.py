@@ -36,13 +36,13 @@ from PySide6.QtWidgets import (
 )
 
 from pipeline.control import MAX_CONTROLS, MODULES, ControlUnit, check_controls
-from pipeline.errors import RequestError
+from pipeline.errors import BrushworkError, RequestError
 
 from .control_layers import control_image, control_layers
 from .document import Document
 from .layers import Layer
+from .session_extras import CANVAS, FILE, LAYER, ControlUnitState
 
-CANVAS, FILE, LAYER = "Canvas", "File", "Control layer"
 THUMB = 40
 TYPE_TIPS = {
     "none": "the image already is a control image (e.g. white strokes on black)",
@@ -228,6 +228,34 @@ class ControlUnitRow(QFrame):
             )
         return control_image(self.chosen, self.kind.currentData(), label)
 
+    def state(self) -> ControlUnitState:
+        """What the session keeps of this row (session_extras.py)."""
+        return ControlUnitState(
+            enabled=self.enabled.isChecked(), module=self.kind.currentData(),
+            model=self.model.text().strip(), source=self.source.currentText(),
+            file=str(self.file) if self.file else None, layer=self.chosen_name,
+            strength=self.strength.value(), start=self.start.value(), end=self.end.value(),
+        )  # fmt: skip
+
+    def apply_state(self, state: ControlUnitState) -> str | None:
+        """Shows a saved row; a note if its control image file can no longer be read."""
+        self.enabled.setChecked(state.enabled)
+        self.kind.setCurrentIndex(max(0, self.kind.findData(state.module)))
+        self.model.setText(state.model)
+        for box, value in ((self.strength, state.strength), (self.start, state.start),
+                           (self.end, state.end)):  # fmt: skip
+            box.setValue(value)
+        self.chosen, self.chosen_name = None, state.layer
+        self.show_layers(self.layers)
+        note = None
+        if state.file:
+            try:
+                self.set_file(Path(state.file))
+            except BrushworkError as exc:
+                note = f"{self.enabled.text()}: its control image could not be read ({exc})."
+        self.source.setCurrentText(state.source)
+        return note
+
     def unit(self, canvas: np.ndarray | None) -> ControlUnit:
         if not self.model.text().strip():
             raise RequestError(f"{self.enabled.text()}: choose a ControlNet model.")
@@ -305,6 +333,26 @@ class ControlPanel(QGroupBox):
         layers = self._layers() if self._layers is not None else []
         for row in self.rows:
             row.show_layers(layers)
+
+    def state(self) -> tuple[ControlUnitState, ...]:
+        return tuple(row.state() for row in self.rows)
+
+    def restore(self, states: tuple[ControlUnitState, ...]) -> list[str]:
+        """The saved units in place of the rows there are; a note per unit that lost
+        something (a type not available here, an unreadable image file)."""
+        for row in list(self.rows):
+            self.remove_unit(row)
+        notes = []
+        for state in states:
+            row = self.add_unit()
+            if row is None:
+                break
+            if state.module not in self.modules:
+                notes.append(f"{row.enabled.text()}: {state.module} is not available here.")
+            note = row.apply_state(state)
+            if note:
+                notes.append(note)
+        return notes
 
     def units(self, canvas: np.ndarray | None) -> tuple[ControlUnit, ...]:
         """The request's units from the rows that are on (RequestError: what is missing)."""

@@ -226,6 +226,17 @@ class LoraListModel(QAbstractListModel):
         return tuple((str(row.path), row.weight) for row in self._rows
                      if row.enabled and row.path and row.tag_weight is None)  # fmt: skip
 
+    def applied(self) -> tuple[tuple[str, float], ...]:
+        """The rows switched on in the list (not by a prompt tag), as (name, weight)."""
+        return tuple((row.name, row.weight) for row in self._rows if row.enabled and row.path)
+
+    def restore_applied(self, wanted: tuple[tuple[str, float], ...]) -> list[str]:
+        """`set_applied` for a saved session's (name, weight) pairs; the names not listed."""
+        files = {row.name for row in self._rows if row.path is not None}
+        listed = {name: weight for name, weight in wanted if name in files}
+        self.set_applied(listed)
+        return [name for name, _weight in wanted if name not in listed]
+
     def set_applied(self, wanted: dict[str, float]) -> None:
         """Exactly these rows on, at these weights (name → weight); every other row off."""
         for row in self._rows:

@@ -39,6 +39,7 @@ from .panels import CanvasMode
 from .quit_guard import confirm_quit
 from .scrubber import attach_scrubber
 from .session import SessionState, SessionStore
+from .session_extras import SessionExtras
 from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .shortcuts import ShortcutRouter
@@ -165,9 +166,11 @@ class MainWindow(QMainWindow):
     def session_state(self) -> SessionState:
         current = self.history.currentItem()
         selected = str(self.history.path_of(current)) if current is not None else None
+        extras = SessionExtras(self.extras.loras.applied(), self.side.control.state())
         return SessionState(
             self.doc.image, self.doc.mask, self.panel.to_parameters(), self.controller.model,
             selected, layers=self.doc.session_layers(), active_layer=self.doc.active_index,
+            extras=extras,
         )  # fmt: skip
 
     def restore_session(self, state: SessionState) -> None:
@@ -187,8 +190,16 @@ class MainWindow(QMainWindow):
         self._on_canvas_size(self.doc.width, self.doc.height)
         if state.history_path:
             self.history.select_path(Path(state.history_path))
-        notes = " ".join(state.notes)  # values the field table refused
+        notes = " ".join([*state.notes, *self._restore_extras(state.extras)])
         self.statusBar().showMessage(f"Your previous session was restored. {notes}".strip())
+
+    def _restore_extras(self, extras: SessionExtras) -> list[str]:
+        """The session's LoRAs on in the list and its Control units; notes for what is gone."""
+        missing = self.extras.loras.restore_applied(extras.loras)
+        notes = self.side.control.restore(extras.control)
+        if missing:
+            notes.append(f"LoRAs no longer in the LoRA folder: {', '.join(missing)}.")
+        return notes
 
     # --- construction --------------------------------------------------------------------------
 

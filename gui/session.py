@@ -1,7 +1,8 @@
 """The working session, saved as it changes so a crash or `kill -9` loses almost nothing.
 
-A session is the canvas image, its layers, the mask, the panel's parameters, the model and the
-image picked in the history strip. It lives in `<user data dir>/Brushwork/session/`:
+A session is the canvas image, its layers, the mask, the panel's parameters, the LoRAs and
+Control units (session_extras.py), the model and the image picked in the history strip. It
+lives in `<user data dir>/Brushwork/session/`:
 
 - `canvas-<id>.png` (the flattened picture), `mask-<id>.png` and one RGBA
   `layer-<id>-<n>.png` per layer, each written atomically (temp file + rename); the manifest
@@ -42,6 +43,7 @@ from pipeline.imagefiles import read_image
 from pipeline.outputs import save_png_as
 
 from .layers import LAYER_KINDS, Layer
+from .session_extras import SessionExtras, extras_from_json, extras_to_json
 from .settings import APP_NAME, Parameters, parameters_with_notes
 
 FORMAT_VERSION = 1
@@ -62,6 +64,7 @@ class SessionState:
     notes: list[str] = dataclasses.field(default_factory=list)  # values dropped when loading
     layers: list[Layer] | None = None  # None: a session from before layers (the image only)
     active_layer: int = -1
+    extras: SessionExtras = dataclasses.field(default_factory=SessionExtras)  # LoRAs, Control
 
 
 def default_session_dir() -> Path:
@@ -148,6 +151,7 @@ class SessionStore:
             "parameters": dataclasses.asdict(state.parameters),
             "model": state.model,
             "history_path": state.history_path,
+            "extras": extras_to_json(state.extras),
         }
         write_json_atomically(self.manifest, manifest)
         self._remove_unreferenced({canvas, mask, *(layer["file"] for layer in layers)})
@@ -216,6 +220,7 @@ class SessionStore:
             mask = np.zeros(image.shape[:2], np.uint8)
         model, history = data.get("model"), data.get("history_path")
         parameters, dropped = parameters_with_notes(data.get("parameters"))
+        extras, extras_notes = extras_from_json(data.get("extras"))
         active = data.get("active_layer")
         return SessionState(
             image=image,
@@ -223,9 +228,10 @@ class SessionStore:
             parameters=parameters,
             model=model if isinstance(model, str) else None,
             history_path=history if isinstance(history, str) else None,
-            notes=[*dropped, *notes],
+            notes=[*dropped, *notes, *extras_notes],
             layers=layers,
             active_layer=active if isinstance(active, int) and not isinstance(active, bool) else -1,
+            extras=extras,
         )
 
     def _remove_unreferenced(self, keep: set[str]) -> None:

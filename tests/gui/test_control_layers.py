@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
@@ -172,6 +173,7 @@ def test_the_session_keeps_a_control_layer(qtbot, make_app, tmp_path):
     window.restore_session(loaded)
     restored = window.doc.layers[-1]
     assert restored.kind == "control" and np.array_equal(restored.pixels, layer.pixels)
+    [row] = window.side.control.rows  # the saved unit, in place of the one there was
     assert row.chosen is restored  # the unit finds its layer again by name
     assert np.array_equal(window.doc.image, WHITE)  # still not part of the picture
 
@@ -217,3 +219,38 @@ def test_generating_from_a_painted_control_layer_puts_the_shape_there(qtbot, mak
     (x0, y0), (x1, y1) = centres
     assert abs(x0 - 16) < 8 and abs(y0 - 32) < 8, centres  # in the scribbled region
     assert abs(x1 - 48) < 8 and abs(y1 - 32) < 8, centres
+
+
+def test_the_session_keeps_the_control_units_and_says_what_it_could_not_restore(
+    qtbot, make_app, tmp_path
+):
+    store = SessionStore(tmp_path / "session")
+    app, _ = make_app(session=store)
+    window = app.window
+    small_canvas(window)
+    control = window.side.control
+    scribble = tmp_path / "scribble.png"
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(scribble)
+    first = control.add_unit()
+    first.set_file(scribble)
+    first.kind.setCurrentIndex(first.kind.findData("canny"))
+    first.strength.setValue(0.5)
+    first.start.setValue(0.1)
+    first.end.setValue(0.8)
+    first.enabled.setChecked(False)
+    add_control_layer(qtbot, window)
+    second = control.add_unit()  # reads the control layer
+    saved = control.state()
+    assert [unit.source for unit in saved] == ["File", "Control layer"]
+    assert window.autosave.save() and window.autosave.wait(10)
+    loaded = store.load()
+    assert loaded.extras.control == saved
+    for row in list(control.rows):
+        control.remove_unit(row)
+    window.restore_session(loaded)
+    assert control.state() == saved and control.rows[1].chosen is window.doc.layers[-1]
+    scribble.unlink()  # the next restore cannot read the image any more
+    window.restore_session(store.load())
+    assert control.rows[0].file is None and control.rows[0].source.currentText() == "File"
+    assert "Unit 0: its control image could not be read" in window.statusBar().currentMessage()
+    assert second is not control.rows[1]

@@ -282,3 +282,24 @@ def test_live_jobs_carry_the_lora_list_too(qtbot, window_and_engine, folders):
     window.live.set_active(False)
     [(name, weight)] = engine.requests[0].loras
     assert Path(name).name == "ink.safetensors" and weight == 0.4
+
+
+def test_the_session_keeps_the_loras_that_are_on_and_names_the_missing(make_app, tmp_path, folders):
+    from gui.session import SessionStore
+
+    lora_file(folders[0] / "ink.safetensors")
+    lora_file(folders[0] / "gone.safetensors", seed=1)
+    settings = Settings(loras_folder=str(folders[0]), embeddings_folder=str(folders[1]))
+    store = SessionStore(tmp_path / "session")
+    app, _ = make_app(store=SettingsStore(tmp_path / "s.json"), settings=settings, session=store)
+    loras = app.window.extras.loras
+    loras.set_applied({"ink": 0.6, "gone": 1.2})
+    assert app.window.autosave.save() and app.window.autosave.wait(10)
+    loaded = store.load()
+    assert sorted(loaded.extras.loras) == [("gone", 1.2), ("ink", 0.6)]
+    (folders[0] / "gone.safetensors").unlink()
+    loras.rescan()
+    loras.set_applied({})
+    app.window.restore_session(loaded)
+    assert loras.applied() == (("ink", 0.6),)
+    assert "LoRAs no longer in the LoRA folder: gone." in app.window.statusBar().currentMessage()
