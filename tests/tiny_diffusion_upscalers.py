@@ -6,59 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tiny_model import build_tokenizer
-
-
-def _text_encoder(tokenizer):
-    import torch
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(0)
-    return CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
-
-
-def _vae(levels: int, **config):
-    import torch
-    from diffusers import AutoencoderKL
-
-    torch.manual_seed(0)
-    return AutoencoderKL(
-        block_out_channels=(8, 16, 16, 16)[:levels],
-        down_block_types=("DownEncoderBlock2D",) * levels,
-        up_block_types=("UpDecoderBlock2D",) * levels,
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=8,
-        **config,
-    )
-
-
-def _unet(**config):
-    import torch
-    from diffusers import UNet2DConditionModel
-
-    torch.manual_seed(0)
-    return UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=8,
-        **config,
-    )
+from tests.tiny_model import build_tokenizer, tiny_text_encoder, tiny_unet, tiny_vae
 
 
 def save_tiny_x4_upscaler(folder: Path) -> Path:
@@ -68,10 +16,10 @@ def save_tiny_x4_upscaler(folder: Path) -> Path:
 
     tokenizer = build_tokenizer(folder.parent / f"{folder.name}-vocab")
     pipe = StableDiffusionUpscalePipeline(
-        vae=_vae(3, scaling_factor=0.08333),
-        text_encoder=_text_encoder(tokenizer),
+        vae=tiny_vae(3, scaling_factor=0.08333),
+        text_encoder=tiny_text_encoder(tokenizer),
         tokenizer=tokenizer,
-        unet=_unet(in_channels=7, out_channels=4, num_class_embeds=100, sample_size=16),
+        unet=tiny_unet(in_channels=7, out_channels=4, num_class_embeds=100, sample_size=16),
         low_res_scheduler=DDPMScheduler(),
         scheduler=DDIMScheduler(prediction_type="v_prediction"),
         max_noise_level=350,
@@ -87,10 +35,10 @@ def save_tiny_latent_upscaler(folder: Path) -> Path:
 
     tokenizer = build_tokenizer(folder.parent / f"{folder.name}-vocab")
     pipe = StableDiffusionLatentUpscalePipeline(
-        vae=_vae(4),
-        text_encoder=_text_encoder(tokenizer),
+        vae=tiny_vae(4),
+        text_encoder=tiny_text_encoder(tokenizer),
         tokenizer=tokenizer,
-        unet=_unet(in_channels=8, out_channels=5, time_cond_proj_dim=160, sample_size=16),
+        unet=tiny_unet(in_channels=8, out_channels=5, time_cond_proj_dim=160, sample_size=16),
         scheduler=EulerDiscreteScheduler(prediction_type="sample"),
     )
     pipe.save_pretrained(folder)

@@ -28,39 +28,30 @@ def build_tokenizer(folder: Path):
     )
 
 
-def build_tiny_pipeline(scratch: Path):
+def tiny_unet(**config):
+    """A 2-level UNet (32/64 channels, cross-attention 32 wide, seed 0)."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import UNet2DConditionModel
 
-    tokenizer = build_tokenizer(scratch / "vocab")
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8,
+    return UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=32,
         attention_head_dim=8,
+        **config,
     )
+
+
+def tiny_text_encoder(tokenizer):
+    """A 2-layer, 32-wide CLIP text encoder (seed 0) for `tokenizer`."""
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
     torch.manual_seed(0)
-    vae = AutoencoderKL(
-        sample_size=64,
-        block_out_channels=(8, 16, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=8,
-    )
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(
+    return CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
             hidden_size=32,
@@ -73,6 +64,32 @@ def build_tiny_pipeline(scratch: Path):
             pad_token_id=tokenizer.pad_token_id,
         )
     )
+
+
+def tiny_vae(levels: int, **config):
+    """A VAE of `levels` levels (8-16 channels, seed 0): it shrinks by 2^(levels-1)."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        block_out_channels=(8, 16, 16, 16)[:levels],
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        **config,
+    )
+
+
+def build_tiny_pipeline(scratch: Path):
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    tokenizer = build_tokenizer(scratch / "vocab")
+    unet = tiny_unet(sample_size=8)
+    vae = tiny_vae(4, sample_size=64)
+    text_encoder = tiny_text_encoder(tokenizer)
     # SD 1.5's own scheduler config.
     scheduler = PNDMScheduler(
         beta_start=0.00085,
