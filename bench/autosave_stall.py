@@ -14,14 +14,11 @@ Run: python3 bench/autosave_stall.py [--saves 5] [--write]
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import common  # noqa: F401  (puts this checkout first on sys.path)
 import numpy as np
-from common import LoadTracker, header, parser, report, table
+from common import LoadTracker, engineless_app, header, parser, report, table
 
 TITLE = "Autosave stall"
 SIZE = 2048
@@ -39,17 +36,9 @@ def main() -> None:
     cli.add_argument("--saves", type=int, default=5)
     cli.add_argument("--idle", type=float, default=10.0, help="seconds of idle baseline")
     args = cli.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="brushwork-bench-"))
-    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        os.environ[var] = str(work / var.lower())
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    qt_app, app, _work = engineless_app()
     from PySide6.QtCore import QCoreApplication, Qt, QTimer
 
-    from gui.app import BrushworkApp, create_qt_app
-
-    qt_app = create_qt_app()
-    app = BrushworkApp(lambda: None, work / "outputs")
-    app.start(preload=False)
     window, autosave = app.window, app.window.autosave
     window.doc.replace(photo_like(SIZE), "Photo")
     window.doc.mask[: SIZE // 2] = 255

@@ -198,3 +198,20 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def engineless_app() -> tuple[object, object, Path]:
+    """The real window offscreen without a model (GUI-thread benchmarks), in a temporary home
+    so the user's settings and session stay untouched: (Qt app, BrushworkApp, work folder)."""
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="brushwork-bench-"))
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        os.environ[var] = str(work / var.lower())
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from gui.app import BrushworkApp, create_qt_app
+
+    qt_app = create_qt_app()
+    app = BrushworkApp(lambda: None, work / "outputs")
+    app.start(preload=False)
+    return qt_app, app, work

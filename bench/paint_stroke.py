@@ -14,15 +14,12 @@ Run: python3 bench/paint_stroke.py [--strokes 5] [--moves 60] [--json] [--write]
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import common  # noqa: F401  (puts this checkout first on sys.path)
 import numpy as np
 from autosave_stall import photo_like
-from common import LoadTracker, header, parser, report, table
+from common import LoadTracker, engineless_app, header, parser, report, table
 
 TITLE = "Paint stroke"
 SIZE = 2048
@@ -34,19 +31,11 @@ def main() -> None:
     cli.add_argument("--moves", type=int, default=60)
     cli.add_argument("--json", action="store_true", help="print the figures as JSON only")
     args = cli.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="brushwork-bench-"))
-    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        os.environ[var] = str(work / var.lower())
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    qt_app, app, _work = engineless_app()
     from PySide6.QtCore import QCoreApplication, QEvent, QPointF, Qt
     from PySide6.QtGui import QColor, QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import BrushworkApp, create_qt_app
-
-    qt_app = create_qt_app()
-    app = BrushworkApp(lambda: None, work / "outputs")
-    app.start(preload=False)
     window = app.window
     window.resize(1400, 900)
     doc, canvas = window.doc, window.canvas
