@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BrushworkError, Cancelled, ModelError
+from .openvino_unet import PREPARING, OpenVinoUNet, use_openvino
 from .taesd import APPROXIMATE, PreviewBudget, decode_rgb, load_taesd, local_taesd
 
 PREVIEW_MODES = ("linear", "taesd")
@@ -45,6 +46,7 @@ class SpeedOptions:
     preview: str = "linear"  # "taesd": TAESD previews (≤ 4/s, ≤ 10% of the time)
     fast_decode: bool = False  # the final image from TAESD (approximate)
     step_cache: bool = False  # DeepCache (approximate)
+    openvino: bool = False  # the UNet through OpenVINO on the CPU (openvino_unet.py)
     compile_backend: str = "inductor"  # tests warm up with "eager" (no C++ compiler needed)
 
     @classmethod
@@ -186,6 +188,7 @@ class SpeedState:
     taesd: Any = None
     taesd_failure: str | None = None
     fp16_vae: Any = None
+    openvino: Any = None  # openvino_unet.OpenVinoUNet, kept across runs
 
 
 @dataclass
@@ -220,6 +223,11 @@ class SpeedRun:
                 compiled.new_failure = False
                 self.notes.append(compiled.failure or "")
             compiled.start_warmup()
+        dispatcher = self.state.openvino
+        if dispatcher is not None and dispatcher.unet.forward is dispatcher:
+            self.notes += dispatcher.run_notes()
+            if dispatcher.start_warmup():
+                self.notes.append(PREPARING)
 
 
 def prepare_run(
@@ -244,10 +252,12 @@ def prepare_run(
     _set_channels_last(state, pipe, options.channels_last)
     if options.step_cache:
         _enable_step_cache(run, pipe)
+    elif options.openvino and _use_openvino(run, unet, device):
+        pass
     elif options.compile or options.cuda_graphs:
         _use_compiled(run, unet, options, device)
-    elif isinstance(getattr(unet, "forward", None), CompiledUNet):
-        del unet.forward  # compile switched off: the class's own forward again
+    elif isinstance(getattr(unet, "forward", None), (CompiledUNet, OpenVinoUNet)):
+        del unet.forward  # compile/OpenVINO switched off: the class's own forward again
     _use_fp16_fix(run, model, pipe, user_vae)
     if options.preview == "taesd" or options.fast_decode:
         run.taesd = _taesd(run, model, pipe, device, on_download, cancel)
@@ -320,6 +330,19 @@ def _use_compiled(run: SpeedRun, unet: Any, options: SpeedOptions, device: str) 
         run.notes.append(state.compiled.failure)
 
 
+def _use_openvino(run: SpeedRun, unet: Any, device: str) -> bool:
+    """Installs the OpenVINO dispatcher; False (with a note) when torch runs the UNet instead."""
+    dispatcher, note = use_openvino(run.state.openvino, unet, device)
+    run.state.openvino = dispatcher
+    if note is not None:
+        run.notes.append(note)
+        if isinstance(getattr(unet, "forward", None), OpenVinoUNet):
+            del unet.forward
+        return False
+    unet.forward = dispatcher
+    return True
+
+
 def _enable_step_cache(run: SpeedRun, pipe: Any) -> None:
     try:
         from DeepCache import DeepCacheSDHelper
@@ -327,7 +350,7 @@ def _enable_step_cache(run: SpeedRun, pipe: Any) -> None:
         run.notes.append("DeepCache is not installed (pip install brushwork[deepcache]).")
         return
     unet = pipe.unet
-    if isinstance(getattr(unet, "forward", None), CompiledUNet):
+    if isinstance(getattr(unet, "forward", None), (CompiledUNet, OpenVinoUNet)):
         del unet.forward  # DeepCache wraps the UNet's blocks: not together with compile
     helper = DeepCacheSDHelper(pipe=pipe)
     helper.set_params(cache_interval=STEP_CACHE_INTERVAL, cache_branch_id=0)
