@@ -22,6 +22,7 @@ Precision: OpenVINO's default, which is bf16 on CPUs with AMX (approximate; see
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -53,6 +54,11 @@ _WHY_EXTRA = {
     "attention_mask": "an attention mask is set",
     "encoder_attention_mask": "an attention mask is set",
 }
+
+
+def installed() -> bool:
+    """Without importing it (the settings dialog asks; `available` imports, which takes ~1 s)."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 def available() -> bool:
