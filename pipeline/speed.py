@@ -343,6 +343,23 @@ def _use_openvino(run: SpeedRun, unet: Any, device: str) -> bool:
     return True
 
 
+OPENVINO_WAIT = "OpenVINO UNet: converting it (one-off, minutes for SD 1.5) or reading its cache…"
+
+
+def warm_openvino(model: Any, device: str) -> list[str]:
+    """For the CLI (one image, then exit): the OpenVINO UNet ready before the first run rather
+    than in the background after it. Returns notes (why it will not be used)."""
+    state: SpeedState = model.__dict__.setdefault("speed", SpeedState())
+    unet = next(iter(model.pipelines.values())).unet  # one UNet, shared by every mode
+    state.openvino, note = use_openvino(state.openvino, unet, device)
+    if note is not None:
+        return [note]
+    state.openvino.start_warmup()
+    state.openvino.wait()
+    failure = state.openvino.failure
+    return [] if failure is None else [f"OpenVINO UNet: not used ({failure}); PyTorch runs it."]
+
+
 def _enable_step_cache(run: SpeedRun, pipe: Any) -> None:
     try:
         from DeepCache import DeepCacheSDHelper

@@ -278,3 +278,32 @@ def test_openvino_is_imported_without_its_telemetry() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_cli_openvino_converts_before_the_first_image_and_reuses_the_cache(
+    conversions: list[int], tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from pipeline.cli import main
+
+    args = ["generate", "--prompt", "a red circle", "--model", str(tiny_model_dir), "--steps",
+            "2", "--seed", "3", "--width", "64", "--height", "64", "--device", "cpu",
+            "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main([*args, "--openvino"]) == 0
+    first = capsys.readouterr()
+    assert "OpenVINO UNet: converting it" in first.err and "PyTorch" not in first.err
+    assert len(conversions) == 1
+    assert main([*args, "--openvino"]) == 0
+    assert len(conversions) == 1  # the second process-like run read the cache
+    fast = Path(capsys.readouterr().out.split("\t")[0])
+    assert main(args) == 0
+    plain = Path(capsys.readouterr().out.split("\t")[0])
+
+    assert psnr(pixels_of(fast), pixels_of(plain)) >= 30
+    assert main([*args, "--openvino", "--server", "http://127.0.0.1:1"]) == 2
+    assert "--openvino" in capsys.readouterr().err
+
+
+def pixels_of(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB")).astype(np.float64)
