@@ -8,7 +8,7 @@ import importlib.util
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QWidget
 
-from pipeline.openvino_unet import INSTALL as OPENVINO_INSTALL
+from pipeline.openvino_unet import MISSING as OPENVINO_MISSING
 from pipeline.openvino_unet import installed as openvino_installed
 from pipeline.speed import SpeedOptions
 from pipeline.taesd import availability
@@ -83,8 +83,8 @@ class SpeedBox(QGroupBox):
         )
         if not openvino_installed():
             self.openvino.setEnabled(False)
-            self.openvino.setText(f"OpenVINO UNet (CPU; {OPENVINO_INSTALL})")
-            self.openvino.setToolTip(f"OpenVINO is not installed: {OPENVINO_INSTALL}")
+            self.openvino.setText("OpenVINO UNet (CPU; not installed)")
+            self.openvino.setToolTip(f"OpenVINO is not installed: {OPENVINO_MISSING}")
         self.taesd_state = QLabel(
             f"TAESD (madebyollin/taesd, taesdxl): {availability(None, False)}"
         )

@@ -21,6 +21,7 @@ Precision: OpenVINO's default, which is bf16 on CPUs with AMX (approximate; see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -30,10 +31,17 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 INSTALL = "pip install brushwork[openvino]"
+# The packaged app leaves openvino out (packaging/brushwork.spec): pip cannot add it there.
+MISSING = (
+    "not in the packaged app; run Brushwork from source with " + INSTALL
+    if getattr(sys, "frozen", False)
+    else INSTALL
+)
 IR_VERSION = 1  # bump when the conversion changes: older cache entries are then never read
 NOT_READY = "being prepared"  # converting or reading its cache: torch meanwhile, no note
 # OpenVINO's default precision: bf16 on CPUs with AMX, f32 elsewhere. SD 1.5 at 512² on the
@@ -42,6 +50,7 @@ NOT_READY = "being prepared"  # converting or reading its cache: torch meanwhile
 PRECISION: dict[str, str] = {}
 _KEY = re.compile(r"[0-9a-f]{40}")
 _FILES = ("unet.xml", "unet.bin")
+STALE_PART_S = 24 * 3600
 # Inputs the IR does not have; a call that passes one of them runs in torch.
 _WHY_EXTRA = {
     "down_block_additional_residuals": "a ControlNet is active",
@@ -131,7 +140,8 @@ def model_key(unet: Any) -> str:
     for name, tensor in unet.state_dict().items():
         if "lora_" in name:
             continue
-        digest.update(name.encode())
+        # peft keeps a LoRA'd layer's own weights under `base_layer`: the same UNet when off.
+        digest.update(name.replace(".base_layer.", ".").encode())
         digest.update(tensor.detach().contiguous().cpu().view(-1).view(_byte_dtype()).numpy())
     return digest.hexdigest()
 
@@ -188,6 +198,7 @@ class IRCache:
         ov = openvino()
         path = self.entry(key)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_parts()
         temp = Path(tempfile.mkdtemp(prefix=".part-", dir=self.root))
         try:
             # fp32 weights as traced: compress_to_fp16 would round an fp32 UNet's weights.
@@ -201,6 +212,15 @@ class IRCache:
             os.replace(temp, path)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
+
+    def _remove_stale_parts(self) -> None:
+        """Folders of writes killed midway (the app quit during a conversion); a day old, so a
+        conversion still running in another Brushwork is left alone."""
+        now = time.time()
+        for part in self.root.glob(".part-*"):
+            with contextlib.suppress(OSError):
+                if not part.is_symlink() and now - part.stat().st_mtime > STALE_PART_S:
+                    shutil.rmtree(part, ignore_errors=True)
 
     def remove(self, key: str) -> None:
         path = self.entry(key)
@@ -358,7 +378,8 @@ class OpenVinoUNet:
                 self.conversions += 1
                 if epoch != self.lora_epoch or lora_active(self.unet):
                     return  # a LoRA run during the trace may be in it: not saved, again later
-                self.cache.store(key, model)
+                with contextlib.suppress(OSError):  # a full disk: used now, converted again later
+                    self.cache.store(key, model)
             self.compiled = ov.Core().compile_model(model, "CPU", dict(PRECISION))
         except Exception as exc:  # conversion or compilation failed: torch from now on
             self._fail(exc)
@@ -391,7 +412,7 @@ def use_openvino(current: OpenVinoUNet | None, unet: Any, device: str) -> tuple[
     if device != "cpu":
         return current, f"OpenVINO UNet runs on the CPU only; this {device} run used PyTorch."
     if not available():
-        return current, f"OpenVINO is not installed ({INSTALL}); PyTorch ran the UNet."
+        return current, f"OpenVINO is not installed ({MISSING}); PyTorch ran the UNet."
     if current is None or current.unet is not unet:
         current = OpenVinoUNet(unet, IRCache(ir_cache_dir()))
     return current, None

@@ -4,6 +4,7 @@ disk, and each case that falls back to torch with a note; tiny SD model, CPU."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from pipeline.openvino_unet import (
     OpenVinoUNet,
     available,
     ir_cache_dir,
+    model_key,
     unsupported_family,
     use_openvino,
 )
@@ -126,7 +128,9 @@ def test_the_ir_is_cached_and_a_new_session_does_not_convert_again(
     assert np.array_equal(pixels(second.run(request(tiny_model_dir))[0]), image)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
 def test_a_damaged_or_half_written_cache_entry_is_rebuilt(
+    damage: str,
     exact: None,
     conversions: list[int],
     tiny_model_dir: Path,
@@ -136,14 +140,22 @@ def test_a_damaged_or_half_written_cache_entry_is_rebuilt(
     warm(engine(tmp_path), tiny_model_dir)
     (entry,) = list(ir_cache_dir().iterdir())
     weights = entry / "unet.bin"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated
-    (ir_cache_dir() / ".part-left-by-a-crash").mkdir()  # a write that never finished
+    whole = weights.read_bytes()
+    if damage == "truncated":
+        weights.write_bytes(whole[: len(whole) // 2])
+    else:  # the same size, one weight changed: only the manifest's hash tells
+        middle = len(whole) // 2
+        weights.write_bytes(whole[:middle] + bytes([whole[middle] ^ 0xFF]) + whole[middle + 1 :])
+    stale = ir_cache_dir() / ".part-left-by-a-crash"  # a write that never finished, long ago
+    stale.mkdir()
+    os.utime(stale, (0, 0))
 
     fast = engine(tmp_path)
     ov = warm(fast, tiny_model_dir)
     assert len(conversions) == 2 and ov.conversions == 1
-    assert (entry / "unet.bin").stat().st_size > weights.stat().st_size // 2 * 2 - 1
+    assert weights.read_bytes() == whole  # rebuilt: the same conversion of the same weights
     assert psnr(pixels(fast.run(request(tiny_model_dir))[0]), plain_image) >= 35
+    assert not stale.exists()
 
 
 def test_cache_entries_stay_inside_their_folder(tmp_path: Path) -> None:
@@ -228,6 +240,9 @@ def test_an_active_lora_runs_in_torch_with_a_note(tiny_model_dir: Path, tmp_path
     assert np.array_equal(pixels(result), pixels(plain))
     fast.run(request(tiny_model_dir))  # LoRA off again: OpenVINO again
     assert ov.ov_calls == 3
+    # The loaded (now off) LoRA leaves the cache key as it was: no second conversion.
+    assert model_key(ov.unet) == model_key(engine(tmp_path).load(str(tiny_model_dir)).pipeline(
+        Mode.TXT2IMG).unet)  # fmt: skip
 
 
 def test_controlnet_residuals_run_the_torch_unet(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -297,7 +312,6 @@ def test_cli_openvino_converts_before_the_first_image_and_reuses_the_cache(
     fast = Path(capsys.readouterr().out.split("\t")[0])
     assert main(args) == 0
     plain = Path(capsys.readouterr().out.split("\t")[0])
-
     assert psnr(pixels_of(fast), pixels_of(plain)) >= 30
     assert main([*args, "--openvino", "--server", "http://127.0.0.1:1"]) == 2
     assert "--openvino" in capsys.readouterr().err
