@@ -95,6 +95,7 @@ def main() -> None:
     cli = parser(__doc__.split("\n")[0])
     cli.add_argument("--repeats", type=int, default=3)
     cli.add_argument("--size", type=int, default=512)
+    cli.add_argument("--steps", type=int, default=1, help="1 (SD-Turbo); 4 for LCM-style")
     cli.add_argument("--tiny", action="store_true", help="small random models: a smoke check")
     cli.add_argument("--openvino", action="store_true", help="also time the UNet in OpenVINO")
     cli.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -112,13 +113,13 @@ def main() -> None:
         engine = Engine(Path(tmp) / "out", device="cpu", speed=SpeedOptions(fast_decode=True))
         pipe = engine.load(str(folder)).pipeline(Mode.TXT2IMG)
         request = GenerationRequest(
-            model=str(folder), prompt=PROMPT, sampler="euler_a", steps=1, guidance=0.0, seed=0,
-            width=size, height=size,
+            model=str(folder), prompt=PROMPT, sampler="euler_a", steps=args.steps, guidance=0.0,
+            seed=0, width=size, height=size,
         )  # fmt: skip
 
         def plain() -> Any:
             with torch.inference_mode():
-                return pipe(PROMPT, num_inference_steps=1, guidance_scale=0.0, width=size,
+                return pipe(PROMPT, num_inference_steps=args.steps, guidance_scale=0.0, width=size,
                             height=size, generator=torch.Generator("cpu").manual_seed(0),
                             output_type="np").images  # fmt: skip
 
@@ -207,10 +208,12 @@ def main() -> None:
     what = "TINY smoke models" if args.tiny else "SD 1.5 architecture, random weights"
     body = "\n".join([
         f"`python3 bench/cpu_fast.py{' --tiny' if args.tiny else ''}"
-        f"{' --openvino' if args.openvino else ''}{' --bf16' if args.bf16 else ''}` — "
+        f"{' --openvino' if args.openvino else ''}{' --bf16' if args.bf16 else ''}"
+        f"{f' --steps {args.steps}' if args.steps != 1 else ''}` — "
         f"{header(load, threads)}",
         "",
-        f"{what}, {size}², fp32, 1 step (Euler a), CFG 0, median of {args.repeats} interleaved "
+        f"{what}, {size}², fp32, {args.steps} step(s) (Euler a), CFG 0, median of {args.repeats} "
+        "interleaved "
         "runs, seconds per image. Target: brushwork ≤ 8 s and ≥ 3× plain.",
         "",
         "CPU s = this process's CPU time; CPU s / threads ≈ the wall time on an idle machine.",
