@@ -40,7 +40,8 @@ TIPS = {
     "512² on a 2-core AMX Xeon 10.7 → 2.4 s per step (4.4×). Cost: a one-off conversion per "
     "model (~2 minutes and ~3.4 GB on disk for SD 1.5) that runs in the background after an "
     "image (images use PyTorch until it is ready; cached for later sessions). Approximate: "
-    "OpenVINO computes in bf16 on CPUs with AMX (f32, and only ~1.3–1.6×, on others). "
+    "OpenVINO computes in bf16 on CPUs with AMX (in f32 it was only 1.2–1.6× there; CPUs "
+    "without AMX run f32). "
     "SD 1.x/2.x only; runs with a LoRA or ControlNet use PyTorch.",
     "step_cache": "DeepCache: runs the full UNet every 3rd step and reuses its deep features "
     "in between. Gain: ~1.5–2× for 20+ steps. Approximate: small changes in detail; recorded "

@@ -3,8 +3,9 @@
 Exact options (the same image within fp16 rounding; bench/gpu_check.py checks PSNR ≥ 35 dB):
 SDPA attention (diffusers' default; off means the classic processor), channels_last memory
 format, torch.compile of the UNet, and CUDA graphs (torch.compile's "reduce-overhead" mode).
-Approximate options, labelled so: TAESD previews, TAESD "fast decode" of the final image, and
-DeepCache (reuses the UNet's deep features between steps).
+Approximate options, labelled so: TAESD previews, TAESD "fast decode" of the final image,
+DeepCache (reuses the UNet's deep features between steps) and the OpenVINO UNet on the CPU (bf16
+on AMX CPUs; openvino_unet.py, warmed up in the background like compile).
 
 torch.compile never delays an image: the UNet's forward is replaced by a dispatcher that runs
 the compiled UNet only for input shapes it has already warmed up, and eagerly otherwise. After
