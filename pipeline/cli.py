@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load .ckpt/.pt checkpoints (weights only; pickle files can carry code)",
     )
+    gen.add_argument(
+        "--openvino",
+        action="store_true",
+        help="run the UNet through OpenVINO on the CPU (pip install brushwork[openvino]; "
+        "approximate: bf16 on AMX CPUs; converted once per model, then cached)",
+    )
 
     info = commands.add_parser("info", help="print the generation parameters stored in an image")
     info.add_argument("image", type=Path)
@@ -290,6 +296,7 @@ def _generate(args: argparse.Namespace) -> int:
     recorder = recorder_for(args, request)
     parse_model_source(request.model, allow_pickle=args.allow_pickle)  # fails before torch loads
     from .engine import Engine, StepUpdate
+    from .speed import OPENVINO_WAIT, SpeedOptions, warm_openvino
 
     def progress(update: StepUpdate) -> None:
         _stderr.progress(f"step {update.step}/{update.total}")
@@ -298,10 +305,15 @@ def _generate(args: argparse.Namespace) -> int:
         engine = Engine(
             folder, args.device, args.precision,
             memory_savings=args.memory, previews=False, allow_pickle=args.allow_pickle,
+            speed=SpeedOptions(openvino=args.openvino),
         )  # fmt: skip
         loaded = engine.load(request.model)
         if loaded.kind:
             _stderr.say(f"model: {loaded.source.name} ({loaded.kind})")
+        if args.openvino:  # one image, then exit: the background warm-up would never pay off
+            _stderr.say(OPENVINO_WAIT)
+            for note in warm_openvino(loaded, engine.device):
+                _stderr.say(note)
         scale_back = _init_image_size(args, request)
         try:
             results = engine.run(
@@ -560,8 +572,10 @@ def _remote_engine(urls: list[str], token: str | None, output_dir: Path) -> Any:
 def _generate_remote(args: argparse.Namespace, folder: Path, file: Path | None) -> int:
     """`generate --server URL…`: the same request, output and exit codes as a local run; the
     server runs the model (ComfyUI), Brushwork writes the files."""
-    if args.allow_pickle or args.device != "auto" or args.precision != "auto":
-        raise RequestError("--device, --precision and --allow-pickle apply to local runs only.")
+    if args.allow_pickle or args.device != "auto" or args.precision != "auto" or args.openvino:
+        raise RequestError(
+            "--device, --precision, --openvino and --allow-pickle apply to local runs only."
+        )
     request = _request_from_args(args)
     if request.model is None:
         raise RequestError("With --server, --model names a checkpoint on the server (see "

@@ -3,8 +3,9 @@
 Exact options (the same image within fp16 rounding; bench/gpu_check.py checks PSNR ≥ 35 dB):
 SDPA attention (diffusers' default; off means the classic processor), channels_last memory
 format, torch.compile of the UNet, and CUDA graphs (torch.compile's "reduce-overhead" mode).
-Approximate options, labelled so: TAESD previews, TAESD "fast decode" of the final image, and
-DeepCache (reuses the UNet's deep features between steps).
+Approximate options, labelled so: TAESD previews, TAESD "fast decode" of the final image,
+DeepCache (reuses the UNet's deep features between steps) and the OpenVINO UNet on the CPU (bf16
+on AMX CPUs; openvino_unet.py, warmed up in the background like compile).
 
 torch.compile never delays an image: the UNet's forward is replaced by a dispatcher that runs
 the compiled UNet only for input shapes it has already warmed up, and eagerly otherwise. After
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BrushworkError, Cancelled, ModelError
+from .openvino_unet import PREPARING, OpenVinoUNet, use_openvino
 from .taesd import APPROXIMATE, PreviewBudget, decode_rgb, load_taesd, local_taesd
 
 PREVIEW_MODES = ("linear", "taesd")
@@ -45,6 +47,7 @@ class SpeedOptions:
     preview: str = "linear"  # "taesd": TAESD previews (≤ 4/s, ≤ 10% of the time)
     fast_decode: bool = False  # the final image from TAESD (approximate)
     step_cache: bool = False  # DeepCache (approximate)
+    openvino: bool = False  # the UNet through OpenVINO on the CPU (openvino_unet.py)
     compile_backend: str = "inductor"  # tests warm up with "eager" (no C++ compiler needed)
 
     @classmethod
@@ -186,6 +189,7 @@ class SpeedState:
     taesd: Any = None
     taesd_failure: str | None = None
     fp16_vae: Any = None
+    openvino: Any = None  # openvino_unet.OpenVinoUNet, kept across runs
 
 
 @dataclass
@@ -220,6 +224,11 @@ class SpeedRun:
                 compiled.new_failure = False
                 self.notes.append(compiled.failure or "")
             compiled.start_warmup()
+        dispatcher = self.state.openvino
+        if dispatcher is not None and dispatcher.unet.forward is dispatcher:
+            self.notes += dispatcher.run_notes()
+            if dispatcher.start_warmup():
+                self.notes.append(PREPARING)
 
 
 def prepare_run(
@@ -244,10 +253,12 @@ def prepare_run(
     _set_channels_last(state, pipe, options.channels_last)
     if options.step_cache:
         _enable_step_cache(run, pipe)
+    elif options.openvino and _use_openvino(run, unet, device):
+        pass
     elif options.compile or options.cuda_graphs:
         _use_compiled(run, unet, options, device)
-    elif isinstance(getattr(unet, "forward", None), CompiledUNet):
-        del unet.forward  # compile switched off: the class's own forward again
+    elif isinstance(getattr(unet, "forward", None), (CompiledUNet, OpenVinoUNet)):
+        del unet.forward  # compile/OpenVINO switched off: the class's own forward again
     _use_fp16_fix(run, model, pipe, user_vae)
     if options.preview == "taesd" or options.fast_decode:
         run.taesd = _taesd(run, model, pipe, device, on_download, cancel)
@@ -320,6 +331,36 @@ def _use_compiled(run: SpeedRun, unet: Any, options: SpeedOptions, device: str) 
         run.notes.append(state.compiled.failure)
 
 
+def _use_openvino(run: SpeedRun, unet: Any, device: str) -> bool:
+    """Installs the OpenVINO dispatcher; False (with a note) when torch runs the UNet instead."""
+    dispatcher, note = use_openvino(run.state.openvino, unet, device)
+    run.state.openvino = dispatcher
+    if note is not None:
+        run.notes.append(note)
+        if isinstance(getattr(unet, "forward", None), OpenVinoUNet):
+            del unet.forward
+        return False
+    unet.forward = dispatcher
+    return True
+
+
+OPENVINO_WAIT = "OpenVINO UNet: converting it (one-off, minutes for SD 1.5) or reading its cache…"
+
+
+def warm_openvino(model: Any, device: str) -> list[str]:
+    """For the CLI (one image, then exit): the OpenVINO UNet ready before the first run rather
+    than in the background after it. Returns notes (why it will not be used)."""
+    state: SpeedState = model.__dict__.setdefault("speed", SpeedState())
+    unet = next(iter(model.pipelines.values())).unet  # one UNet, shared by every mode
+    state.openvino, note = use_openvino(state.openvino, unet, device)
+    if note is not None:
+        return [note]
+    state.openvino.start_warmup()
+    state.openvino.wait()
+    failure = state.openvino.failure
+    return [] if failure is None else [f"OpenVINO UNet: not used ({failure}); PyTorch runs it."]
+
+
 def _enable_step_cache(run: SpeedRun, pipe: Any) -> None:
     try:
         from DeepCache import DeepCacheSDHelper
@@ -327,7 +368,7 @@ def _enable_step_cache(run: SpeedRun, pipe: Any) -> None:
         run.notes.append("DeepCache is not installed (pip install brushwork[deepcache]).")
         return
     unet = pipe.unet
-    if isinstance(getattr(unet, "forward", None), CompiledUNet):
+    if isinstance(getattr(unet, "forward", None), (CompiledUNet, OpenVinoUNet)):
         del unet.forward  # DeepCache wraps the UNet's blocks: not together with compile
     helper = DeepCacheSDHelper(pipe=pipe)
     helper.set_params(cache_interval=STEP_CACHE_INTERVAL, cache_branch_id=0)

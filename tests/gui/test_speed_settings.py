@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -72,3 +73,49 @@ def test_few_step_button_shows_for_an_lcm_model_and_sets_the_panel(
     click(button)
     values = panel.shown_values()
     assert (values["steps"], values["guidance"], values["sampler"]) == (4, 1.0, "lcm")
+
+
+def test_openvino_box_round_trips_through_the_settings(qtbot, make_app, tmp_path):
+    from gui.settings_dialog import SettingsDialog
+    from pipeline.openvino_unet import installed
+
+    if not installed():
+        import pytest
+
+        pytest.skip("openvino is not installed")
+    app, _ = make_app()
+    window = app.window
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    box = dialog.speed.openvino
+    assert box.isEnabled() and not box.isChecked()
+    assert "approximate" in box.text() and "one-off conversion" in box.toolTip()
+    click(box)
+    window.apply_settings(dialog.result_settings())
+    saved = SettingsStore().load()
+    assert SpeedOptions.from_dict(saved.speed) == SpeedOptions(openvino=True)
+    assert engine_factory(tmp_path, saved)().speed.openvino
+    reopened = SettingsDialog(saved, window)
+    qtbot.addWidget(reopened)
+    assert reopened.speed.openvino.isChecked()
+
+
+def test_openvino_box_is_disabled_with_the_install_hint_when_missing(qtbot, make_app, monkeypatch):
+    import importlib.util
+
+    from gui.settings_dialog import SettingsDialog
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a)
+    )
+    app, _ = make_app()
+    settings = app.window.settings
+    on = dataclasses.replace(settings, speed=SpeedOptions(openvino=True).to_dict())
+    dialog = SettingsDialog(on, app.window)
+    qtbot.addWidget(dialog)
+    box = dialog.speed.openvino
+    assert not box.isEnabled()
+    assert "pip install brushwork[openvino]" in box.toolTip()
+    assert not dialog.speed.options().openvino  # a saved "on" cannot run: off in what is applied
