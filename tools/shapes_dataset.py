@@ -185,9 +185,7 @@ def draw_shape(draw: ImageDraw.ImageDraw, spec: ShapeSpec, fill, scale: float, h
 def render(
     scene: SceneSpec, size: int = IMAGE_SIZE, palette: dict[str, tuple[int, int, int]] = PALETTE
 ) -> Image.Image:
-    """Render a scene as an anti-aliased RGB image of `size` x `size`.
-
-    `palette` may add colours the bundled model never saw."""
+    """Render a scene as an anti-aliased RGB image of `size` x `size`."""
     big = size * SUPERSAMPLE
     scale = big / IMAGE_SIZE
     bg = palette[scene.background]
