@@ -65,7 +65,8 @@ def training_record(args: argparse.Namespace, budget: Budget, steps_done: int) -
     """The run's options and what it did, for the file's metadata (reproducible by hand)."""
     record = {k: str(v) for k, v in vars(args).items()}
     return json.dumps({**record, "steps_done": steps_done,
-                       "minutes": round(budget.elapsed() / 60, 1)})  # fmt: skip
+                       "minutes": round(budget.elapsed() / 60, 1),
+                       "paused_minutes": round(budget.paused / 60, 1)})  # fmt: skip
 
 
 def load_bundled(model_dir: Path = BUNDLED):
@@ -141,19 +142,31 @@ def lr_at(step: int, total: int, peak: float) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+PAUSED_STEP = 60.0  # seconds: a step this long means the process was stopped, not working
+
+
 class Budget:
-    """Prints progress with an ETA and says when the wall-time budget is used up."""
+    """Prints progress with an ETA and says when the wall-time budget is used up.
+
+    Time the process spends stopped (SIGSTOP: the shared machine's users pause background
+    jobs while they time something) is not counted: a step that took over PAUSED_STEP s counts
+    as none. `paused` says how much was left out."""
 
     def __init__(self, name: str, steps: int, minutes: float) -> None:
         self.name, self.steps, self.limit = name, steps, minutes * 60
-        self.start = time.monotonic()
+        self.start = self.last = time.monotonic()
+        self.paused = 0.0
         self.loss = 0.0
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.start
+        return time.monotonic() - self.start - self.paused
 
     def tick(self, step: int, loss: float) -> bool:
         """Records a step; True when training must stop (time budget)."""
+        now = time.monotonic()
+        if now - self.last > PAUSED_STEP:
+            self.paused += now - self.last
+        self.last = now
         self.loss = 0.95 * self.loss + 0.05 * loss if step else loss
         done = step + 1
         if done % 50 == 0 or done == self.steps:
