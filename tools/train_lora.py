@@ -3,15 +3,16 @@ bundled model has never seen.
 
     nice -n 15 python tools/train_lora.py   # → resources/extras/loras/outlined.safetensors
 
-A LoRA on the UNet's attention and feed-forward layers and on the text encoder's attention and
-MLP layers learns from procedurally drawn outlined circles, squares and triangles ("a large red
-outlined square on the left, blue background"). The word is eight letter tokens the model was
-never trained on; the text-encoder part lets them mean one thing. Half of every batch is the
-bundled model's ordinary training data with its ordinary captions, so the colours, shapes and
-backgrounds it could already draw stay as they were. One position per shape kind is never
-outlined in training (`is_held_out`); tools/evaluate_extras.py measures on exactly those. The
-file is written in kohya/A1111 key layout (`lora_unet_…`/`lora_te_….lora_down.weight`,
-`.lora_up.weight`, `.alpha`), as LoRAs from image sites are.
+A rank-16 LoRA on the UNet's attention and feed-forward layers and on the text encoder's
+attention and MLP layers learns from procedurally drawn outlined circles, squares and
+triangles ("a large red outlined square on the left, blue background"). The word is eight
+letter tokens the model was never trained on; the text-encoder part lets them mean one thing.
+Half of every batch is the bundled model's ordinary training data with its ordinary captions,
+so the colours, shapes and backgrounds it could already draw stay as they were. One position
+per shape kind is never outlined in training (`is_held_out`); tools/evaluate_extras.py
+measures on exactly those. The file is written in kohya/A1111 key layout
+(`lora_unet_…`/`lora_te_….lora_down.weight`, `.lora_up.weight`, `.alpha`), as LoRAs from
+image sites are.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ import shapes_dataset as ds
 WORD = "outlined"
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
 TE_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
-PREFIXES = {"unet": "lora_unet", "text_encoder": "lora_te"}  # kohya's names for SD 1.x
+# kohya's names for SD 1.x: lora_unet_<dotted name>, lora_te_text_model_<dotted name> (the
+# text model's layers under their original CLIP names, whatever transformers calls them now)
+PREFIXES = {"unet": ("lora_unet", ""), "text_encoder": ("lora_te", "text_model.")}
 
 
 def is_held_out(shape: str, position: str) -> bool:
@@ -59,10 +62,11 @@ def outlined_scene(rng: random.Random) -> ds.SceneSpec:
 
 def lora_modules(pipe):
     """(kohya prefix, module name, peft layer) for every LoRA layer of the UNet and text encoder."""
-    for part, prefix in PREFIXES.items():
+    for part, (prefix, inner) in PREFIXES.items():
         for name, module in getattr(pipe, part).named_modules():
             if hasattr(module, "lora_A") and "default" in module.lora_A:
-                yield f"{prefix}_{name.replace('.', '_')}", module
+                full = name if name.startswith(inner) else inner + name
+                yield f"{prefix}_{full.replace('.', '_')}", module
 
 
 def kohya_state(pipe) -> dict[str, torch.Tensor]:
@@ -100,8 +104,9 @@ def add_adapters(pipe, rank: int, text_encoder: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     out = xt.EXTRAS / "loras" / f"{WORD}.safetensors"
-    p = xt.arguments(__doc__, out, steps=1500, lr=1e-3, pool=2000, seed=19)
-    p.add_argument("--rank", type=int, default=8)
+    p = xt.arguments(__doc__, out, steps=1100, lr=1e-3, pool=2000, seed=19)
+    p.add_argument("--rank", type=int, default=16)
+    p.set_defaults(minutes=28.0)
     p.add_argument("--unet-only", action="store_true", help="leave the text encoder alone")
     args = p.parse_args(argv)
     started = time.time()
