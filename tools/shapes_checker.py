@@ -62,8 +62,8 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 # "Outlined" (the example LoRA's word): the shape's border encloses background. Rendered
-# outlines enclose 33-56% of their filled area, rings 30%; filled shapes drawn by the model
-# enclose at most a few stray pixels.
+# outlines and rings enclose 30% of their filled area; filled shapes enclose nothing, and
+# those the model draws at most a few stray pixels.
 OUTLINE_HOLE_FRACTION = 0.15
 
 

@@ -104,7 +104,7 @@ def add_adapters(pipe, rank: int, text_encoder: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     out = xt.EXTRAS / "loras" / f"{WORD}.safetensors"
-    p = xt.arguments(__doc__, out, steps=1100, lr=1e-3, pool=2000, seed=19)
+    p = xt.arguments(__doc__, out, steps=700, lr=1e-3, pool=2000, seed=19)
     p.add_argument("--rank", type=int, default=16)
     p.set_defaults(minutes=28.0)
     p.add_argument("--unet-only", action="store_true", help="leave the text encoder alone")
