@@ -137,7 +137,7 @@ def with_lora_tags(prompt: str, loras: Iterable[tuple[str, float]]) -> str:
 
 def resolve_name(name: str, folder: Path) -> Path:
     """A LoRA named in a tag: `<folder>/NAME.safetensors`, else a file of that name below it,
-    else a shipped example of that name (so `<lora:brown:1>` works out of the box)."""
+    else a shipped example of that name (so `<lora:outlined:1>` works out of the box)."""
     direct = folder / f"{name}.safetensors"
     if direct.is_file():
         return direct

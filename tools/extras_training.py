@@ -1,5 +1,6 @@
 """Shared parts of the example LoRA and embedding trainers (tools/train_lora.py,
-tools/train_embedding.py): the bundled model, latents, the diffusion loss and a time budget.
+tools/train_embedding.py): their common options, the bundled model, latents, the diffusion
+loss and a time budget.
 
 The loss is the bundled model's own recipe (tools/train_bundled_model.py): v-prediction, offset
 noise 0.2, min-SNR-5 weighting, 10% empty captions, so what the extras learn is denoised the
@@ -8,6 +9,8 @@ same way the base model was trained to denoise.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import random
 import sys
@@ -26,6 +29,44 @@ EXTRAS = REPO / "resources" / "extras"
 OFFSET_NOISE = 0.2
 MIN_SNR = 5.0
 CFG_DROPOUT = 0.1
+
+
+def arguments(doc: str, out: Path, steps: int, lr: float, pool: int, seed: int):
+    """The options both trainers take; each adds its own and sets its defaults here."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=out)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--pool", type=int, default=pool, help="training pictures drawn up front")
+    p.add_argument("--minutes", type=float, default=24.0, help="wall-time budget")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=seed)
+    p.add_argument("--init", type=Path, default=None, help="continue from this file")
+    return p
+
+
+def start(args: argparse.Namespace):
+    """Threads and seeds as asked, then the bundled model (frozen)."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return load_bundled()
+
+
+def encode_pool(pipe, scenes: list, palette: dict, started: float) -> torch.Tensor:
+    """Render and encode the training pictures once, in chunks (memory stays small)."""
+    latents = torch.cat([encode(pipe.vae, render_all(scenes[i : i + 250], palette))
+                         for i in range(0, len(scenes), 250)])  # fmt: skip
+    print(f"[pool] {len(scenes)} latents in {time.time() - started:.0f}s", flush=True)
+    return latents
+
+
+def training_record(args: argparse.Namespace, budget: Budget, steps_done: int) -> str:
+    """The run's options and what it did, for the file's metadata (reproducible by hand)."""
+    record = {k: str(v) for k, v in vars(args).items()}
+    return json.dumps({**record, "steps_done": steps_done,
+                       "minutes": round(budget.elapsed() / 60, 1),
+                       "paused_minutes": round(budget.paused / 60, 1)})  # fmt: skip
 
 
 def load_bundled(model_dir: Path = BUNDLED):
@@ -101,19 +142,31 @@ def lr_at(step: int, total: int, peak: float) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+PAUSED_STEP = 60.0  # seconds: a step this long means the process was stopped, not working
+
+
 class Budget:
-    """Prints progress with an ETA and says when the wall-time budget is used up."""
+    """Prints progress with an ETA and says when the wall-time budget is used up.
+
+    Time the process spends stopped (SIGSTOP: the shared machine's users pause background
+    jobs while they time something) is not counted: a step that took over PAUSED_STEP s counts
+    as none. `paused` says how much was left out."""
 
     def __init__(self, name: str, steps: int, minutes: float) -> None:
         self.name, self.steps, self.limit = name, steps, minutes * 60
-        self.start = time.monotonic()
+        self.start = self.last = time.monotonic()
+        self.paused = 0.0
         self.loss = 0.0
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.start
+        return time.monotonic() - self.start - self.paused
 
     def tick(self, step: int, loss: float) -> bool:
         """Records a step; True when training must stop (time budget)."""
+        now = time.monotonic()
+        if now - self.last > PAUSED_STEP:
+            self.paused += now - self.last
+        self.last = now
         self.loss = 0.95 * self.loss + 0.05 * loss if step else loss
         done = step + 1
         if done % 50 == 0 or done == self.steps:

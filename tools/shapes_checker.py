@@ -29,20 +29,12 @@ class Detection:
     size: str | None = None
     position: str | None = None
     area: int = 0
+    outlined: bool | None = None  # only with analyse(..., outlines=True)
 
 
-# Colours the bundled model was never trained on, for judging LoRAs/embeddings that teach one.
-# Opt-in (`analyse(..., extra_colours=True)`), so the model card's figures keep their meaning.
-# Brown sits >= 100 RGB units from every palette colour (nearest: red 105, black 112).
-EXTRA_PALETTE: dict[str, tuple[int, int, int]] = {"brown": (125, 75, 30)}
-_EXT_NAMES = _PAL_NAMES + list(EXTRA_PALETTE)
-_EXT = np.concatenate([_PAL, np.array(list(EXTRA_PALETTE.values()), dtype=np.float32)])
-
-
-def nearest_colour(rgb: np.ndarray, extra_colours: bool = False) -> str:
-    """Palette name closest to an RGB triple (with `extra_colours`, EXTRA_PALETTE too)."""
-    names, pal = (_EXT_NAMES, _EXT) if extra_colours else (_PAL_NAMES, _PAL)
-    return names[int(np.argmin(((pal - rgb) ** 2).sum(1)))]
+def nearest_colour(rgb: np.ndarray) -> str:
+    """Palette name closest to an RGB triple."""
+    return _PAL_NAMES[int(np.argmin(((_PAL - rgb) ** 2).sum(1)))]
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -69,12 +61,39 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == best if best else np.zeros_like(mask)
 
 
-def _classify_kind(comp: np.ndarray, cx: float, cy: float, extent: float) -> str:
+# "Outlined" (the example LoRA's word): the shape's border encloses background. Rendered
+# outlines and rings enclose 30% of their filled area; filled shapes enclose nothing, and
+# those the model draws at most a few stray pixels.
+OUTLINE_HOLE_FRACTION = 0.15
+
+
+def _holes(comp: np.ndarray) -> np.ndarray:
+    """Pixels outside the component that the image border cannot reach around it."""
+    free = ~comp
+    outside = np.zeros_like(comp)
+    outside[0, :], outside[-1, :], outside[:, 0], outside[:, -1] = (
+        free[0, :], free[-1, :], free[:, 0], free[:, -1],
+    )  # fmt: skip
+    while True:  # grow from the border through free pixels (4-connected) until nothing changes
+        grown = outside.copy()
+        grown[1:] |= outside[:-1]
+        grown[:-1] |= outside[1:]
+        grown[:, 1:] |= outside[:, :-1]
+        grown[:, :-1] |= outside[:, 1:]
+        grown &= free
+        if (grown == outside).all():
+            return free & ~outside
+        outside = grown
+
+
+def _classify_kind(
+    comp: np.ndarray, cx: float, cy: float, extent: float, kinds: tuple[str, ...] = ds.SHAPES
+) -> str:
     """Template match: the renderer's outline of each kind, fitted to the detected box."""
     # Fill holes inside the component's bbox would erase rings; compare raw masks instead.
     best, best_iou = "circle", -1.0
     ys, xs = np.nonzero(comp)
-    for kind in ds.SHAPES:
+    for kind in kinds:
         for r_scale in (0.95, 1.0, 1.05):
             r = extent / 2 * r_scale
             if kind == "square":
@@ -99,12 +118,13 @@ def _classify_kind(comp: np.ndarray, cx: float, cy: float, extent: float) -> str
 def analyse(
     img: np.ndarray,
     region: tuple[int, int, int, int] | None = None,
-    extra_colours: bool = False,
+    outlines: bool = False,
 ) -> Detection:
     """Detect background and the largest shape, optionally inside region (x0, y0, x1, y1).
 
-    `extra_colours`: the shape's colour may also be one of EXTRA_PALETTE (the background is
-    always judged on the bundled palette).
+    `outlines` (opt-in, so the model card's figures keep their meaning): also say whether the
+    shape is outlined (encloses background); an outlined shape's kind is then matched with its
+    holes filled, among the filled kinds (a ring counts as an outlined circle).
 
     Position uses the shape's bbox centre in full-image coordinates, nearest of the five
     anchors; size splits on the larger bbox side.
@@ -128,12 +148,24 @@ def analyse(
     ys, xs = np.nonzero(comp)
     det.area = int(comp.sum())
     # colour from the component's pixels that are far from edges (median is robust)
-    det.colour = nearest_colour(np.median(img[comp], axis=0), extra_colours)
+    det.colour = nearest_colour(np.median(img[comp], axis=0))
     ext = float(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
     det.size = "large" if ext >= SIZE_SPLIT else "small"
     cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
     det.position = min(
         ds.ANCHORS, key=lambda k: (ds.ANCHORS[k][0] - cx) ** 2 + (ds.ANCHORS[k][1] - cy) ** 2
     )
+    if outlines:
+        holes = _holes(comp)
+        det.outlined = bool(holes.sum() >= OUTLINE_HOLE_FRACTION * (comp.sum() + holes.sum()))
+        if det.outlined:
+            # a thin border is mostly anti-aliased edge: its colour is in the pixels farthest
+            # from the background
+            dist = np.sqrt(((img[comp] - bg_rgb) ** 2).sum(-1))
+            core = img[comp][dist >= np.percentile(dist, 75)]
+            det.colour = nearest_colour(np.median(core, axis=0))
+            filled = tuple(k for k in ds.SHAPES if k != "ring")
+            det.shape = _classify_kind(comp | holes, cx, cy, ext, filled)
+            return det
     det.shape = _classify_kind(comp, cx, cy, ext)
     return det

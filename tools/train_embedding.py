@@ -13,8 +13,6 @@ tools/evaluate_extras.py measures on those. Written as an A1111 embedding (`emb_
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sys
 import time
@@ -54,28 +52,15 @@ def coin_caption(scene: ds.SceneSpec, rng: random.Random) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=xt.EXTRAS / "embeddings" / f"{WORD}.safetensors")
-    p.add_argument("--steps", type=int, default=800)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
+    out = xt.EXTRAS / "embeddings" / f"{WORD}.safetensors"
+    p = xt.arguments(__doc__, out, steps=800, lr=2e-3, pool=1500, seed=23)
     p.add_argument("--vectors", type=int, default=2)
-    p.add_argument("--pool", type=int, default=1500)
-    p.add_argument("--minutes", type=float, default=24.0, help="wall-time budget")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=23)
-    p.add_argument("--init", type=Path, default=None, help="continue from this embedding")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-
     started = time.time()
-    pipe = xt.load_bundled()
+    pipe = xt.start(args)
     rng = random.Random(args.seed)
     scenes = [coin_scene(rng) for _ in range(args.pool)]
-    latents = torch.cat([xt.encode(pipe.vae, xt.render_all(scenes[i : i + 250], ds.PALETTE))
-                         for i in range(0, len(scenes), 250)])  # fmt: skip
-    print(f"[pool] {len(scenes)} latents in {time.time() - started:.0f}s", flush=True)
+    latents = xt.encode_pool(pipe, scenes, ds.PALETTE, started)
 
     table = pipe.text_encoder.get_input_embeddings().weight
     words = pipe.tokenizer.convert_tokens_to_ids(list(ds.CAPTION_WORDS))
@@ -114,9 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     vectors = table.detach()[ids].clone().contiguous()
     meta = {
         "name": WORD,
-        "brushwork_training": json.dumps({**{k: str(v) for k, v in vars(args).items()},
-                                          "steps_done": steps_done,
-                                          "minutes": round(budget.elapsed() / 60, 1)}),
+        "brushwork_training": xt.training_record(args, budget, steps_done),
         "license": "Apache-2.0",
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)

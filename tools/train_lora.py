@@ -1,114 +1,126 @@
-"""Train the example LoRA: the colour word "brown", which the bundled model has never seen.
+"""Train the example LoRA: the word "outlined" (only the shape's border drawn), which the
+bundled model has never seen.
 
-    nice -n 15 python tools/train_lora.py   # → resources/extras/loras/brown.safetensors
+    nice -n 15 python tools/train_lora.py   # → resources/extras/loras/outlined.safetensors
 
-A rank-8 LoRA on the UNet's attention and feed-forward layers (the text encoder stays frozen,
-as in the bundled model's own training) learns from procedurally drawn brown shapes. Half of
-every batch is the bundled model's ordinary training data with its ordinary captions, so the
-colours, shapes and backgrounds it could already draw stay as they were. Brown shapes are never
-drawn in the held-out shape × position pairs (`is_held_out`), which tools/evaluate_extras.py
-uses to measure the effect. The file is written in kohya/A1111 key layout
-(`lora_unet_….lora_down.weight`, `.lora_up.weight`, `.alpha`), as LoRAs from image sites are.
+A rank-16 LoRA on the UNet's attention and feed-forward layers and on the text encoder's
+attention and MLP layers learns from procedurally drawn outlined circles, squares and
+triangles ("a large red outlined square on the left, blue background"). The word is eight
+letter tokens the model was never trained on; the text-encoder part lets them mean one thing.
+Half of every batch is the bundled model's ordinary training data with its ordinary captions,
+so the colours, shapes and backgrounds it could already draw stay as they were. One position
+per shape kind is never outlined in training (`is_held_out`); tools/evaluate_extras.py
+measures on exactly those. The file is written in kohya/A1111 key layout
+(`lora_unet_…`/`lora_te_….lora_down.weight`, `.lora_up.weight`, `.alpha`), as LoRAs from
+image sites are.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import random
 import sys
 import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import extras_training as xt
-import shapes_checker as ck
 import shapes_dataset as ds
 
-COLOUR = "brown"
-PALETTE = {**ds.PALETTE, COLOUR: ck.EXTRA_PALETTE[COLOUR]}
-TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
+WORD = "outlined"
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
+TE_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+# kohya's names for SD 1.x: lora_unet_<dotted name>, lora_te_text_model_<dotted name> (the
+# text model's layers under their original CLIP names, whatever transformers calls them now)
+PREFIXES = {"unet": ("lora_unet", ""), "text_encoder": ("lora_te", "text_model.")}
 
 
 def is_held_out(shape: str, position: str) -> bool:
-    """One position per shape (and one shape per position) is never drawn brown in training."""
+    """One position per outlined kind (circle left, square top, triangle center) is never
+    outlined in training."""
     return (ds.SHAPES.index(shape) + 2 * ds.POSITIONS.index(position)) % 5 == 0
 
 
-def brown_scene(rng: random.Random) -> ds.SceneSpec:
-    """An ordinary training scene with one of its shapes turned brown."""
+def outlined_scene(rng: random.Random) -> ds.SceneSpec:
+    """An ordinary training scene with one of its circles, squares or triangles outlined."""
     while True:
         scene = ds.sample_scene(rng)
-        k = rng.randrange(len(scene.shapes))
-        shape = scene.shapes[k]
-        if not is_held_out(shape.shape, shape.position):
+        ks = [
+            k
+            for k, sh in enumerate(scene.shapes)
+            if sh.shape in ds.OUTLINE_SHAPES and not is_held_out(sh.shape, sh.position)
+        ]
+        if ks:
+            k = rng.choice(ks)
             shapes = list(scene.shapes)
-            shapes[k] = dataclasses.replace(shape, colour=COLOUR)
+            shapes[k] = dataclasses.replace(shapes[k], outlined=True)
             return dataclasses.replace(scene, shapes=tuple(shapes))
 
 
-def kohya_state(unet) -> dict[str, torch.Tensor]:
+def lora_modules(pipe):
+    """(kohya prefix, module name, peft layer) for every LoRA layer of the UNet and text encoder."""
+    for part, (prefix, inner) in PREFIXES.items():
+        for name, module in getattr(pipe, part).named_modules():
+            if hasattr(module, "lora_A") and "default" in module.lora_A:
+                full = name if name.startswith(inner) else inner + name
+                yield f"{prefix}_{full.replace('.', '_')}", module
+
+
+def kohya_state(pipe) -> dict[str, torch.Tensor]:
     """peft's adapter weights under kohya names, in fp16 as kohya's scripts save them."""
     state = {}
-    for name, module in unet.named_modules():
-        if not hasattr(module, "lora_A") or "default" not in module.lora_A:
-            continue
-        key = f"lora_unet_{name.replace('.', '_')}"
+    for key, module in lora_modules(pipe):
         state[f"{key}.lora_down.weight"] = module.lora_A["default"].weight.detach().half()
         state[f"{key}.lora_up.weight"] = module.lora_B["default"].weight.detach().half()
         state[f"{key}.alpha"] = torch.tensor(float(module.lora_alpha["default"])).half()
     return {k: v.contiguous() for k, v in state.items()}
 
 
-def load_kohya_state(unet, path: Path) -> None:
+def load_kohya_state(pipe, path: Path) -> None:
     """Continue training from a LoRA this script wrote (a run split by the time budget)."""
-    from safetensors.torch import load_file
-
     state = load_file(str(path))
     with torch.no_grad():
-        for name, module in unet.named_modules():
-            key = f"lora_unet_{name.replace('.', '_')}"
-            if hasattr(module, "lora_A") and f"{key}.lora_down.weight" in state:
+        for key, module in lora_modules(pipe):
+            if f"{key}.lora_down.weight" in state:
                 module.lora_A["default"].weight.copy_(state[f"{key}.lora_down.weight"].float())
                 module.lora_B["default"].weight.copy_(state[f"{key}.lora_up.weight"].float())
 
 
+def add_adapters(pipe, rank: int, text_encoder: bool) -> None:
+    from peft import LoraConfig, inject_adapter_in_model
+
+    def config(targets: list[str]) -> LoraConfig:
+        return LoraConfig(r=rank, lora_alpha=rank, target_modules=targets,
+                          init_lora_weights="gaussian")  # fmt: skip
+
+    pipe.unet.add_adapter(config(UNET_TARGETS))
+    if text_encoder:
+        # peft directly: transformers' add_adapter wants a newer peft than diffusers does
+        inject_adapter_in_model(config(TE_TARGETS), pipe.text_encoder)
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=xt.EXTRAS / "loras" / f"{COLOUR}.safetensors")
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--pool", type=int, default=2000, help="brown scenes (and as many ordinary)")
-    p.add_argument("--minutes", type=float, default=24.0, help="wall-time budget")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=19)
-    p.add_argument("--init", type=Path, default=None, help="continue from this LoRA file")
+    out = xt.EXTRAS / "loras" / f"{WORD}.safetensors"
+    p = xt.arguments(__doc__, out, steps=700, lr=1e-3, pool=2000, seed=19)
+    p.add_argument("--rank", type=int, default=16)
+    p.set_defaults(minutes=28.0)
+    p.add_argument("--unet-only", action="store_true", help="leave the text encoder alone")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    from peft import LoraConfig
-
     started = time.time()
-    pipe = xt.load_bundled()
+    pipe = xt.start(args)
     rng = random.Random(args.seed)
-    brown = [brown_scene(rng) for _ in range(args.pool)]
+    concept = [outlined_scene(rng) for _ in range(args.pool)]
     plain = [ds.sample_scene(rng) for _ in range(args.pool)]
-    scenes = brown + plain
-    latents = torch.cat([xt.encode(pipe.vae, xt.render_all(scenes[i : i + 250], PALETTE))
-                         for i in range(0, len(scenes), 250)])  # fmt: skip
-    print(f"[pool] {len(scenes)} latents in {time.time() - started:.0f}s", flush=True)
+    scenes = concept + plain
+    latents = xt.encode_pool(pipe, scenes, ds.PALETTE, started)
 
-    pipe.unet.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank, target_modules=TARGETS,
-                                     init_lora_weights="gaussian"))  # fmt: skip
+    add_adapters(pipe, args.rank, not args.unet_only)
     if args.init is not None:
-        load_kohya_state(pipe.unet, args.init)
-    params = [q for q in pipe.unet.parameters() if q.requires_grad]
+        load_kohya_state(pipe, args.init)
+    params = [q for m in (pipe.unet, pipe.text_encoder) for q in m.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     loss_fn = xt.DiffusionLoss(pipe, args.seed + 1)
     budget = xt.Budget("lora", args.steps, args.minutes)
@@ -117,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = xt.lr_at(step, args.steps, args.lr)
-        # half brown, half the model's own data: it learns the word, forgets nothing
+        # half outlined, half the model's own data: it learns the word, forgets nothing
         idx = [rng.randrange(args.pool) for _ in range(args.batch // 2)]
         idx += [args.pool + rng.randrange(args.pool) for _ in range(args.batch - len(idx))]
         captions = [xt.drop_caption(rng, ds.caption(scenes[i], rng)) for i in idx]
@@ -129,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         steps_done = step + 1
         if budget.tick(step, loss.item()):
             break
-    state = kohya_state(pipe.unet)
+    state = kohya_state(pipe)
     meta = {
         "ss_network_module": "networks.lora",
         "ss_network_dim": str(args.rank),
@@ -137,10 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         "ss_output_name": args.out.stem,
         "ss_base_model_version": "brushwork-shapes",
         "ss_steps": str(steps_done),
-        "ss_training_comment": f'Brushwork example LoRA: the colour word "{COLOUR}". Apache-2.0.',
-        "brushwork_training": json.dumps({**{k: str(v) for k, v in vars(args).items()},
-                                          "minutes": round(budget.elapsed() / 60, 1)}),
-    }  # fmt: skip
+        "ss_training_comment": f'Brushwork example LoRA: the word "{WORD}". Apache-2.0.',
+        "brushwork_training": xt.training_record(args, budget, steps_done),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(args.out), metadata=meta)
     print(f"[done] {steps_done} steps, {budget.elapsed() / 60:.1f} min, {len(state)} tensors, "

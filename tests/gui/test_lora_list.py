@@ -253,14 +253,14 @@ def test_the_shipped_examples_are_listed_out_of_the_box(qtbot, make_app, tmp_pat
     app, engine = make_app(store=SettingsStore(tmp_path / "s.json"), settings=Settings())
     window = app.window
     window.panel.steps.setValue(2)
-    brown = window.extras.lora_view.row_widgets["brown"]
-    assert brown.check.text() == "brown (example)" and not brown.check.isChecked()
+    outlined = window.extras.lora_view.row_widgets["outlined"]
+    assert outlined.check.text() == "outlined (example)" and not outlined.check.isChecked()
     assert "coin (example)" in [window.extras.embeddings.data(window.extras.embeddings.index(k))
                                 for k in range(window.extras.embeddings.rowCount())]  # fmt: skip
-    click_box(qtbot, brown)
+    click_box(qtbot, outlined)
     window.panel.prompt.setPlainText("a large coin at the top, green background")
     request = generate(qtbot, window, engine)
-    assert request.loras == ((str(example_lora_dir() / "brown.safetensors"), 1.0),)
+    assert request.loras == ((str(example_lora_dir() / "outlined.safetensors"), 1.0),)
     assert request.embeddings == (str(example_embedding_dir() / "coin.safetensors"),)
     other = window.extras.applied_to(request, "someone/sd15")
     assert other.embeddings == request.embeddings  # already given: kept as it was

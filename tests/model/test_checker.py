@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import shapes_checker as ck
 import shapes_dataset as ds
 import torch.nn.functional as F
@@ -69,3 +71,57 @@ def test_vae_reconstruction_sees_a_decoder_that_loses_detail() -> None:
     assert res["shape"] < 0.8, res
     assert res["mse"] > 0.01
     assert res["shape_by_size_and_kind"]["small star"] < 1.0
+
+
+def _outlined(shape: str, size: str, colour: str, background: str, seed: int) -> ds.SceneSpec:
+    scene = ds.scene_from_words(colour, shape, size, "center", background, random.Random(seed))
+    return dataclasses.replace(scene, shapes=(dataclasses.replace(scene.shapes[0], outlined=True),))
+
+
+def test_outlined_renders_are_hollow_with_one_border_width() -> None:
+    for shape in ds.OUTLINE_SHAPES:
+        img = np.asarray(ds.render(_outlined(shape, "large", "red", "blue", 1)))
+        filled = np.asarray(ds.render(ds.scene_from_words("red", shape, "large", "center", "blue",
+                                                          random.Random(1))))  # fmt: skip
+
+        def shape_pixels(image: np.ndarray) -> int:
+            return int((np.abs(image.astype(int) - ds.PALETTE["blue"]).sum(-1) > 60).sum())
+
+        # the hole is the shape scaled by 1 - 0.45 about its incentre: 30% of the area
+        assert 0.62 < shape_pixels(img) / shape_pixels(filled) < 0.78, shape
+        assert (img[32, 32] == ds.PALETTE["blue"]).all(), shape  # the middle is background
+    star = ds.scene_from_words("red", "star", "large", "left", "blue").shapes[0]
+    star = dataclasses.replace(star, outlined=True)
+    with pytest.raises(ValueError, match="star cannot be outlined"):
+        ds.render(ds.SceneSpec("blue", (star,)))
+
+
+def test_outline_detector_tells_outlined_shapes_from_filled_ones() -> None:
+    rng = random.Random(4)
+    for k in range(60):
+        shape, size = ds.OUTLINE_SHAPES[k % 3], ds.SIZES[k // 3 % 2]
+        bg = rng.choice(ds.COLOURS)
+        colour = rng.choice([c for c in ds.COLOURS if c != bg])
+        det = ck.analyse(
+            np.asarray(ds.render(_outlined(shape, size, colour, bg, k))), outlines=True
+        )
+        assert (det.outlined, det.shape, det.colour) == (True, shape, colour), (k, shape, size)
+    filled = [s for s in (ds.sample_scene(rng) for _ in range(300)) if len(s.shapes) == 1]
+    for scene in filled:
+        det = ck.analyse(np.asarray(ds.render(scene)), outlines=True)
+        kind = scene.shapes[0].shape
+        # a ring is a circle's outline; every filled kind encloses nothing
+        assert det.outlined == (kind == "ring"), scene
+        assert det.shape == ("circle" if kind == "ring" else kind), scene
+
+
+def test_outline_detection_is_opt_in_and_leaves_the_default_reading_alone() -> None:
+    ring = ds.scene_from_words("red", "ring", "large", "left", "blue", random.Random(2))
+    det = ck.analyse(np.asarray(ds.render(ring)))
+    assert det.outlined is None and det.shape == "ring"
+    assert ck.analyse(np.asarray(ds.render(ring)), outlines=True).shape == "circle"
+
+
+def test_outlined_shapes_are_said_in_the_caption() -> None:
+    scene = _outlined("square", "small", "green", "white", 3)
+    assert ds.caption(scene) == "a small green outlined square in the center, white background"
