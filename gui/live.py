@@ -40,6 +40,7 @@ from .generation import GenerationController
 GRACE_S = 0.25  # wait after an edit when generations are slow …
 SLOW_S = 1.5  # … i.e. when they take longer than this on average
 MAX_WAIT_S = 3.0  # never wait longer than this after the first edit not yet generated
+NEARLY_DONE = 0.5  # of the usual job's time: a stale job this far along runs on (nearly_done)
 PROMPT_PAUSE_S = 0.6  # a prompt counts as edited once typing pauses this long
 WAITS_FOR_GENERATION = "Live waits for the running generation; it starts when that has finished."
 
@@ -84,6 +85,15 @@ class LiveScheduler:
 
     def started(self) -> None:
         self.pending, self._started = False, self.clock()
+
+    def nearly_done(self) -> bool:
+        """The running job has run at least NEARLY_DONE of the usual job's time: its result,
+        a moment away, is worth showing even if an edit made it stale. Cancelling every job at
+        the next stroke showed nothing new while the strokes came faster than the jobs took."""
+        if self._started is None or not self._durations:
+            return False
+        usual = sum(self._durations) / len(self._durations)
+        return self.clock() - self._started >= NEARLY_DONE * usual
 
     def finished(self) -> None:
         """A job delivered its result: its time counts toward `slow`."""
@@ -207,7 +217,11 @@ class LiveController(QObject):
         if not self.active:
             return
         prepared = self._prepare()
-        if self.running_job and self._running_is_stale(prepared):
+        if (
+            self.running_job
+            and not self.scheduler.nearly_done()
+            and self._running_is_stale(prepared)
+        ):
             self.controller.worker.cancel(self.running_job)
         self._try_start(prepared)
 

@@ -479,3 +479,35 @@ def test_jobs_report_the_loaded_model_only_when_it_changed(live_app):
     harness.paint(40)
     wait_for(lambda: harness.shown[-1] == 40)
     assert len(reports) == 2
+
+
+def test_a_stale_job_past_half_its_usual_time_runs_on():
+    clock = Clock()
+    scheduler = LiveScheduler(clock)
+    scheduler.edit()
+    scheduler.started()
+    clock.now += 0.9
+    assert not scheduler.nearly_done()  # nothing measured yet: a stale job is cancelled
+    scheduler.finished()  # the usual job: 0.9 s
+    scheduler.edit()
+    scheduler.started()
+    clock.now += 0.4
+    assert not scheduler.nearly_done()
+    clock.now += 0.1
+    assert scheduler.nearly_done()
+
+
+def test_strokes_faster_than_the_jobs_still_show_results(live_app, monkeypatch):
+    """A stroke every 0.25 s while each job takes 0.3 s: cancelling every job at the next stroke
+    showed nothing until the last one; jobs past half their usual time now finish."""
+    monkeypatch.setattr(gui.live, "MAX_WAIT_S", 60.0)  # only the new rule lets results through
+    _window, _engine, harness = live_app(step_delay=0.05)  # 6 steps: 0.3 s a job
+    live = harness.live
+    live.set_active(True)
+    wait_for(lambda: harness.shown)  # one job measured: the usual time is known
+    shown = len(harness.shown)
+    for level in range(10, 130, 10):  # twelve strokes, 0.25 s apart
+        harness.paint(level)
+        pump(0.25)
+    assert len(harness.shown) - shown >= 2  # results while painting, not only after
+    wait_for(lambda: harness.shown[-1] == 120)
