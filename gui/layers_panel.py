@@ -229,7 +229,9 @@ def _show_mask(item: QListWidgetItem) -> None:
 
 def _show_layer(item: QListWidgetItem, layer: Layer, index: int) -> None:
     item.setText(layer.name)
-    item.setIcon(_thumbnail(layer))
+    control = layer.kind == "control"
+    thumbnail = _thumbnail(layer)
+    item.setIcon(_framed(thumbnail) if control else thumbnail)
     font = QFont(item.font())
     font.setItalic(False)
     item.setFont(font)
@@ -240,10 +242,8 @@ def _show_layer(item: QListWidgetItem, layer: Layer, index: int) -> None:
     opacity = "" if layer.opacity >= 1 else f", {round(layer.opacity * 100)}% opacity"
     item.setToolTip(f"{layer.kind.capitalize()} layer{opacity} · double-click to rename")
     # Control layers are told apart at a glance: teal name, framed thumbnail, their own tip.
-    control = layer.kind == "control"
     item.setData(Qt.ItemDataRole.ForegroundRole, CONTROL_COLOR if control else None)
     if control:
-        item.setIcon(_framed(_thumbnail(layer)))
         item.setToolTip(
             f"Control layer{opacity}: a Control unit reads it (not part of the picture) · "
             "double-click to rename"

@@ -216,13 +216,11 @@ class LiveController(QObject):
     def _after_edit(self) -> None:
         if not self.active:
             return
-        prepared = self._prepare()
-        if (
-            self.running_job
-            and not self.scheduler.nearly_done()
-            and self._running_is_stale(prepared)
-        ):
-            self.controller.worker.cancel(self.running_job)
+        prepared = None  # built only when needed: while a slow job runs, no start may follow
+        if self.running_job and not self.scheduler.nearly_done():
+            prepared = self._prepare()
+            if self._running_is_stale(prepared):
+                self.controller.worker.cancel(self.running_job)
         self._try_start(prepared)
 
     def _prepare(self) -> tuple[GenerationRequest, str] | BrushworkError:
