@@ -64,6 +64,9 @@ def paint_stroke(window, points: list[tuple[float, float]], seconds: float) -> f
     viewport = canvas.viewport()
     shade = RED if canvas.color != QColor(*RED) else DARK_RED
     canvas.set_color(QColor(*shade))
+    # A hand picks a colour and then reaches the canvas: events of their own. Pressing in the
+    # same turn would add this script's work (the points, the colour) to the stroke's stall.
+    pump(0.02)
 
     def at(point: tuple[float, float]) -> QPoint:
         return canvas.mapFromScene(*point)

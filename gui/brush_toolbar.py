@@ -13,10 +13,11 @@ import math
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QShortcut
-from PySide6.QtWidgets import QColorDialog, QLabel, QPushButton, QSlider, QToolBar, QToolButton
+from PySide6.QtWidgets import QColorDialog, QLabel, QPushButton, QSlider, QToolBar
 
 from .brush_size import BrushSizeSlider
 from .canvas import Canvas
+from .color_swatch import ColorSwatch
 from .mask_brush import BrushSettings
 
 RECENT_COLORS = 6
@@ -50,10 +51,9 @@ class BrushToolbar(QToolBar):
         self.paint_opacity_slider = _slider(1, 100, 100, "Brush and fill opacity")
         self.opacity_slider = _slider(0, 100, 50, "Mask overlay opacity")
         self.size_value = QLabel()
-        self.paint_color_button = QToolButton()
+        self.paint_color_button = ColorSwatch(26, "Paint colour: click for the colour dialog")
         self.paint_color_button.setObjectName("paintColor")
-        self.paint_color_button.setToolTip("Paint colour: click for the colour dialog")
-        self.recent_buttons = [QToolButton() for _ in range(RECENT_COLORS)]
+        self.recent_buttons = [ColorSwatch(18, "Recent colour") for _ in range(RECENT_COLORS)]
         self.recent_colors: list[QColor] = []
         self._recent_actions: list[QAction] = []
         self.color_button = QPushButton("Mask colour")
@@ -79,7 +79,6 @@ class BrushToolbar(QToolBar):
         row.addWidget(QLabel(" Colour "))
         row.addWidget(self.paint_color_button)
         for button in self.recent_buttons:
-            button.setFixedSize(18, 18)
             # A toolbar shows or hides its widgets through their actions, not the widgets.
             self._recent_actions.append(row.addWidget(button))
             self._recent_actions[-1].setVisible(False)
@@ -109,9 +108,7 @@ class BrushToolbar(QToolBar):
         for button in self.recent_buttons:
             button.clicked.connect(lambda _checked=False, b=button: self._use_recent(b))
         self.canvas.color_picked.connect(self.set_paint_color)
-        self.canvas.color_changed.connect(
-            lambda color: _paint_swatch(self.paint_color_button, color, 26)
-        )
+        self.canvas.color_changed.connect(self.paint_color_button.set_color)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f" {z:.0%} "))
 
     def resize_brush(self, factor: float) -> None:
@@ -141,7 +138,7 @@ class BrushToolbar(QToolBar):
         if not color.isValid():
             return
         self.canvas.set_color(color)
-        _paint_swatch(self.paint_color_button, color, 26)
+        self.paint_color_button.set_color(color)
         names = [c.name() for c in self.recent_colors]
         if color.name() in names:
             self.recent_colors.pop(names.index(color.name()))
@@ -150,7 +147,7 @@ class BrushToolbar(QToolBar):
         for button, action, recent in zip(
             self.recent_buttons, self._recent_actions, self.recent_colors, strict=False
         ):
-            _paint_swatch(button, recent, 18)
+            button.set_color(recent)
             action.setVisible(True)
 
     def _choose_paint_color(self) -> None:
@@ -158,7 +155,7 @@ class BrushToolbar(QToolBar):
         if color.isValid():
             self.set_paint_color(color)
 
-    def _use_recent(self, button: QToolButton) -> None:
+    def _use_recent(self, button: ColorSwatch) -> None:
         index = self.recent_buttons.index(button)
         if index < len(self.recent_colors):
             self.set_paint_color(self.recent_colors[index])
@@ -186,14 +183,6 @@ class BrushToolbar(QToolBar):
         color = QColorDialog.getColor(self.canvas.overlay.color, self, "Mask colour")
         if color.isValid():
             self.canvas.overlay.set_style(color, self.opacity_slider.value() / 100)
-
-
-def _paint_swatch(button: QToolButton, color: QColor, size: int) -> None:
-    button.setFixedSize(size, size)
-    button.setToolTip(f"{button.toolTip().split(' · ')[0]} · {color.name()}")
-    button.setStyleSheet(
-        f"QToolButton {{ background: {color.name()}; border: 1px solid #888; border-radius: 3px; }}"
-    )
 
 
 def _slider(low: int, high: int, value: int, tip: str) -> QSlider:

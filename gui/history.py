@@ -99,7 +99,10 @@ class HistoryStrip(QListWidget):
 
     def mark_on_canvas(self, path: Path | None) -> None:
         """Frames the thumbnail of `path` as the image on the canvas (None: no frame)."""
-        self.on_canvas = str(path) if path is not None else None
+        marked = str(path) if path is not None else None
+        if marked is None and self.on_canvas is None and self.currentRow() == -1:
+            return  # every brush dab unmarks: it must not walk a long history each time
+        self.on_canvas = marked
         if path is None:
             self.setCurrentRow(-1)
         for row in range(self.count()):

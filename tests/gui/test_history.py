@@ -103,3 +103,34 @@ def test_use_parameters_of_a_comfyui_image_wraps_its_64_bit_seed(qtbot, make_app
     assert window.panel.sampler.currentData() == "dpmpp_2m_karras"
     assert window.panel.seed.text() == str(156680208700286 % 2**32)
     assert "wrapped" in window.statusBar().currentMessage()
+
+
+def test_painting_unmarks_the_shown_image_once_not_per_dab(qtbot, make_app, tmp_path, monkeypatch):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    out = tmp_path / "outputs"
+    out.mkdir()
+    for k in range(30):
+        write_png(out / f"{k}.png", k, age=k)
+    app, _ = make_app()
+    window = app.window
+    history = window.history
+    history.itemClicked.emit(history.item(3))  # its image is now on the canvas, framed
+    assert history.currentRow() == 3
+    window.canvas.set_tool("brush")
+    looked_up = []
+    original = type(history).item
+    monkeypatch.setattr(
+        type(history), "item", lambda s, row: looked_up.append(row) or original(s, row)
+    )
+    viewport = window.canvas.viewport()
+    centre = viewport.rect().center()
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
+    assert history.currentRow() == -1 and history.on_canvas is None  # edited: no longer that file
+    looked_up.clear()
+    for dx in range(1, 20):
+        QTest.mouseMove(viewport, centre + QPoint(dx, 0))
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       centre + QPoint(19, 0))  # fmt: skip
+    assert looked_up == []  # each later dab: no walk over the 30 rows
