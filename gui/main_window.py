@@ -44,6 +44,7 @@ from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .shortcuts import ShortcutRouter
 from .side_panel import SidePanel
+from .turns import in_turns
 from .upscale_dialog import UpscaleController
 from .worker import GenerationWorker, engine_factory
 
@@ -313,8 +314,8 @@ class MainWindow(QMainWindow):
         return True
 
     def _add_to_history(self, paths: list[Path]) -> None:
-        for path in paths:
-            self.history.add_image(path)
+        # One image per event-loop turn: each reads its thumbnail back from disk.
+        in_turns(self, *(lambda p=path: self.history.add_image(p) for path in paths))
 
     # --- generation ----------------------------------------------------------------------------
 
@@ -385,9 +386,9 @@ class MainWindow(QMainWindow):
         self.canvas.show_preview(job, image, region)  # type: ignore[arg-type]
 
     def _save_after_result(self, saved: bool) -> None:
-        if saved:
-            self.save_settings()
-        self.autosave.save()  # every generation: a crash from here on loses nothing
+        # After the result is on screen, each in a turn of its own (the window stays live);
+        # the session is saved after every generation: a crash from then on loses nothing.
+        in_turns(self, *([self.save_settings] if saved else []), self.autosave.save)
 
     def _on_model_loaded(self, name: str, defaults: dict) -> None:
         """The size, sampler and CFG follow the model's own unless the user chose them (as

@@ -1,6 +1,7 @@
 import pytest
 
 from gui.app import BrushworkApp
+from gui.turns import pending_turns
 from tests.fakes import FakeEngine
 
 
@@ -27,4 +28,8 @@ def make_app(qtbot, tmp_path):
 
 
 def wait_idle(qtbot, window, timeout=20_000):
-    qtbot.waitUntil(lambda: window.controller.running_job == 0, timeout=timeout)
+    """No job runs, and what follows a result (history, settings, session) has run."""
+    qtbot.waitUntil(
+        lambda: window.controller.running_job == 0 and pending_turns(window) == 0,
+        timeout=timeout,
+    )
