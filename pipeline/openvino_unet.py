@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ PRECISION: dict[str, str] = {}
 _KEY = re.compile(r"[0-9a-f]{40}")
 _FILES = ("unet.xml", "unet.bin")
 STALE_PART_S = 24 * 3600
+# Entries kept, the most recently used: an SD 1.5 IR is 1.7 GB (fp16 weights) to 3.4 GB.
+MAX_ENTRIES = 3
 # Inputs the IR does not have; a call that passes one of them runs in torch.
 _WHY_EXTRA = {
     "down_block_additional_residuals": "a ControlNet is active",
@@ -146,6 +149,22 @@ def model_key(unet: Any) -> str:
     return digest.hexdigest()
 
 
+def fits_fp16(unet: Any) -> bool:
+    """Every floating weight of `unet` is exactly an fp16 value (as when it was loaded from an
+    fp16 file and upcast): then the IR can keep them in fp16 without changing one."""
+    import torch
+
+    with torch.no_grad():
+        for tensor in unet.state_dict().values():
+            if not tensor.is_floating_point():
+                continue
+            if tensor.dtype == torch.float16:
+                continue
+            if not torch.equal(tensor.to(torch.float16).to(tensor.dtype), tensor):
+                return False
+    return True
+
+
 def _byte_dtype() -> Any:
     import torch
 
@@ -188,21 +207,25 @@ class IRCache:
                 file = path / name
                 if file.stat().st_size != expected["size"] or _file_hash(file) != expected["hash"]:
                     raise ValueError(f"{name} does not match its manifest")
-            return ov.Core().read_model(str(path / "unet.xml"))
+            model = ov.Core().read_model(str(path / "unet.xml"))
+            os.utime(path / "manifest.json")  # recently used: pruned last
+            return model
         except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             self.remove(key)
             return None
 
-    def store(self, key: str, model: Any) -> None:
-        """Saves to a temporary folder beside the entry, then renames it into place."""
+    def store(self, key: str, model: Any, fp16: bool = False) -> None:
+        """Saves to a temporary folder beside the entry, then renames it into place; then keeps
+        only the MAX_ENTRIES most recently used entries. `fp16`: the weights are all exactly
+        fp16 values (a UNet loaded from an fp16 file), stored in half the space, losslessly."""
         ov = openvino()
         path = self.entry(key)
         self.root.mkdir(parents=True, exist_ok=True)
         self._remove_stale_parts()
         temp = Path(tempfile.mkdtemp(prefix=".part-", dir=self.root))
         try:
-            # fp32 weights as traced: compress_to_fp16 would round an fp32 UNet's weights.
-            ov.save_model(model, str(temp / "unet.xml"), compress_to_fp16=False)
+            # Not for other weights: compress_to_fp16 would round an fp32 UNet's weights.
+            ov.save_model(model, str(temp / "unet.xml"), compress_to_fp16=fp16)
             manifest = {
                 name: {"size": (temp / name).stat().st_size, "hash": _file_hash(temp / name)}
                 for name in _FILES
@@ -212,6 +235,23 @@ class IRCache:
             os.replace(temp, path)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
+        self.prune(keep=key)
+
+    def keys(self) -> list[str]:
+        """The entries, most recently used first."""
+        found = []
+        for entry in self.root.glob("*"):
+            manifest = entry / "manifest.json"
+            if _KEY.fullmatch(entry.name) and not entry.is_symlink() and manifest.is_file():
+                with contextlib.suppress(OSError):
+                    found.append((manifest.stat().st_mtime, entry.name))
+        return [key for _mtime, key in sorted(found, reverse=True)]
+
+    def prune(self, keep: str | None = None) -> None:
+        """Removes all but the MAX_ENTRIES most recently used entries (never `keep`)."""
+        others = [key for key in self.keys() if key != keep]
+        for key in others[MAX_ENTRIES - (keep is not None) :]:
+            self.remove(key)
 
     def _remove_stale_parts(self) -> None:
         """Folders of writes killed midway (the app quit during a conversion); a day old, so a
@@ -272,6 +312,7 @@ class OpenVinoUNet:
         self.compiled: Any = None
         self.failure: str | None = unsupported_family(unet)
         self.reasons: list[str] = []  # why calls of the current run used torch
+        self.said: set[str] = set()  # reasons already told (the CLI says a failure up front)
         self.lora_epoch = 0  # runs with a LoRA: a conversion that saw one is discarded
         self.ov_calls = 0
         self.conversions = 0
@@ -339,7 +380,7 @@ class OpenVinoUNet:
         return [
             f"OpenVINO UNet: not used for this image ({why}); PyTorch ran it."
             for why in reasons
-            if why != NOT_READY
+            if why != NOT_READY and why not in self.said
         ]
 
     # --- the IR, converted or read on a background thread --------------------------------
@@ -371,6 +412,9 @@ class OpenVinoUNet:
             key = model_key(self.unet)
             model = self.cache.load(key)
             if model is None:
+                # Tracing warns about every Python branch on a tensor (dozens of lines on
+                # stderr, nothing a user can act on): the converter checks the graph itself.
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
                 with torch.no_grad():
                     model = ov.convert_model(
                         _graph(self.unet), example_input=_example_inputs(self.unet)
@@ -379,7 +423,7 @@ class OpenVinoUNet:
                 if epoch != self.lora_epoch or lora_active(self.unet):
                     return  # a LoRA run during the trace may be in it: not saved, again later
                 with contextlib.suppress(OSError):  # a full disk: used now, converted again later
-                    self.cache.store(key, model)
+                    self.cache.store(key, model, fp16=fits_fp16(self.unet))
             self.compiled = ov.Core().compile_model(model, "CPU", dict(PRECISION))
         except Exception as exc:  # conversion or compilation failed: torch from now on
             self._fail(exc)

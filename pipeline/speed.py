@@ -358,7 +358,10 @@ def warm_openvino(model: Any, device: str) -> list[str]:
     state.openvino.start_warmup()
     state.openvino.wait()
     failure = state.openvino.failure
-    return [] if failure is None else [f"OpenVINO UNet: not used ({failure}); PyTorch runs it."]
+    if failure is None:
+        return []
+    state.openvino.said.add(failure)  # told now: the image's own notes leave it out
+    return [f"OpenVINO UNet: not used ({failure}); PyTorch runs it."]
 
 
 def _enable_step_cache(run: SpeedRun, pipe: Any) -> None:

@@ -321,3 +321,88 @@ def pixels_of(path: Path) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(path).convert("RGB")).astype(np.float64)
+
+
+def small_ir(scale: float = 1.0):
+    """A small converted model (a 256→256 linear layer) whose weights can be fp16 values."""
+    import torch
+
+    layer = torch.nn.Linear(256, 256)
+    with torch.no_grad():
+        layer.weight.mul_(scale)
+    return layer, openvino_unet.openvino().convert_model(layer, example_input=torch.zeros(1, 256))
+
+
+def test_an_fp16_models_ir_is_stored_in_half_the_space_with_the_same_output(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    layer, _ = small_ir()
+    assert not openvino_unet.fits_fp16(layer)  # random fp32 weights: kept as they are
+    with torch.no_grad():
+        for parameter in layer.parameters():  # as if loaded from an fp16 file and upcast
+            parameter.copy_(parameter.half().float())
+    assert openvino_unet.fits_fp16(layer)
+    model = openvino_unet.openvino().convert_model(layer, example_input=torch.zeros(1, 256))
+    cache = IRCache(tmp_path / "openvino")
+    full, half = "1" * 40, "2" * 40
+    cache.store(full, model, fp16=False)
+    cache.store(half, model, fp16=True)
+    full_bytes = (cache.entry(full) / "unet.bin").stat().st_size
+    half_bytes = (cache.entry(half) / "unet.bin").stat().st_size
+    assert half_bytes < 0.55 * full_bytes
+    core = openvino_unet.openvino().Core()
+    exact = {"INFERENCE_PRECISION_HINT": "f32"}
+    x = np.random.default_rng(0).standard_normal((1, 256)).astype(np.float32)
+    outputs = [core.compile_model(cache.load(key), "CPU", exact)([x])[0] for key in (full, half)]
+    assert np.array_equal(outputs[0], outputs[1])  # not one weight changed
+    assert np.allclose(outputs[0], layer(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+
+
+def test_the_cache_keeps_the_most_recently_used_entries(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(openvino_unet, "MAX_ENTRIES", 2)
+    _, model = small_ir()
+    cache = IRCache(tmp_path / "openvino")
+    a, b, c = ("a" * 40, "b" * 40, "c" * 40)
+    cache.store(a, model)
+    cache.store(b, model)
+    os.utime(cache.entry(a) / "manifest.json", (1, 1))  # a was used long ago…
+    os.utime(cache.entry(b) / "manifest.json", (2, 2))
+    assert cache.load(a) is not None  # …and now again: b is the oldest
+    cache.store(c, model)
+    assert cache.keys() == [c, a]
+    assert not cache.entry(b).exists()
+
+
+def test_a_failing_conversion_is_told_once_in_the_cli(
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from pipeline.cli import main
+
+    def unsupported(*_args, **_kwargs):
+        raise RuntimeError("Cannot convert operation aten::weird")
+
+    monkeypatch.setattr(openvino_unet.openvino(), "convert_model", unsupported)
+    args = ["generate", "--prompt", "a red circle", "--model", str(tiny_model_dir), "--steps",
+            "2", "--seed", "3", "--width", "64", "--height", "64", "--device", "cpu",
+            "--out", str(tmp_path / "o"), "--openvino"]  # fmt: skip
+    assert main(args) == 0  # the image is made with PyTorch
+    err = capsys.readouterr().err
+    assert err.count("aten::weird") == 1
+
+
+def test_tracing_warnings_are_not_shown(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warm(engine(tmp_path), tiny_model_dir)
+    assert not [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
