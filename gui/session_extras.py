@@ -84,9 +84,13 @@ def _control(data: Any, notes: list[str]) -> tuple[ControlUnitState, ...]:
     return tuple(units)
 
 
-def _unit(entry: Any) -> ControlUnitState | None:
-    if not isinstance(entry, dict) or set(entry) != set(ControlUnitState.__dataclass_fields__):
+def _unit(data: Any) -> ControlUnitState | None:
+    if not isinstance(data, dict):
         return None
+    # A unit saved by an older Brushwork lacks later fields (they take their defaults); one
+    # saved by a newer Brushwork has fields this one does not know (left out).
+    fields = ControlUnitState.__dataclass_fields__
+    entry = {name: data.get(name, field.default) for name, field in fields.items()}
     valid = (
         isinstance(entry["enabled"], bool)
         and entry["module"] in MODULES

@@ -40,7 +40,6 @@ def test_an_older_session_without_extras_restores_none():
         (lambda d: d["control"][1].update(module="rm -rf"), "Control unit 1 was not valid"),
         (lambda d: d["control"][1].update(strength=True), "Control unit 1 was not valid"),
         (lambda d: d["control"][1].update(end=2.0), "Control unit 1 was not valid"),
-        (lambda d: d["control"][1].update(extra=1), "Control unit 1 was not valid"),
         (lambda d: d["control"][1].update(source="Clipboard"), "Control unit 1 was not valid"),
     ],
 )
@@ -50,6 +49,16 @@ def test_a_bad_value_drops_only_its_entry_with_a_note(change, note):
     extras, notes = extras_from_json(data)
     assert any(note in each for each in notes)
     assert extras.loras[:2] == EXTRAS.loras and extras.control[0] == UNIT
+
+
+def test_units_from_older_and_newer_versions_keep_the_fields_both_know():
+    data = json.loads(json.dumps(extras_to_json(EXTRAS)))
+    del data["control"][0]["end"]  # an older Brushwork had no end yet
+    data["control"][1]["weight_type"] = "ease in"  # a newer one has more
+    extras, notes = extras_from_json(data)
+    assert notes == []
+    assert extras.control[0] == ControlUnitState(**{**UNIT.__dict__, "end": 1.0})
+    assert extras.control[1] == ControlUnitState()
 
 
 def test_lists_that_are_not_lists_or_too_long_are_dropped_whole():
