@@ -144,7 +144,41 @@ class Clock:
         return 1.0 / statistics.median(gaps) if gaps else float("nan")
 
 
-def check_arch(arch: Arch, args: Any, deadline: float, scratch: Path) -> list[tuple]:
+def live_rows(engine: Any, request: Any, deadline: float) -> list[tuple]:
+    """Live's job on this model, back to back: results/s, default and with TAESD decode."""
+    import math as _math
+
+    from pipeline import Mode
+    from pipeline.speed import SpeedOptions
+
+    size = request.width
+    strength, lcm_steps = 0.6, 4
+    init = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    live = request.replace(mode=Mode.IMG2IMG, init_image=init, strength=strength,
+                           steps=_math.ceil(lcm_steps / strength - 1e-9), sampler="lcm",
+                           guidance=1.0)  # fmt: skip
+    rows = []
+    for name, options in (
+        ("live, 4 LCM steps", SpeedOptions()),
+        ("live, 4 LCM steps + taesd decode", SpeedOptions(fast_decode=True)),
+    ):
+        if time.perf_counter() > deadline:
+            rows.append((name, "skipped", "(time budget)"))
+            continue
+        engine.speed = options
+        engine.run(live)  # warm-up
+        done, started = 0, time.perf_counter()
+        while done < 20 and (done < 3 or time.perf_counter() - started < 20):
+            engine.run(live)
+            done += 1
+        seconds = (time.perf_counter() - started) / done
+        rows.append((name, f"{1 / seconds:.2f}", f"{seconds * 1000:.0f}"))
+    return rows
+
+
+def check_arch(
+    arch: Arch, args: Any, deadline: float, scratch: Path
+) -> tuple[list[tuple], list[tuple]]:
     import torch
     from diffusers import AutoencoderTiny, EulerDiscreteScheduler
 
@@ -222,12 +256,13 @@ def check_arch(arch: Arch, args: Any, deadline: float, scratch: Path) -> list[tu
             if options.compile:
                 torch._dynamo.reset()  # the next option compiles afresh, not from this cache
                 engine.model.__dict__["speed"].compiled = None
+    live = [] if arch.sdxl or "live" in args.skip else live_rows(engine, request, deadline)
     engine.speed = SpeedOptions()
     engine.run(request)  # puts the plain forward back before the pipeline is freed
     engine.model = None
     if device == "cuda":
         torch.cuda.empty_cache()
-    return rows
+    return rows, live
 
 
 def self_test(args: Any, scratch: Path, deadline: float) -> tuple[str, str]:
@@ -280,13 +315,18 @@ def main() -> None:
     deadline = time.perf_counter() + args.budget
     archs = [a for a in (Arch("sd15", 512, False), Arch("sdxl", 1024, True)) if a.name in args.arch]
     rows: list[tuple] = []
+    live: list[tuple] = []
     with tempfile.TemporaryDirectory() as tmp, LoadTracker() as load:
         for arch in archs:
-            rows += check_arch(arch, args, deadline, Path(tmp))
+            arch_rows, arch_live = check_arch(arch, args, deadline, Path(tmp))
+            rows += arch_rows
+            live += arch_live
         verdict, line = self_test(args, Path(tmp), deadline + 60)
     machine = torch.cuda.get_device_name() if args.device == "cuda" else "CPU (tiny smoke run)"
+    size_text = "64² tiny" if args.tiny else "512²"
     if args.json:
-        print(json.dumps({"machine": machine, "rows": rows, "self_test": [verdict, line]}))
+        print(json.dumps({"machine": machine, "rows": rows, "live": live,
+                          "self_test": [verdict, line]}))  # fmt: skip
     body = "\n".join([
         f"`bash bench/gpu_check.sh{' --tiny' if args.tiny else ''}` — **{machine}**; "
         f"{header(load)}",
@@ -298,6 +338,13 @@ def main() -> None:
         "",
         "```",
         table(rows, ("model", "run", "it/s", "vs plain", "PSNR dB", "compile s")),
+        "```",
+        "",
+        f"Live (SD 1.5 architecture, {size_text}, img2img strength 0.6, 4 LCM steps run, CFG 1; "
+        "back-to-back jobs):",
+        "",
+        "```",
+        table(live or [("not run", "", "")], ("run", "results/s", "ms per result")),
         "```",
         "",
         f"Self-test (`--self-test --device {args.device}`, random-weight SD 1.5 single file): "

@@ -32,5 +32,9 @@ def test_gpu_check_tiny_runs_every_row_and_the_self_test() -> None:
         assert psnr == "identical" or float(psnr) >= 35, rows[name]  # exact within rounding
     assert int(rows["compile"][5]) >= 0  # the warm-up was waited for and timed
     assert rows["taesd decode (approx.)"][4] != "identical"  # TAESD really decoded
+    live = {row[0]: row for row in figures["live"]}
+    assert list(live) == ["live, 4 LCM steps", "live, 4 LCM steps + taesd decode"]
+    for name, results_per_s, ms in live.values():
+        assert float(results_per_s) > 0 and float(ms) > 0, name
     assert figures["self_test"][0] == "passed", figures["self_test"]
     assert "## GPU check" in done.stdout
