@@ -11,6 +11,7 @@ Canvas shortcuts are window-wide, and the widget with focus keeps only the keys 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from PySide6.QtCore import QEvent, QObject, Qt
@@ -24,7 +25,7 @@ _TYPING_MODIFIERS = Qt.KeyboardModifier.NoModifier | Qt.KeyboardModifier.KeypadM
 
 
 class ShortcutRouter(QObject):
-    """An application event filter, scoped to one window (it dies with the window)."""
+    """An event filter on the window's focused input widget (it dies with the window)."""
 
     def __init__(
         self, window: QWidget, canvas_undo: QUndoStack, text_boxes: Iterable[QPlainTextEdit]
@@ -39,9 +40,31 @@ class ShortcutRouter(QObject):
         for box in text_boxes:
             self._text_edited[box] = 0
             box.document().contentsChanged.connect(lambda b=box: self._on_text_edit(b))
+        self._watched: list[QWidget] = []
         app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
+        if isinstance(app, QApplication):
+            # Not an application-wide filter: that sent every event of every widget (paints,
+            # mouse moves, timers: ~500 a second while painting) through Python, each one
+            # waiting for the GIL while the worker runs Python. Shortcut overrides go to the
+            # focused widget only, so only it is watched.
+            app.focusChanged.connect(self._follow_focus)
+            self._follow_focus(None, app.focusWidget())
+
+    def _follow_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
+        for widget in self._watched:
+            with contextlib.suppress(RuntimeError):  # deleted since it had the focus
+                widget.removeEventFilter(self)
+        self._watched = []
+        if new is None or new.window() is not self.window:
+            return
+        # A spin box's focus is on its inner line edit; a key may be sent to either.
+        for widget in (new, new.parentWidget()):
+            if widget is not None and (
+                isinstance(widget, (QAbstractSpinBox, QPlainTextEdit))
+                or isinstance(widget.parentWidget(), QAbstractSpinBox)
+            ):
+                widget.installEventFilter(self)
+                self._watched.append(widget)
 
     def _tick(self) -> int:
         self._clock += 1

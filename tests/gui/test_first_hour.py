@@ -203,6 +203,38 @@ def test_bracket_keys_resize_the_brush_while_a_spin_box_has_focus(qtbot, make_ap
     assert window.canvas.mask_action.isChecked()
 
 
+def test_painting_and_generating_pass_no_event_through_the_key_filter(qtbot, make_app, monkeypatch):
+    """The key routing watches the focused input widget only: an app-wide Python filter ran
+    for every event of every widget, each waiting for the GIL while the worker runs."""
+    from gui.shortcuts import ShortcutRouter
+
+    window = shown_window(make_app, qtbot)
+    seen = []
+    original = ShortcutRouter.eventFilter
+
+    def counted(self, obj, event):
+        seen.append(obj)
+        return original(self, obj, event)
+
+    monkeypatch.setattr(ShortcutRouter, "eventFilter", counted)
+    viewport = window.canvas.viewport()
+    viewport.setFocus()
+    centre = viewport.rect().center()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=centre)
+    for dx in range(0, 60, 6):
+        qtbot.mouseMove(viewport, centre + QPoint(dx, dx // 2))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=centre + QPoint(60, 30))
+    window.panel.set_size(64, 64)
+    window.panel.steps.setValue(2)
+    window.generate()
+    wait_idle(qtbot, window)
+    assert seen == []
+    window.panel.steps.setFocus()  # an input widget with the focus: its keys are routed
+    qtbot.waitUntil(window.panel.steps.hasFocus)
+    qtbot.keyClick(window.panel.steps, "]")
+    assert seen
+
+
 def test_the_brush_fits_the_image_on_a_log_scale_and_is_remembered(qtbot, make_app, tmp_path):
     from gui.settings import SettingsStore
 
