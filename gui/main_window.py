@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
@@ -20,9 +20,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QDialog, QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from pipeline import BrushworkError, GenerationRequest, default_output_dir, read_image_info
-from pipeline.model_card import peek_model_defaults
+from pipeline import BrushworkError, GenerationRequest, read_image_info
 
+from . import window_state
 from .autosave import Autosave
 from .brush_toolbar import BrushToolbar
 from .canvas import Canvas
@@ -39,14 +39,13 @@ from .panels import CanvasMode
 from .quit_guard import confirm_quit
 from .scrubber import attach_scrubber
 from .session import SessionState, SessionStore
-from .session_extras import SessionExtras
 from .settings import Settings, SettingsStore
 from .settings_dialog import SettingsDialog
 from .shortcuts import ShortcutRouter
 from .side_panel import SidePanel
 from .turns import in_turns
 from .upscale_dialog import UpscaleController
-from .worker import GenerationWorker, engine_factory
+from .worker import GenerationWorker
 
 
 class MainWindow(QMainWindow):
@@ -65,7 +64,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.worker = worker
         self.output_dir = Path(output_dir)
-        self._model_defaults: dict = {}  # of the last model loaded: its size, sampler, CFG
+        self.model_defaults: dict = {}  # of the last model loaded: its size, sampler, CFG
         self.doc = Document(512, 512)
         self.session = session
         self._build()
@@ -85,122 +84,37 @@ class MainWindow(QMainWindow):
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)
             self, self.doc.undo_stack, (self.panel.prompt, self.panel.negative)
         )
-        self._on_canvas_size(self.doc.width, self.doc.height)
+        self.show_canvas_size(self.doc.width, self.doc.height)
         self.statusBar().showMessage(f"Images are saved to {output_dir}")
         self.store = store or SettingsStore()
         self.settings = settings or self.store.load()
-        self._restore_settings()
+        window_state.restore_settings(self)
         self.extras = ExtrasDock(self.settings, self.panel.prompt, self)  # LoRAs & embeddings
         self.extras.attach(self)
         self.history.reload()
         self.autosave.start()
 
-    # --- settings ------------------------------------------------------------------------------
+    # --- settings and session (window_state.py) ------------------------------------------------
 
-    def _restore_settings(self) -> None:
-        self.panel.restore(self.settings.parameters)
-        # The size (and card's sampler/CFG) of the model about to load show at once.
-        self._model_defaults = (
-            peek_model_defaults(self.controller.model)
-            or self.settings.model_defaults
-            or _native(self.settings.native_size)
-        )
-        self.panel.follow_model(self._model_defaults)
-        self.model_picker.allow_pickle = self.settings.allow_pickle
-        self.controller.results_as_layer = self.settings.paint_results_to == "layer"
-        models = list(self.settings.models)
-        model = self.controller.model
-        if model and model not in models:  # e.g. given with --model
-            models.append(model)
-        self.model_picker.restore(models, model)
-        self._on_canvas_size(self.doc.width, self.doc.height)
-        settings = self.settings
-        self.tools.restore(settings.brush_size, settings.mask_color, settings.mask_opacity)
-        self.live_view.restore(settings.live_strength)
-        if self.settings.window_geometry:
-            self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
-        if self.store.notice:
-            self.show_error(self.store.notice)
+    def apply_settings(self, new: Settings) -> None:
+        """Takes new settings; engine-related changes give the worker a fresh engine."""
+        window_state.apply_settings(self, new)
+
+    def save_settings(self) -> None:
+        """Saves the panel and window state; a failure is reported, never fatal."""
+        window_state.save_settings(self)
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.result_settings())
 
-    def apply_settings(self, new: Settings) -> None:
-        """Takes new settings; engine-related changes give the worker a fresh engine."""
-        engine_keys = ("device", "precision", "memory_savings", "output_dir", "allow_pickle",
-                       "backend", "servers", "server_checkpoint", "speed")  # fmt: skip
-        engine_changed = any(getattr(new, k) != getattr(self.settings, k) for k in engine_keys)
-        self.settings = new
-        self.model_picker.allow_pickle = new.allow_pickle
-        self.controller.results_as_layer = new.paint_results_to == "layer"
-        self.output_dir = Path(new.output_dir) if new.output_dir else default_output_dir()
-        self.controller.output_dir = self.output_dir
-        self.folder_notice.folder_changed(self.history.folder, self.output_dir)
-        self.history.folder = self.output_dir
-        self.history.reload()
-        self.extras.set_folders(new)
-        if engine_changed:
-            self.controller.engine_changed.emit(engine_factory(self.output_dir, new))
-        self.save_settings()
-        self.statusBar().showMessage(f"Settings saved · images go to {self.output_dir}")
-
-    def save_settings(self) -> None:
-        """Saves the panel and window state; a failure is reported, never fatal."""
-        self.settings.parameters = self.panel.to_parameters()
-        self.settings.models = self.model_picker.sources()
-        self.settings.model = self.controller.model
-        self.settings.model_defaults = dict(self._model_defaults)
-        self.settings.native_size = self._model_defaults.get("width", 0)
-        self.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
-        brush = self.tools.remembered()
-        self.settings.brush_size, self.settings.mask_color, self.settings.mask_opacity = brush
-        self.settings.live_strength = self.live.strength
-        try:
-            self.store.save(self.settings)
-        except OSError as exc:
-            self.statusBar().showMessage(f"Settings could not be saved: {exc}")
-
-    # --- session (see session.py and autosave.py) ----------------------------------------------
-
     def session_state(self) -> SessionState:
-        current = self.history.currentItem()
-        selected = str(self.history.path_of(current)) if current is not None else None
-        extras = SessionExtras(self.extras.loras.applied(), self.side.control.state())
-        return SessionState(
-            self.doc.image, self.doc.mask, self.panel.to_parameters(), self.controller.model,
-            selected, layers=self.doc.session_layers(), active_layer=self.doc.active_index,
-            extras=extras,
-        )  # fmt: skip
+        return window_state.session_state(self)
 
     def restore_session(self, state: SessionState) -> None:
         """Shows a saved session: canvas and mask (one undo step), parameters, model, history."""
-        if state.layers:  # all layers as they were; an older session: its one image
-            self.doc.load_layers(state.layers, "Restore session", state.mask, state.active_layer)
-        else:
-            self.doc.replace(state.image, "Restore session", mask=state.mask)
-        self.doc.mark_stored()  # kept in the session folder; only later edits are new
-        self.canvas.fit()
-        self.panel.restore(state.parameters)
-        if state.model != self.controller.model:
-            self.controller.model = state.model
-            sources = self.model_picker.sources()
-            extra = [state.model] if state.model and state.model not in sources else []
-            self.model_picker.restore([*sources, *extra], state.model)  # picker shows what loads
-        self._on_canvas_size(self.doc.width, self.doc.height)
-        if state.history_path:
-            self.history.select_path(Path(state.history_path))
-        notes = " ".join([*state.notes, *self._restore_extras(state.extras)])
-        self.statusBar().showMessage(f"Your previous session was restored. {notes}".strip())
-
-    def _restore_extras(self, extras: SessionExtras) -> list[str]:
-        """The session's LoRAs on in the list and its Control units; notes for what is gone."""
-        missing = self.extras.loras.restore_applied(extras.loras)
-        notes = self.side.control.restore(extras.control)
-        if missing:
-            notes.append(f"LoRAs no longer in the LoRA folder: {', '.join(missing)}.")
-        return notes
+        window_state.restore_session(self, state)
 
     # --- construction --------------------------------------------------------------------------
 
@@ -256,7 +170,7 @@ class MainWindow(QMainWindow):
         self.panel.prompt.submitted.connect(self.generate)
         self.panel.negative.submitted.connect(self.generate)
         self.panel.mode_changed.connect(
-            lambda _: self._on_canvas_size(self.doc.width, self.doc.height)
+            lambda _: self.show_canvas_size(self.doc.width, self.doc.height)
         )
         for keys, slot in (
             ("Ctrl+Return", self.generate),
@@ -264,7 +178,7 @@ class MainWindow(QMainWindow):
             (Qt.Key.Key_Escape, control.cancel),
         ):
             QShortcut(QKeySequence(keys), self, activated=slot)
-        self.doc.size_changed.connect(self._on_canvas_size)
+        self.doc.size_changed.connect(self.show_canvas_size)
         self.doc.size_changed.connect(self.tools.size_slider.set_image_size)
         self.doc.image_changed.connect(lambda: self.history.mark_on_canvas(None))  # re-marked
         self.panel.mode_changed.connect(self._mask_tools_for_mode)
@@ -306,7 +220,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return False
         notes.insert(0, self.panel.use_values(found))  # the seed first: the line may be cut
-        self._on_canvas_size(self.doc.width, self.doc.height)
+        self.show_canvas_size(self.doc.width, self.doc.height)
         said = "; ".join(note for note in notes if note)
         self.statusBar().showMessage(
             f"Parameters of {path.name} restored{'; ' if said else ''}{said}"
@@ -330,8 +244,8 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.load_model()
 
-    def _on_canvas_size(self, width: int, height: int) -> None:
-        self.panel.native_size = self._model_defaults.get("width", 0)  # far-from-native warning
+    def show_canvas_size(self, width: int, height: int) -> None:
+        self.panel.native_size = self.model_defaults.get("width", 0)  # far-from-native warning
         self.panel.show_canvas_size(width, height)
 
     def _resize_canvas(self, width: int, height: int) -> None:
@@ -394,9 +308,9 @@ class MainWindow(QMainWindow):
         """The size, sampler and CFG follow the model's own unless the user chose them (as
         InvokeAI does on a model change): far from its size a model repeats its subject."""
         if defaults:
-            self._model_defaults = dict(defaults)
+            self.model_defaults = dict(defaults)
         followed = bool(defaults) and self.panel.follow_model(defaults)
-        self._on_canvas_size(self.doc.width, self.doc.height)
+        self.show_canvas_size(self.doc.width, self.doc.height)
         if followed:
             width, height = self.panel.txt2img_size
             self.statusBar().showMessage(
@@ -431,7 +345,3 @@ class MainWindow(QMainWindow):
         self.autosave.save()
         self.autosave.wait()  # quitting: the session must be on disk before the process ends
         super().closeEvent(event)
-
-
-def _native(size: int) -> dict:
-    return {"width": size, "height": size} if size else {}
