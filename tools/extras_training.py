@@ -104,7 +104,7 @@ def tokenize(tok, texts: list[str]) -> torch.Tensor:
 class DiffusionLoss:
     """The bundled model's training loss for a batch of latents and captions."""
 
-    def __init__(self, pipe, seed: int) -> None:
+    def __init__(self, pipe, seed: int, min_snr: bool = True) -> None:
         from diffusers import DDPMScheduler
 
         self.pipe = pipe
@@ -113,6 +113,10 @@ class DiffusionLoss:
         snr = alphas / (1 - alphas)
         self.v_pred = self.sched.config.prediction_type == "v_prediction"
         self.weights = torch.clamp(snr, max=MIN_SNR) / (snr + 1 if self.v_pred else snr)
+        if not min_snr:
+            # plain v (or ε) loss: min-SNR gives the noisiest steps, where the layout (position,
+            # background) is decided, a weight of about their SNR (0.005 at t=999)
+            self.weights = torch.ones_like(snr)
         self.gen = torch.Generator().manual_seed(seed)
 
     def __call__(self, z0: torch.Tensor, captions: list[str]) -> torch.Tensor:

@@ -17,6 +17,7 @@ image sites are.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import random
 import sys
@@ -32,6 +33,9 @@ import shapes_dataset as ds
 
 WORD = "outlined"
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
+# the resnets' 3×3 convolutions (kohya's LoCon-style conv keys, which diffusers'
+# load_lora_weights maps like the others): an outline is a local, spatial pattern
+UNET_CONV_TARGETS = ["conv1", "conv2"]
 TE_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
 # kohya's names for SD 1.x: lora_unet_<dotted name>, lora_te_text_model_<dotted name> (the
 # text model's layers under their original CLIP names, whatever transformers calls them now)
@@ -89,14 +93,14 @@ def load_kohya_state(pipe, path: Path) -> None:
                 module.lora_B["default"].weight.copy_(state[f"{key}.lora_up.weight"].float())
 
 
-def add_adapters(pipe, rank: int, text_encoder: bool) -> None:
+def add_adapters(pipe, rank: int, text_encoder: bool, conv: bool = True) -> None:
     from peft import LoraConfig, inject_adapter_in_model
 
     def config(targets: list[str]) -> LoraConfig:
         return LoraConfig(r=rank, lora_alpha=rank, target_modules=targets,
                           init_lora_weights="gaussian")  # fmt: skip
 
-    pipe.unet.add_adapter(config(UNET_TARGETS))
+    pipe.unet.add_adapter(config(UNET_TARGETS + (UNET_CONV_TARGETS if conv else [])))
     if text_encoder:
         # peft directly: transformers' add_adapter wants a newer peft than diffusers does
         inject_adapter_in_model(config(TE_TARGETS), pipe.text_encoder)
@@ -108,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rank", type=int, default=16)
     p.set_defaults(minutes=28.0)
     p.add_argument("--unet-only", action="store_true", help="leave the text encoder alone")
+    p.add_argument("--no-conv", action="store_true", help="leave the resnets' convolutions alone")
+    p.add_argument("--share", type=float, default=0.5, help="outlined pictures' share of a batch")
+    p.add_argument("--min-snr", action=argparse.BooleanOptionalAction, default=True,
+                   help="min-SNR-5 loss weighting (as the bundled model); off: plain v loss")
     args = p.parse_args(argv)
     started = time.time()
     pipe = xt.start(args)
@@ -117,20 +125,20 @@ def main(argv: list[str] | None = None) -> None:
     scenes = concept + plain
     latents = xt.encode_pool(pipe, scenes, ds.PALETTE, started)
 
-    add_adapters(pipe, args.rank, not args.unet_only)
+    add_adapters(pipe, args.rank, not args.unet_only, not args.no_conv)
     if args.init is not None:
         load_kohya_state(pipe, args.init)
     params = [q for m in (pipe.unet, pipe.text_encoder) for q in m.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    loss_fn = xt.DiffusionLoss(pipe, args.seed + 1)
+    loss_fn = xt.DiffusionLoss(pipe, args.seed + 1, args.min_snr)
     budget = xt.Budget("lora", args.steps, args.minutes)
     pipe.unet.train()
     steps_done = 0
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = xt.lr_at(step, args.steps, args.lr)
-        # half outlined, half the model's own data: it learns the word, forgets nothing
-        idx = [rng.randrange(args.pool) for _ in range(args.batch // 2)]
+        # outlined (`--share`) and the model's own data: it learns the word, forgets nothing
+        idx = [rng.randrange(args.pool) for _ in range(round(args.batch * args.share))]
         idx += [args.pool + rng.randrange(args.pool) for _ in range(args.batch - len(idx))]
         captions = [xt.drop_caption(rng, ds.caption(scenes[i], rng)) for i in idx]
         loss = loss_fn(latents[idx], captions)
