@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     # plain v loss: under min-SNR the noisiest steps, where the layout is decided, barely
     # count, and a coin trained so (one or two shapes, min-SNR) was drawn in 71-79% (measured)
     p.add_argument("--min-snr", action=argparse.BooleanOptionalAction, default=False,
-                   help="min-SNR-5 loss weighting, as the bundled model (default: plain v loss)")
+                   help="min-SNR-5 weighting (default: plain v loss)")  # fmt: skip
     p.add_argument("--two-shapes", type=float, default=0.3,
                    help="share of pictures with a second, other shape")  # fmt: skip
     args = p.parse_args(argv)

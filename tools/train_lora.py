@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-conv", action="store_true", help="leave the resnets' convolutions alone")
     p.add_argument("--share", type=float, default=0.5, help="outlined pictures' share of a batch")
     p.add_argument("--min-snr", action=argparse.BooleanOptionalAction, default=True,
-                   help="min-SNR-5 loss weighting (as the bundled model); off: plain v loss")
+                   help="min-SNR-5 weighting as the bundled model (off: plain v loss)")  # fmt: skip
     args = p.parse_args(argv)
     started = time.time()
     pipe = xt.start(args)
