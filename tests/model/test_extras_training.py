@@ -73,3 +73,35 @@ def test_coin_scenes_with_a_second_shape_keep_one_coin_off_the_held_out_pairs() 
         assert tuple(sorted(s.position for s in scene.shapes)) in {
             tuple(sorted(p)) for p in ds.OPPOSITE_PAIRS
         }
+
+
+def test_a_lora_with_conv_layers_is_written_so_the_engine_loads_it_as_trained(tmp_path) -> None:
+    """`train_lora.py --conv`: kohya LoCon-style conv keys that the engine's loader (diffusers
+    load_lora_weights) applies to the same layers, giving the UNet the trainer had."""
+    import torch
+    import train_lora as tl
+    from safetensors.torch import save_file
+
+    from pipeline.loras import LoraState, apply_loras
+
+    pipe = xt.load_bundled()
+    tl.add_adapters(pipe, rank=4, text_encoder=False, conv=True)
+    torch.manual_seed(0)
+    with torch.no_grad():  # peft starts the up weights at 0: give the LoRA an effect
+        for _, module in tl.lora_modules(pipe):
+            module.lora_B["default"].weight.normal_(0, 0.05)
+    z, t, text = torch.randn(2, 4, 16, 16), torch.tensor([500, 900]), torch.randn(2, 77, 128)
+    with torch.no_grad():
+        trained = pipe.unet(z, t, encoder_hidden_states=text).sample
+    state = tl.kohya_state(pipe)
+    assert any(k.endswith("resnets_0_conv1.lora_down.weight") for k in state)
+    path = tmp_path / "conv.safetensors"
+    save_file(state, str(path))
+    fresh = xt.load_bundled()
+    with torch.no_grad():
+        plain = fresh.unet(z, t, encoder_hidden_states=text).sample
+    apply_loras(LoraState(), fresh, [(path, 1.0, False)])
+    with torch.no_grad():
+        loaded = fresh.unet(z, t, encoder_hidden_states=text).sample
+    # the file is fp16, as kohya's: the same up to its rounding, far from the plain UNet
+    assert (loaded - trained).abs().max() < 0.01 < (plain - trained).abs().max()
