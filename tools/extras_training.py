@@ -3,8 +3,9 @@ tools/train_embedding.py): their common options, the bundled model, latents, the
 loss and a time budget.
 
 The loss is the bundled model's own recipe (tools/train_bundled_model.py): v-prediction, offset
-noise 0.2, min-SNR-5 weighting, 10% empty captions, so what the extras learn is denoised the
-same way the base model was trained to denoise.
+noise 0.2, 10% empty captions, so what the extras learn is denoised the same way the base model
+was trained to denoise. Its min-SNR-5 weighting is optional: both trainers default to the plain
+v loss, which drew the new concepts more often (measured: resources/extras/README.md).
 """
 
 from __future__ import annotations
