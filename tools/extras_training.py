@@ -3,8 +3,9 @@ tools/train_embedding.py): their common options, the bundled model, latents, the
 loss and a time budget.
 
 The loss is the bundled model's own recipe (tools/train_bundled_model.py): v-prediction, offset
-noise 0.2, min-SNR-5 weighting, 10% empty captions, so what the extras learn is denoised the
-same way the base model was trained to denoise.
+noise 0.2, 10% empty captions, so what the extras learn is denoised the same way the base model
+was trained to denoise. Its min-SNR-5 weighting is optional: both trainers default to the plain
+v loss, which drew the new concepts more often (measured: resources/extras/README.md).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def tokenize(tok, texts: list[str]) -> torch.Tensor:
 class DiffusionLoss:
     """The bundled model's training loss for a batch of latents and captions."""
 
-    def __init__(self, pipe, seed: int) -> None:
+    def __init__(self, pipe, seed: int, min_snr: bool = True) -> None:
         from diffusers import DDPMScheduler
 
         self.pipe = pipe
@@ -113,6 +114,10 @@ class DiffusionLoss:
         snr = alphas / (1 - alphas)
         self.v_pred = self.sched.config.prediction_type == "v_prediction"
         self.weights = torch.clamp(snr, max=MIN_SNR) / (snr + 1 if self.v_pred else snr)
+        if not min_snr:
+            # plain v (or ε) loss: min-SNR gives the noisiest steps, where the layout (position,
+            # background) is decided, a weight of about their SNR (0.005 at t=999)
+            self.weights = torch.ones_like(snr)
         self.gen = torch.Generator().manual_seed(seed)
 
     def __call__(self, z0: torch.Tensor, captions: list[str]) -> torch.Tensor:
