@@ -50,6 +50,10 @@ class LayersPanel(QWidget):
         self.list.setObjectName("layersList")
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setEditTriggers(QListWidget.EditTrigger.DoubleClicked)
+        # A long name ("Result 42: a large yellow star, …") is cut with "…", its whole text in
+        # the tooltip, rather than giving the narrow dock a horizontal scroll bar.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setToolTip("Opacity of the selected layer")
@@ -240,13 +244,14 @@ def _show_layer(item: QListWidgetItem, layer: Layer, index: int) -> None:
     item.setFlags(flags | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEditable)
     item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
     opacity = "" if layer.opacity >= 1 else f", {round(layer.opacity * 100)}% opacity"
-    item.setToolTip(f"{layer.kind.capitalize()} layer{opacity} · double-click to rename")
+    kind = f"{layer.kind.capitalize()} layer{opacity}"
+    item.setToolTip(f"{layer.name}\n{kind} · double-click to rename")
     # Control layers are told apart at a glance: teal name, framed thumbnail, their own tip.
     item.setData(Qt.ItemDataRole.ForegroundRole, CONTROL_COLOR if control else None)
     if control:
         item.setToolTip(
-            f"Control layer{opacity}: a Control unit reads it (not part of the picture) · "
-            "double-click to rename"
+            f"{layer.name}\nControl layer{opacity}: a Control unit reads it (not part of the "
+            "picture) · double-click to rename"
         )
 
 

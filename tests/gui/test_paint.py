@@ -394,3 +394,19 @@ def test_the_colour_button_shows_the_brush_colour_however_it_was_set(qtbot, make
     center = button.grab().toImage().pixelColor(button.width() // 2, button.height() // 2)
     assert (center.red(), center.green(), center.blue()) == (12, 200, 34)
     assert button.toolTip().endswith("#0cc822")
+
+
+def test_a_long_layer_name_is_cut_short_with_its_whole_text_in_the_tooltip(qtbot, make_app):
+    from PySide6.QtWidgets import QListWidget
+
+    window, _ = painter(make_app)
+    window.resize(1280, 800)
+    window.show()
+    name = "Result 3531642884: a large yellow star, green background, " + "very " * 12 + "long"
+    window.doc.add_layer(np.zeros((window.doc.height, window.doc.width, 4), np.uint8), name)
+    layers = window.findChild(QListWidget, "layersList")
+    qtbot.waitUntil(lambda: layers.count() == 3 and layers.isVisible())
+    qtbot.wait(50)  # the list lays out its rows
+    assert not layers.horizontalScrollBar().isVisible()  # the narrow dock does not scroll sideways
+    top = layers.item(0)
+    assert top.text() == name and top.toolTip().splitlines()[0] == name
