@@ -146,8 +146,6 @@ class Clock:
 
 def live_rows(engine: Any, request: Any, deadline: float) -> list[tuple]:
     """Live's job on this model, back to back: results/s, default and with TAESD decode."""
-    import math as _math
-
     from pipeline import Mode
     from pipeline.speed import SpeedOptions
 
@@ -155,7 +153,7 @@ def live_rows(engine: Any, request: Any, deadline: float) -> list[tuple]:
     strength, lcm_steps = 0.6, 4
     init = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     live = request.replace(mode=Mode.IMG2IMG, init_image=init, strength=strength,
-                           steps=_math.ceil(lcm_steps / strength - 1e-9), sampler="lcm",
+                           steps=math.ceil(lcm_steps / strength - 1e-9), sampler="lcm",
                            guidance=1.0)  # fmt: skip
     rows = []
     for name, options in (

@@ -155,14 +155,11 @@ def fits_fp16(unet: Any) -> bool:
     import torch
 
     with torch.no_grad():
-        for tensor in unet.state_dict().values():
-            if not tensor.is_floating_point():
-                continue
-            if tensor.dtype == torch.float16:
-                continue
-            if not torch.equal(tensor.to(torch.float16).to(tensor.dtype), tensor):
-                return False
-    return True
+        return all(
+            torch.equal(tensor.to(torch.float16).to(tensor.dtype), tensor)
+            for tensor in unet.state_dict().values()
+            if tensor.is_floating_point() and tensor.dtype != torch.float16
+        )
 
 
 def _byte_dtype() -> Any:
