@@ -40,8 +40,11 @@ def test_the_session_is_written_off_the_gui_thread_and_can_be_restored(make_app,
     threads = spy_on_writes(app.session)
     reported: list[str] = []
     window.autosave.saved.connect(lambda: reported.append(threading.current_thread().name))
-    assert window.autosave.save()
-    qtbot.waitUntil(lambda: window.autosave.settled, timeout=10_000)
+    # Wait for the completion signal itself: `settled` turns true on the writer thread, a moment
+    # before its queued completion reaches the GUI thread.
+    with qtbot.waitSignal(window.autosave.saved, timeout=10_000):
+        assert window.autosave.save()
+    assert window.autosave.settled
     assert threads == ["brushwork-autosave"]
     assert reported == ["MainThread"]  # the completion comes back to the GUI thread
     restored = SessionStore(app.session.folder).load()
