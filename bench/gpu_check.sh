@@ -10,5 +10,5 @@ python=${PYTHON:-python3}
 if [[ " $* " == *" --tiny "* ]]; then
     exec "$python" bench/gpu_check.py "$@"
 fi
-# The script keeps its own time budget (420 s of rows + the self-test); this is the backstop.
+# The script keeps its own time budget (300 s of rows after the self-test); this is the backstop.
 exec timeout 470 "$python" bench/gpu_check.py --write "$@"
