@@ -22,14 +22,16 @@ TIPS = {
     "channels_last": "Stores the UNet's and VAE's tensors as NHWC, which tensor cores prefer. "
     "Gain on NVIDIA GPUs with compile: fal measured 36.9 → 47.3 it/s on an A100. Cost: none "
     "measurable; on CPU it can be slower. Exact.",
-    "compile": "torch.compile of the UNet (inductor). Gain: ~1.2× per step on GPUs (54.5 → 66 "
-    "it/s on an H100). Cost: 1–3 minutes of compiling in the background after the first image "
-    "of each size (images stay eager meanwhile, never delayed); the cache on disk makes later "
-    "sessions warm in seconds. Needs Triton/a C++ compiler; if it fails, eager with a note. "
-    "Exact within fp16 rounding.",
+    "compile": "torch.compile of the UNet (inductor). Gain: 1.95× per step for SD 1.5 at 512² "
+    "on an H200 (26.4 → 51.6 it/s, bench/results.md). Cost: compiling in the background after "
+    "the first image of each size (87 s there, 50 s with the cache on disk from an earlier "
+    "compile); images stay eager meanwhile, never delayed. Needs Triton/a C++ compiler; if it "
+    "fails, eager with a note. Exact within fp16 rounding.",
     "cuda_graphs": "Replays the compiled UNet as CUDA graphs (compile's reduce-overhead mode): "
     "removes the per-step launch cost, most gain for small images and fast GPUs. Cost: extra "
-    "GPU memory per size; a new size runs eagerly until it is captured. NVIDIA only. Exact.",
+    "GPU memory per size; a new size runs eagerly until it is captured. NVIDIA only. Exact. "
+    "Unverified: on the one GPU measured (an H200) it fell back to eager and ran slower than "
+    "compile alone, which is the measured fast path.",
     "preview": "Linear: a latent→RGB projection, free, blurry. TAESD: a tiny decoder "
     "(madebyollin/taesd, ~10 MB, downloaded on first use), sharp previews, at most 4 per "
     "second and at most 10% of the time. Approximate (previews only).",
