@@ -65,7 +65,9 @@ class SpeedBox(QGroupBox):
             "torch.compile the UNet (exact; compiles in the background)", "compile", options.compile
         )
         self.cuda_graphs = self._box(
-            "CUDA graphs (exact; NVIDIA only)", "cuda_graphs", options.cuda_graphs
+            "CUDA graphs (exact; NVIDIA only; unverified: see tooltip)",
+            "cuda_graphs",
+            options.cuda_graphs,
         )
         self.preview = QComboBox()
         self.preview.addItem("Linear (instant, blurry)", "linear")
