@@ -10,7 +10,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -22,6 +21,7 @@ from .generation import GenerationController
 from .job_queue import JobQueue
 from .model_picker import ModelPicker
 from .panels import ParametersPanel
+from .progress_bar import StepProgressBar
 from .progress_text import IDLE_FORMAT
 
 
@@ -34,7 +34,7 @@ class SidePanel(QWidget):
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Cancel (Esc)")
-        self.progress = QProgressBar()
+        self.progress = StepProgressBar()
         self.progress.setFormat(IDLE_FORMAT)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -98,9 +98,7 @@ class SidePanel(QWidget):
         self.cancel_button.setEnabled(running)
 
     def _show_progress(self, value: int, maximum: int, text_format: str) -> None:
-        self.progress.setFormat(text_format)
-        self.progress.setRange(0, maximum)
-        self.progress.setValue(value)
+        self.progress.show_step(value, maximum, text_format)
 
     def _show_where(self, where: str) -> None:
         self._where = where
