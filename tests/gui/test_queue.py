@@ -1,5 +1,6 @@
 """Generate while a job runs queues it; the queue can be reordered, trimmed and batched."""
 
+from gui.turns import pending_turns
 from pipeline import GenerationRequest
 from tests.fakes import FakeEngine
 
@@ -11,8 +12,14 @@ def prepare(window, prompt="a red circle", steps=3):
 
 
 def wait_all(qtbot, window):
+    """Every job ran, and what follows each result (its history row…) has run too."""
     qtbot.waitUntil(
-        lambda: window.controller.running_job == 0 and window.queue.count() == 0, timeout=20_000
+        lambda: (
+            window.controller.running_job == 0
+            and window.queue.count() == 0
+            and pending_turns(window) == 0
+        ),
+        timeout=20_000,
     )
 
 
