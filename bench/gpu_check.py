@@ -193,6 +193,18 @@ def live_rows(engine: Any, request: Any, deadline: float) -> list[tuple]:
     return rows
 
 
+def dynamo_counters(label: str) -> None:
+    """Prints what dynamo did for a compiled row (graphs, breaks, recompiles, eager fallbacks):
+    a compiled row whose image equals eager's bit for bit ran eagerly somewhere, and these
+    counters say where (the first H200 run's CUDA graphs row did)."""
+    from torch._dynamo.utils import counters
+
+    summary = {group: dict(values) for group, values in counters.items() if values}
+    print(f"gpu_check: dynamo counters, {label}: {json.dumps(summary, default=str)[:2000]}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    counters.clear()
+
+
 def check_arch(
     arch: Arch, args: Any, deadline: float, scratch: Path
 ) -> tuple[list[tuple], list[tuple]]:
@@ -280,6 +292,7 @@ def check_arch(
                          ""))  # fmt: skip
         finally:
             if options.compile:
+                dynamo_counters(f"{arch.name} {name}")
                 torch._dynamo.reset()  # the next option compiles afresh, not from this cache
                 engine.model.__dict__["speed"].compiled = None
     engine.speed = SpeedOptions()
