@@ -329,7 +329,8 @@ def self_test(args: Any, scratch: Path, deadline: float) -> tuple[str, str]:
     verdict = "passed" if done.returncode == 0 else f"FAILED (exit {done.returncode})"
     if done.returncode != 0:
         print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
-    failed = [line for line in lines if "FAILED" in line]
+    # The app prints its failure on stderr: the row should name it, not the banner line.
+    failed = [line for line in (done.stdout + done.stderr).splitlines() if "FAILED" in line]
     return verdict, (failed or lines or [done.stderr.strip()[-200:]])[-1]
 
 
