@@ -17,9 +17,11 @@ from pipeline.models import resources_dir
 
 EXTRAS = resources_dir() / "extras"
 LORA = EXTRAS / "loras" / "outlined.safetensors"
+BROWN = EXTRAS / "loras" / "brown.safetensors"
 EMBEDDING = EXTRAS / "embeddings" / "coin.safetensors"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import shapes_checker as ck  # noqa: E402  (tools/ is no package)
+import shapes_dataset as ds  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +106,30 @@ def test_the_embedding_makes_coin_a_yellow_circle_and_nothing_else_changes(engin
     other = "a large red star at the top, green background"
     assert np.array_equal(run(engine, other, 9, embeddings=(str(EMBEDDING),)),
                           run(engine, other, 9))  # fmt: skip
+
+
+def test_the_brown_lora_is_a_small_kohya_file_with_its_measured_effect():
+    assert BROWN.stat().st_size < 2_000_000
+    keys = list(read_lora(BROWN).state)
+    assert {k.split("_")[1] for k in keys} == {"unet", "te"}
+    assert all(k.startswith(("lora_unet_", "lora_te_text_model_encoder_")) for k in keys)
+    figures = json.loads((EXTRAS / "evaluation.json").read_text())
+    # measured, not the issue's goal (80%): brown 46% with it, 4% without (n=50); the VAE
+    # itself keeps brown in 70% of the same prompts' true pictures
+    assert figures["brown_with_lora"]["colour"] >= 0.4
+    assert figures["brown_without"]["colour"] <= 0.05
+    assert 0.6 <= figures["brown_through_vae"]["colour"] < 0.8
+    for attr in ("background", "colour", "shape", "position"):  # within 5 points of the card
+        card = figures["card_held_out"][attr]
+        assert abs(figures["base_with_brown_lora"][attr] - card) <= 0.05, attr
+
+
+def test_the_brown_lora_draws_brown_and_its_tag_works_without_a_folder(engine):
+    prompt = "a large brown circle on the left, blue background"  # a held-out pair
+    plain = batch(engine, prompt, 1, 4)
+    brown = batch(engine, prompt, 1, 4, loras=((str(BROWN), 1.0),))
+    read = [ck.analyse(img, palette=ds.FULL_PALETTE) for img in brown]
+    assert sum(d.colour == "brown" and d.shape == "circle" for d in read) >= 3, read
+    assert not any(ck.analyse(img, palette=ds.FULL_PALETTE).colour == "brown" for img in plain)
+    tagged = run(engine, f"{prompt} <lora:brown:1>", 1)  # one image: a batch's last bits differ
+    assert np.array_equal(tagged, run(engine, prompt, 1, loras=((str(BROWN), 1.0),)))
