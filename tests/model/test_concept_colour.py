@@ -74,3 +74,15 @@ def test_the_bundled_vae_keeps_brown_in_most_pictures() -> None:
     images = ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     read = [ck.analyse(img, palette=ds.FULL_PALETTE).colour for img in images]
     assert read.count("brown") >= 70, read
+
+
+def test_the_trainer_draws_brown_for_word_brown_and_outlined_as_before() -> None:
+    import train_lora as tl
+
+    scenes, palette = tl.concept_scenes("brown", random.Random(1), 20)
+    assert palette is ds.FULL_PALETTE
+    assert all(sum(sh.colour == "brown" for sh in s.shapes) == 1 for s in scenes)
+    scenes, palette = tl.concept_scenes("outlined", random.Random(1), 20)
+    rng = random.Random(1)
+    assert palette is ds.PALETTE and scenes == [tl.outlined_scene(rng) for _ in range(20)]
+    assert tl.WORD_DEFAULTS["outlined"] == {"steps": 1300, "pool": 2000, "minutes": 28.0}
