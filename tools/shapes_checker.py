@@ -108,6 +108,8 @@ def _classify_kind(
                 r = r / 0.9
             elif kind == "triangle":
                 r = extent / 1.8 * r_scale  # height is 1.8 r
+            elif kind == "diamond":
+                r = r / ds.DIAMOND_HALF_DIAGONAL
             spec = ds.ShapeSpec(kind, "white", "small", "center", cx, cy, r)
             tmpl = ds.render_mask(spec)
             # align template bbox centre with the detection's bbox centre
@@ -128,6 +130,7 @@ def analyse(
     region: tuple[int, int, int, int] | None = None,
     outlines: bool = False,
     palette: dict[str, tuple[int, int, int]] | None = None,
+    kinds: tuple[str, ...] = ds.SHAPES,
 ) -> Detection:
     """Detect background and the largest shape, optionally inside region (x0, y0, x1, y1).
 
@@ -137,6 +140,9 @@ def analyse(
 
     `palette` (opt-in): name colours from this palette instead of ds.PALETTE, e.g.
     ds.FULL_PALETTE to recognise the brown LoRA's colour.
+
+    `kinds` (opt-in): the shape kinds to choose among, e.g. ds.SHAPES + ds.CONCEPT_SHAPES to
+    recognise the diamond LoRA's shape.
 
     Position uses the shape's bbox centre in full-image coordinates, nearest of the five
     anchors; size splits on the larger bbox side.
@@ -180,5 +186,5 @@ def analyse(
             filled = tuple(k for k in ds.SHAPES if k != "ring")
             det.shape = _classify_kind(comp | holes, cx, cy, ext, filled)
             return det
-    det.shape = _classify_kind(comp, cx, cy, ext)
+    det.shape = _classify_kind(comp, cx, cy, ext, kinds)
     return det

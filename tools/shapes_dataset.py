@@ -44,6 +44,15 @@ COLOURS: tuple[str, ...] = tuple(PALETTE)
 CONCEPT_PALETTE: dict[str, tuple[int, int, int]] = {"brown": (110, 85, 45)}
 FULL_PALETTE: dict[str, tuple[int, int, int]] = {**PALETTE, **CONCEPT_PALETTE}
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "ring")
+# Shapes the bundled model was never taught, for the example LoRAs (tools/train_lora.py
+# --word diamond): kept out of SHAPES for the same reason as CONCEPT_PALETTE. A diamond is a
+# square standing on a corner. Its half-diagonal is 1.05 r: a square's area (its half-side is
+# 0.9 r: 3.24 r²) would need 1.27 r, whose 20-24 px width for a *small* one crosses the
+# checker's 22 px size split (1.1 r already read one small diamond of 40 as large); 1.05 r
+# keeps them 16.8-20 px (small) and 27.3-31.5 px (large), about a circle's extent, with 68%
+# of the square's area (2.2 r²).
+CONCEPT_SHAPES: tuple[str, ...] = ("diamond",)
+DIAMOND_HALF_DIAGONAL = 1.05
 SIZES: tuple[str, ...] = ("small", "large")
 POSITIONS: tuple[str, ...] = ("left", "right", "top", "bottom", "center")
 
@@ -141,6 +150,9 @@ def shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[floa
         return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
     if shape == "triangle":
         return [(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)]
+    if shape == "diamond":
+        d = r * DIAMOND_HALF_DIAGONAL
+        return [(cx, cy - d), (cx + d, cy), (cx, cy + d), (cx - d, cy)]
     if shape == "star":
         pts = []
         for i in range(10):
@@ -330,4 +342,25 @@ def concept_colour_scene(rng: random.Random, colour: str) -> SceneSpec:
             k = rng.choice(ks)
             shapes = list(scene.shapes)
             shapes[k] = replace(shapes[k], colour=colour)
+            return replace(scene, shapes=tuple(shapes))
+
+
+def is_diamond_held_out(colour: str, position: str) -> bool:
+    """One position per colour is never drawn as a diamond in training (red left, orange
+    right, …, pink bottom, white left…): every position twice, each with two colours. The
+    diamond LoRA's evaluation prompts are exactly these pairs."""
+    return POSITIONS.index(position) == COLOURS.index(colour) % len(POSITIONS)
+
+
+def concept_shape_scene(rng: random.Random, shape: str) -> SceneSpec:
+    """An ordinary training scene with one shape redrawn as a CONCEPT_SHAPES kind (never a
+    held-out colour × position pair): "a small red diamond at the top, cyan background"."""
+    while True:
+        scene = sample_scene(rng)
+        ks = [k for k, sh in enumerate(scene.shapes)
+              if not is_diamond_held_out(sh.colour, sh.position)]  # fmt: skip
+        if ks:
+            k = rng.choice(ks)
+            shapes = list(scene.shapes)
+            shapes[k] = replace(shapes[k], shape=shape)
             return replace(scene, shapes=tuple(shapes))
