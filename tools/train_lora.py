@@ -1,8 +1,9 @@
-"""Train an example LoRA: the word "outlined" (only the shape's border drawn) or, with
-`--word brown`, the colour brown, neither of which the bundled model has ever seen.
+"""Train an example LoRA: the word "outlined" (only the shape's border drawn), "diamond" or,
+with `--word brown`, the colour brown: none of which the bundled model has ever seen.
 
     nice -n 15 python tools/train_lora.py   # → resources/extras/loras/outlined.safetensors
-    nice -n 15 python tools/train_lora.py --word brown   # → loras/brown.safetensors
+    nice -n 15 python tools/train_lora.py --word diamond --threads 2   # → loras/diamond.safetensors
+    nice -n 15 python tools/train_lora.py --word brown   # → loras/brown.safetensors (not shipped)
 
 A rank-16 LoRA on the UNet's attention and feed-forward layers and on the text encoder's
 attention and MLP layers learns from procedurally drawn outlined circles, squares and
@@ -13,7 +14,9 @@ so the colours, shapes and backgrounds it could already draw stay as they were. 
 per shape kind is never outlined in training (`is_held_out`); tools/evaluate_extras.py
 measures on exactly those. `--word brown` works the same way with one shape of each
 concept picture drawn brown (shapes_dataset.CONCEPT_PALETTE; held out: one position per shape
-kind, `shapes_dataset.is_concept_held_out`). The file is written in kohya/A1111 key layout
+kind, `shapes_dataset.is_concept_held_out`); `--word diamond` with one shape of each concept
+picture redrawn as a diamond (shapes_dataset.CONCEPT_SHAPES; held out: one position per colour,
+`shapes_dataset.is_diamond_held_out`). The file is written in kohya/A1111 key layout
 (`lora_unet_…`/`lora_te_….lora_down.weight`, `.lora_up.weight`, `.alpha`), as LoRAs from
 image sites are.
 """
@@ -37,7 +40,8 @@ import shapes_dataset as ds
 WORD = "outlined"
 # per word: the steps, pool and time budget its runs were measured with (resources/extras/README.md)
 WORD_DEFAULTS = {"outlined": {"steps": 1300, "pool": 2000, "minutes": 28.0},
-                 "brown": {"steps": 1600, "pool": 1000, "minutes": 22.0}}  # fmt: skip
+                 "brown": {"steps": 1600, "pool": 1000, "minutes": 22.0},
+                 "diamond": {"steps": 1600, "pool": 1000, "minutes": 15.0}}  # fmt: skip
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
 # `--conv`: the resnets' 3×3 convolutions too (kohya's LoCon-style conv keys, which diffusers'
 # load_lora_weights maps like the others). Measured: outlined 52% (min-SNR) and 58% (plain v),
@@ -76,6 +80,8 @@ def concept_scenes(word: str, rng: random.Random, n: int) -> tuple[list, dict]:
     """n training scenes that show the word, and the palette to render them with."""
     if word == "outlined":
         return [outlined_scene(rng) for _ in range(n)], ds.PALETTE
+    if word in ds.CONCEPT_SHAPES:
+        return [ds.concept_shape_scene(rng, word) for _ in range(n)], ds.PALETTE
     return [ds.concept_colour_scene(rng, word) for _ in range(n)], ds.FULL_PALETTE
 
 
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     p = xt.arguments(__doc__, out, steps=defaults["steps"], lr=1e-3, pool=defaults["pool"],
                      seed=19)  # fmt: skip
     p.add_argument("--word", choices=list(WORD_DEFAULTS), default=WORD,
-                   help="the concept: outlined shapes or the colour brown")  # fmt: skip
+                   help="the concept: outlined shapes, the colour brown, diamonds")  # fmt: skip
     p.add_argument("--rank", type=int, default=16)
     p.set_defaults(minutes=defaults["minutes"])
     p.add_argument("--unet-only", action="store_true", help="leave the text encoder alone")
