@@ -17,11 +17,13 @@ from pipeline.models import resources_dir
 
 EXTRAS = resources_dir() / "extras"
 LORA = EXTRAS / "loras" / "outlined.safetensors"
-BROWN = EXTRAS / "loras" / "brown.safetensors"
+DIAMOND = EXTRAS / "loras" / "diamond.safetensors"
 EMBEDDING = EXTRAS / "embeddings" / "coin.safetensors"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import shapes_checker as ck  # noqa: E402  (tools/ is no package)
 import shapes_dataset as ds  # noqa: E402
+
+KINDS = ds.SHAPES + ds.CONCEPT_SHAPES  # the checker names a diamond only when asked
 
 
 @pytest.fixture(scope="module")
@@ -108,28 +110,36 @@ def test_the_embedding_makes_coin_a_yellow_circle_and_nothing_else_changes(engin
                           run(engine, other, 9))  # fmt: skip
 
 
-def test_the_brown_lora_is_a_small_kohya_file_with_its_measured_effect():
-    assert BROWN.stat().st_size < 2_000_000
-    keys = list(read_lora(BROWN).state)
+def test_the_diamond_lora_is_a_small_kohya_file_with_its_measured_effect():
+    assert DIAMOND.stat().st_size < 2_000_000
+    assert not (EXTRAS / "loras" / "brown.safetensors").exists()  # tried, not shipped (README)
+    keys = list(read_lora(DIAMOND).state)
     assert {k.split("_")[1] for k in keys} == {"unet", "te"}
     assert all(k.startswith(("lora_unet_", "lora_te_text_model_encoder_")) for k in keys)
     figures = json.loads((EXTRAS / "evaluation.json").read_text())
-    # measured, not the issue's goal (80%): brown 46% with it, 4% without (n=50); the VAE
-    # itself keeps brown in 70% of the same prompts' true pictures
-    assert figures["brown_with_lora"]["colour"] >= 0.4
-    assert figures["brown_without"]["colour"] <= 0.05
-    assert 0.6 <= figures["brown_through_vae"]["colour"] < 0.8
+    # measured (n=50): a diamond in 90% with it; without it the checker reads 22% of the
+    # no-LoRA blobs and stars as diamonds (none is one by eye), a diamond of the asked
+    # colour 8%; the VAE keeps 98% of the true pictures' diamonds
+    assert figures["diamond_with_lora"]["shape"] >= 0.8
+    assert figures["diamond_without"]["colour_and_shape"] <= 0.1
+    assert figures["diamond_through_vae"]["shape"] >= 0.9
     for attr in ("background", "colour", "shape", "position"):  # within 5 points of the card
         card = figures["card_held_out"][attr]
-        assert abs(figures["base_with_brown_lora"][attr] - card) <= 0.05, attr
+        assert abs(figures["base_with_diamond_lora"][attr] - card) <= 0.05 + 1e-9, attr
 
 
-def test_the_brown_lora_draws_brown_and_its_tag_works_without_a_folder(engine):
-    prompt = "a large brown circle on the left, blue background"  # a held-out pair
+def test_the_diamond_lora_draws_diamonds_and_its_tag_works_without_a_folder(engine):
+    prompt = "a large red diamond on the left, blue background"  # a held-out pair
     plain = batch(engine, prompt, 1, 4)
-    brown = batch(engine, prompt, 1, 4, loras=((str(BROWN), 1.0),))
-    read = [ck.analyse(img, palette=ds.FULL_PALETTE) for img in brown]
-    assert sum(d.colour == "brown" and d.shape == "circle" for d in read) >= 3, read
-    assert not any(ck.analyse(img, palette=ds.FULL_PALETTE).colour == "brown" for img in plain)
-    tagged = run(engine, f"{prompt} <lora:brown:1>", 1)  # one image: a batch's last bits differ
-    assert np.array_equal(tagged, run(engine, prompt, 1, loras=((str(BROWN), 1.0),)))
+    drawn = batch(engine, prompt, 1, 4, loras=((str(DIAMOND), 1.0),))
+    read = [ck.analyse(img, kinds=KINDS) for img in drawn]
+    assert all(
+        (d.shape, d.colour, d.background, d.position) == ("diamond", "red", "blue", "left")
+        for d in read
+    ), read
+    # without it the model draws red stars on green (the word means nothing to it); offered a
+    # diamond, the checker takes these blobby stars for one (as in the evaluation's 22%
+    # without), so here the asked background tells the two apart
+    assert not any(ck.analyse(img, kinds=KINDS).background == "blue" for img in plain)
+    tagged = run(engine, f"{prompt} <lora:diamond:1>", 1)  # one image: a batch's last bits differ
+    assert np.array_equal(tagged, run(engine, prompt, 1, loras=((str(DIAMOND), 1.0),)))
