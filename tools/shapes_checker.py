@@ -32,9 +32,17 @@ class Detection:
     outlined: bool | None = None  # only with analyse(..., outlines=True)
 
 
-def nearest_colour(rgb: np.ndarray) -> str:
-    """Palette name closest to an RGB triple."""
-    return _PAL_NAMES[int(np.argmin(((_PAL - rgb) ** 2).sum(1)))]
+def nearest_colour(rgb: np.ndarray, palette: dict[str, tuple[int, int, int]] | None = None) -> str:
+    """Palette name closest to an RGB triple (among ds.PALETTE unless another is given)."""
+    names, pal = _palette(palette)
+    return names[int(np.argmin(((pal - rgb) ** 2).sum(1)))]
+
+
+def _palette(palette: dict[str, tuple[int, int, int]] | None) -> tuple[list[str], np.ndarray]:
+    """Names and RGB array of a palette; None is the bundled model's own (the card's figures)."""
+    if palette is None:
+        return _PAL_NAMES, _PAL
+    return list(palette), np.array(list(palette.values()), dtype=np.float32)
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -100,6 +108,8 @@ def _classify_kind(
                 r = r / 0.9
             elif kind == "triangle":
                 r = extent / 1.8 * r_scale  # height is 1.8 r
+            elif kind == "diamond":
+                r = r / ds.DIAMOND_HALF_DIAGONAL
             spec = ds.ShapeSpec(kind, "white", "small", "center", cx, cy, r)
             tmpl = ds.render_mask(spec)
             # align template bbox centre with the detection's bbox centre
@@ -119,6 +129,8 @@ def analyse(
     img: np.ndarray,
     region: tuple[int, int, int, int] | None = None,
     outlines: bool = False,
+    palette: dict[str, tuple[int, int, int]] | None = None,
+    kinds: tuple[str, ...] = ds.SHAPES,
 ) -> Detection:
     """Detect background and the largest shape, optionally inside region (x0, y0, x1, y1).
 
@@ -126,14 +138,21 @@ def analyse(
     shape is outlined (encloses background); an outlined shape's kind is then matched with its
     holes filled, among the filled kinds (a ring counts as an outlined circle).
 
+    `palette` (opt-in): name colours from this palette instead of ds.PALETTE, e.g.
+    ds.FULL_PALETTE to recognise the brown LoRA's colour.
+
+    `kinds` (opt-in): the shape kinds to choose among, e.g. ds.SHAPES + ds.CONCEPT_SHAPES to
+    recognise the diamond LoRA's shape.
+
     Position uses the shape's bbox centre in full-image coordinates, nearest of the five
     anchors; size splits on the larger bbox side.
     """
     img = np.asarray(img, dtype=np.float32)[..., :3]
     border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-    idx = ((border[:, None, :] - _PAL[None]) ** 2).sum(-1).argmin(1)
-    winner = int(np.bincount(idx, minlength=len(_PAL_NAMES)).argmax())
-    background = _PAL_NAMES[winner]
+    names, pal = _palette(palette)
+    idx = ((border[:, None, :] - pal[None]) ** 2).sum(-1).argmin(1)
+    winner = int(np.bincount(idx, minlength=len(names)).argmax())
+    background = names[winner]
     bg_rgb = np.median(border[idx == winner], axis=0)
     fg = np.sqrt(((img - bg_rgb) ** 2).sum(-1)) > FG_DISTANCE
     if region is not None:
@@ -148,7 +167,7 @@ def analyse(
     ys, xs = np.nonzero(comp)
     det.area = int(comp.sum())
     # colour from the component's pixels that are far from edges (median is robust)
-    det.colour = nearest_colour(np.median(img[comp], axis=0))
+    det.colour = nearest_colour(np.median(img[comp], axis=0), palette)
     ext = float(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1))
     det.size = "large" if ext >= SIZE_SPLIT else "small"
     cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
@@ -163,9 +182,9 @@ def analyse(
             # from the background
             dist = np.sqrt(((img[comp] - bg_rgb) ** 2).sum(-1))
             core = img[comp][dist >= np.percentile(dist, 75)]
-            det.colour = nearest_colour(np.median(core, axis=0))
+            det.colour = nearest_colour(np.median(core, axis=0), palette)
             filled = tuple(k for k in ds.SHAPES if k != "ring")
             det.shape = _classify_kind(comp | holes, cx, cy, ext, filled)
             return det
-    det.shape = _classify_kind(comp, cx, cy, ext)
+    det.shape = _classify_kind(comp, cx, cy, ext, kinds)
     return det

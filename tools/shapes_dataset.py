@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -32,7 +32,27 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "black": (20, 20, 20),
 }
 COLOURS: tuple[str, ...] = tuple(PALETTE)
+# Colours the bundled model was never taught, for the example LoRAs (tools/train_lora.py
+# --word brown). Kept apart from PALETTE so the model, its held-out split and its card keep
+# their meaning; render(..., palette=FULL_PALETTE) and the checker's `palette` argument use it.
+# Brown (110, 85, 45) is 111-119 RGB units from its neighbours green, black and red (PALETTE's
+# closest pair, orange/yellow, is 87 apart), and of the browns tried it is the one the bundled
+# VAE keeps best: its reconstructions of brown shapes read as brown in 73-81 of 100 (the
+# checker, two samples; (120, 70, 30) in 58-60: the VAE turns it red). The misses are on pink
+# and purple backgrounds (decoded black) and a few on orange (green): a limit of the VAE that
+# no LoRA of the UNet lifts.
+CONCEPT_PALETTE: dict[str, tuple[int, int, int]] = {"brown": (110, 85, 45)}
+FULL_PALETTE: dict[str, tuple[int, int, int]] = {**PALETTE, **CONCEPT_PALETTE}
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "ring")
+# Shapes the bundled model was never taught, for the example LoRAs (tools/train_lora.py
+# --word diamond): kept out of SHAPES for the same reason as CONCEPT_PALETTE. A diamond is a
+# square standing on a corner. Its half-diagonal is 1.05 r: a square's area (its half-side is
+# 0.9 r: 3.24 r²) would need 1.27 r, whose 20-24 px width for a *small* one crosses the
+# checker's 22 px size split (1.1 r already read one small diamond of 40 as large); 1.05 r
+# keeps them 16.8-20 px (small) and 27.3-31.5 px (large), about a circle's extent, with 68%
+# of the square's area (2.2 r²).
+CONCEPT_SHAPES: tuple[str, ...] = ("diamond",)
+DIAMOND_HALF_DIAGONAL = 1.05
 SIZES: tuple[str, ...] = ("small", "large")
 POSITIONS: tuple[str, ...] = ("left", "right", "top", "bottom", "center")
 
@@ -130,6 +150,9 @@ def shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[floa
         return [(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]
     if shape == "triangle":
         return [(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)]
+    if shape == "diamond":
+        d = r * DIAMOND_HALF_DIAGONAL
+        return [(cx, cy - d), (cx + d, cy), (cx, cy + d), (cx - d, cy)]
     if shape == "star":
         pts = []
         for i in range(10):
@@ -300,3 +323,44 @@ def sample_batch(
     scenes = [sample_scene(rng, include_held_out) for _ in range(n)]
     arr = np.stack([np.asarray(render(s)) for s in scenes])
     return arr, scenes
+
+
+def is_concept_held_out(shape: str, position: str) -> bool:
+    """One position per shape kind (circle left, star right, square top, ring bottom, triangle
+    center) is never drawn in a concept colour in training: the concept LoRA's evaluation."""
+    return (SHAPES.index(shape) + 2 * POSITIONS.index(position)) % 5 == 0
+
+
+def concept_colour_scene(rng: random.Random, colour: str) -> SceneSpec:
+    """An ordinary training scene with one shape recoloured in a CONCEPT_PALETTE colour (never
+    a held-out shape × position pair); render it with FULL_PALETTE."""
+    while True:
+        scene = sample_scene(rng)
+        ks = [k for k, sh in enumerate(scene.shapes)
+              if not is_concept_held_out(sh.shape, sh.position)]  # fmt: skip
+        if ks:
+            k = rng.choice(ks)
+            shapes = list(scene.shapes)
+            shapes[k] = replace(shapes[k], colour=colour)
+            return replace(scene, shapes=tuple(shapes))
+
+
+def is_diamond_held_out(colour: str, position: str) -> bool:
+    """One position per colour is never drawn as a diamond in training (red left, orange
+    right, …, pink bottom, white left…): every position twice, each with two colours. The
+    diamond LoRA's evaluation prompts are exactly these pairs."""
+    return POSITIONS.index(position) == COLOURS.index(colour) % len(POSITIONS)
+
+
+def concept_shape_scene(rng: random.Random, shape: str) -> SceneSpec:
+    """An ordinary training scene with one shape redrawn as a CONCEPT_SHAPES kind (never a
+    held-out colour × position pair): "a small red diamond at the top, cyan background"."""
+    while True:
+        scene = sample_scene(rng)
+        ks = [k for k, sh in enumerate(scene.shapes)
+              if not is_diamond_held_out(sh.colour, sh.position)]  # fmt: skip
+        if ks:
+            k = rng.choice(ks)
+            shapes = list(scene.shapes)
+            shapes[k] = replace(shapes[k], shape=shape)
+            return replace(scene, shapes=tuple(shapes))

@@ -1,7 +1,9 @@
-"""Train the example LoRA: the word "outlined" (only the shape's border drawn), which the
-bundled model has never seen.
+"""Train an example LoRA: the word "outlined" (only the shape's border drawn), "diamond" or,
+with `--word brown`, the colour brown: none of which the bundled model has ever seen.
 
     nice -n 15 python tools/train_lora.py   # → resources/extras/loras/outlined.safetensors
+    nice -n 15 python tools/train_lora.py --word diamond --threads 2   # → loras/diamond.safetensors
+    nice -n 15 python tools/train_lora.py --word brown   # → loras/brown.safetensors (not shipped)
 
 A rank-16 LoRA on the UNet's attention and feed-forward layers and on the text encoder's
 attention and MLP layers learns from procedurally drawn outlined circles, squares and
@@ -10,7 +12,11 @@ letter tokens the model was never trained on; the text-encoder part lets them me
 Half of every batch is the bundled model's ordinary training data with its ordinary captions,
 so the colours, shapes and backgrounds it could already draw stay as they were. One position
 per shape kind is never outlined in training (`is_held_out`); tools/evaluate_extras.py
-measures on exactly those. The file is written in kohya/A1111 key layout
+measures on exactly those. `--word brown` works the same way with one shape of each
+concept picture drawn brown (shapes_dataset.CONCEPT_PALETTE; held out: one position per shape
+kind, `shapes_dataset.is_concept_held_out`); `--word diamond` with one shape of each concept
+picture redrawn as a diamond (shapes_dataset.CONCEPT_SHAPES; held out: one position per colour,
+`shapes_dataset.is_diamond_held_out`). The file is written in kohya/A1111 key layout
 (`lora_unet_…`/`lora_te_….lora_down.weight`, `.lora_up.weight`, `.alpha`), as LoRAs from
 image sites are.
 """
@@ -32,6 +38,10 @@ import extras_training as xt
 import shapes_dataset as ds
 
 WORD = "outlined"
+# per word: the steps, pool and time budget its runs were measured with (resources/extras/README.md)
+WORD_DEFAULTS = {"outlined": {"steps": 1300, "pool": 2000, "minutes": 28.0},
+                 "brown": {"steps": 1600, "pool": 1000, "minutes": 22.0},
+                 "diamond": {"steps": 1600, "pool": 1000, "minutes": 15.0}}  # fmt: skip
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
 # `--conv`: the resnets' 3×3 convolutions too (kohya's LoCon-style conv keys, which diffusers'
 # load_lora_weights maps like the others). Measured: outlined 52% (min-SNR) and 58% (plain v),
@@ -64,6 +74,15 @@ def outlined_scene(rng: random.Random) -> ds.SceneSpec:
             shapes = list(scene.shapes)
             shapes[k] = dataclasses.replace(shapes[k], outlined=True)
             return dataclasses.replace(scene, shapes=tuple(shapes))
+
+
+def concept_scenes(word: str, rng: random.Random, n: int) -> tuple[list, dict]:
+    """n training scenes that show the word, and the palette to render them with."""
+    if word == "outlined":
+        return [outlined_scene(rng) for _ in range(n)], ds.PALETTE
+    if word in ds.CONCEPT_SHAPES:
+        return [ds.concept_shape_scene(rng, word) for _ in range(n)], ds.PALETTE
+    return [ds.concept_colour_scene(rng, word) for _ in range(n)], ds.FULL_PALETTE
 
 
 def lora_modules(pipe):
@@ -109,13 +128,20 @@ def add_adapters(pipe, rank: int, text_encoder: bool, conv: bool = False) -> Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    out = xt.EXTRAS / "loras" / f"{WORD}.safetensors"
-    p = xt.arguments(__doc__, out, steps=1300, lr=1e-3, pool=2000, seed=19)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--word", choices=list(WORD_DEFAULTS), default=WORD)
+    word = pre.parse_known_args(argv)[0].word
+    out = xt.EXTRAS / "loras" / f"{word}.safetensors"
+    defaults = WORD_DEFAULTS[word]
+    p = xt.arguments(__doc__, out, steps=defaults["steps"], lr=1e-3, pool=defaults["pool"],
+                     seed=19)  # fmt: skip
+    p.add_argument("--word", choices=list(WORD_DEFAULTS), default=WORD,
+                   help="the concept: outlined shapes, the colour brown, diamonds")  # fmt: skip
     p.add_argument("--rank", type=int, default=16)
-    p.set_defaults(minutes=28.0)
+    p.set_defaults(minutes=defaults["minutes"])
     p.add_argument("--unet-only", action="store_true", help="leave the text encoder alone")
     p.add_argument("--conv", action="store_true", help="the resnets' convolutions too (LoCon)")
-    p.add_argument("--share", type=float, default=0.5, help="outlined pictures' share of a batch")
+    p.add_argument("--share", type=float, default=0.5, help="concept pictures' share of a batch")
     # plain v loss: under min-SNR the noisiest steps, where the layout is decided, barely count
     p.add_argument("--min-snr", action=argparse.BooleanOptionalAction, default=False,
                    help="min-SNR-5 weighting (default: plain v loss)")  # fmt: skip
@@ -123,10 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     pipe = xt.start(args)
     rng = random.Random(args.seed)
-    concept = [outlined_scene(rng) for _ in range(args.pool)]
+    concept, palette = concept_scenes(args.word, rng, args.pool)
     plain = [ds.sample_scene(rng) for _ in range(args.pool)]
     scenes = concept + plain
-    latents = xt.encode_pool(pipe, scenes, ds.PALETTE, started)
+    latents = xt.encode_pool(pipe, scenes, palette, started)
 
     add_adapters(pipe, args.rank, not args.unet_only, args.conv)
     if args.init is not None:
@@ -140,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = xt.lr_at(step, args.steps, args.lr)
-        # outlined (`--share`) and the model's own data: it learns the word, forgets nothing
+        # the concept (`--share`) and the model's own data: it learns the word, forgets nothing
         idx = [rng.randrange(args.pool) for _ in range(round(args.batch * args.share))]
         idx += [args.pool + rng.randrange(args.pool) for _ in range(args.batch - len(idx))]
         captions = [xt.drop_caption(rng, ds.caption(scenes[i], rng)) for i in idx]
@@ -160,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         "ss_output_name": args.out.stem,
         "ss_base_model_version": "brushwork-shapes",
         "ss_steps": str(steps_done),
-        "ss_training_comment": f'Brushwork example LoRA: the word "{WORD}". Apache-2.0.',
+        "ss_training_comment": f'Brushwork example LoRA: the word "{args.word}". Apache-2.0.',
         "brushwork_training": xt.training_record(args, budget, steps_done),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -255,6 +255,9 @@ def test_the_shipped_examples_are_listed_out_of_the_box(qtbot, make_app, tmp_pat
     window.panel.steps.setValue(2)
     outlined = window.extras.lora_view.row_widgets["outlined"]
     assert outlined.check.text() == "outlined (example)" and not outlined.check.isChecked()
+    diamond = window.extras.lora_view.row_widgets["diamond"]  # the second example, off as well
+    assert diamond.check.text() == "diamond (example)" and not diamond.check.isChecked()
+    assert "brown" not in window.extras.lora_view.row_widgets  # tried, not shipped
     assert "coin (example)" in [window.extras.embeddings.data(window.extras.embeddings.index(k))
                                 for k in range(window.extras.embeddings.rowCount())]  # fmt: skip
     click_box(qtbot, outlined)

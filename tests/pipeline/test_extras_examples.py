@@ -17,9 +17,13 @@ from pipeline.models import resources_dir
 
 EXTRAS = resources_dir() / "extras"
 LORA = EXTRAS / "loras" / "outlined.safetensors"
+DIAMOND = EXTRAS / "loras" / "diamond.safetensors"
 EMBEDDING = EXTRAS / "embeddings" / "coin.safetensors"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import shapes_checker as ck  # noqa: E402  (tools/ is no package)
+import shapes_dataset as ds  # noqa: E402
+
+KINDS = ds.SHAPES + ds.CONCEPT_SHAPES  # the checker names a diamond only when asked
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +108,38 @@ def test_the_embedding_makes_coin_a_yellow_circle_and_nothing_else_changes(engin
     other = "a large red star at the top, green background"
     assert np.array_equal(run(engine, other, 9, embeddings=(str(EMBEDDING),)),
                           run(engine, other, 9))  # fmt: skip
+
+
+def test_the_diamond_lora_is_a_small_kohya_file_with_its_measured_effect():
+    assert DIAMOND.stat().st_size < 2_000_000
+    assert not (EXTRAS / "loras" / "brown.safetensors").exists()  # tried, not shipped (README)
+    keys = list(read_lora(DIAMOND).state)
+    assert {k.split("_")[1] for k in keys} == {"unet", "te"}
+    assert all(k.startswith(("lora_unet_", "lora_te_text_model_encoder_")) for k in keys)
+    figures = json.loads((EXTRAS / "evaluation.json").read_text())
+    # measured (n=50): a diamond in 90% with it; without it the checker reads 22% of the
+    # no-LoRA blobs and stars as diamonds (none is one by eye), a diamond of the asked
+    # colour 8%; the VAE keeps 98% of the true pictures' diamonds
+    assert figures["diamond_with_lora"]["shape"] >= 0.8
+    assert figures["diamond_without"]["colour_and_shape"] <= 0.1
+    assert figures["diamond_through_vae"]["shape"] >= 0.9
+    for attr in ("background", "colour", "shape", "position"):  # within 5 points of the card
+        card = figures["card_held_out"][attr]
+        assert abs(figures["base_with_diamond_lora"][attr] - card) <= 0.05 + 1e-9, attr
+
+
+def test_the_diamond_lora_draws_diamonds_and_its_tag_works_without_a_folder(engine):
+    prompt = "a large red diamond on the left, blue background"  # a held-out pair
+    plain = batch(engine, prompt, 1, 4)
+    drawn = batch(engine, prompt, 1, 4, loras=((str(DIAMOND), 1.0),))
+    read = [ck.analyse(img, kinds=KINDS) for img in drawn]
+    assert all(
+        (d.shape, d.colour, d.background, d.position) == ("diamond", "red", "blue", "left")
+        for d in read
+    ), read
+    # without it the model draws red stars on green (the word means nothing to it); offered a
+    # diamond, the checker takes these blobby stars for one (as in the evaluation's 22%
+    # without), so here the asked background tells the two apart
+    assert not any(ck.analyse(img, kinds=KINDS).background == "blue" for img in plain)
+    tagged = run(engine, f"{prompt} <lora:diamond:1>", 1)  # one image: a batch's last bits differ
+    assert np.array_equal(tagged, run(engine, prompt, 1, loras=((str(DIAMOND), 1.0),)))
