@@ -9,7 +9,7 @@ on ground truth, which is why geometry and palette live here in one place.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -334,14 +334,18 @@ def is_concept_held_out(shape: str, position: str) -> bool:
 def concept_colour_scene(rng: random.Random, colour: str) -> SceneSpec:
     """An ordinary training scene with one shape recoloured in a CONCEPT_PALETTE colour (never
     a held-out shape × position pair); render it with FULL_PALETTE."""
+    return _redraw_one(rng, lambda sh: is_concept_held_out(sh.shape, sh.position), colour=colour)
+
+
+def _redraw_one(rng: random.Random, held_out: Callable[[ShapeSpec], bool], **change) -> SceneSpec:
+    """An ordinary training scene with one of its shapes, never a held-out one, changed."""
     while True:
         scene = sample_scene(rng)
-        ks = [k for k, sh in enumerate(scene.shapes)
-              if not is_concept_held_out(sh.shape, sh.position)]  # fmt: skip
+        ks = [k for k, sh in enumerate(scene.shapes) if not held_out(sh)]
         if ks:
             k = rng.choice(ks)
             shapes = list(scene.shapes)
-            shapes[k] = replace(shapes[k], colour=colour)
+            shapes[k] = replace(shapes[k], **change)
             return replace(scene, shapes=tuple(shapes))
 
 
@@ -355,12 +359,4 @@ def is_diamond_held_out(colour: str, position: str) -> bool:
 def concept_shape_scene(rng: random.Random, shape: str) -> SceneSpec:
     """An ordinary training scene with one shape redrawn as a CONCEPT_SHAPES kind (never a
     held-out colour × position pair): "a small red diamond at the top, cyan background"."""
-    while True:
-        scene = sample_scene(rng)
-        ks = [k for k, sh in enumerate(scene.shapes)
-              if not is_diamond_held_out(sh.colour, sh.position)]  # fmt: skip
-        if ks:
-            k = rng.choice(ks)
-            shapes = list(scene.shapes)
-            shapes[k] = replace(shapes[k], shape=shape)
-            return replace(scene, shapes=tuple(shapes))
+    return _redraw_one(rng, lambda sh: is_diamond_held_out(sh.colour, sh.position), shape=shape)
