@@ -113,11 +113,10 @@ class DiffusionLoss:
         alphas = self.sched.alphas_cumprod
         snr = alphas / (1 - alphas)
         self.v_pred = self.sched.config.prediction_type == "v_prediction"
-        self.weights = torch.clamp(snr, max=MIN_SNR) / (snr + 1 if self.v_pred else snr)
-        if not min_snr:
-            # plain v (or ε) loss: min-SNR gives the noisiest steps, where the layout (position,
-            # background) is decided, a weight of about their SNR (0.005 at t=999)
-            self.weights = torch.ones_like(snr)
+        # plain v (or ε) loss unless min_snr: min-SNR gives the noisiest steps, where the layout
+        # (position, background) is decided, a weight of about their SNR (0.005 at t=999)
+        min_snr_weights = torch.clamp(snr, max=MIN_SNR) / (snr + 1 if self.v_pred else snr)
+        self.weights = min_snr_weights if min_snr else torch.ones_like(snr)
         self.gen = torch.Generator().manual_seed(seed)
 
     def __call__(self, z0: torch.Tensor, captions: list[str]) -> torch.Tensor:

@@ -334,11 +334,12 @@ def is_concept_held_out(shape: str, position: str) -> bool:
 def concept_colour_scene(rng: random.Random, colour: str) -> SceneSpec:
     """An ordinary training scene with one shape recoloured in a CONCEPT_PALETTE colour (never
     a held-out shape × position pair); render it with FULL_PALETTE."""
-    return _redraw_one(rng, lambda sh: is_concept_held_out(sh.shape, sh.position), colour=colour)
+    return redraw_one(rng, lambda sh: is_concept_held_out(sh.shape, sh.position), colour=colour)
 
 
-def _redraw_one(rng: random.Random, held_out: Callable[[ShapeSpec], bool], **change) -> SceneSpec:
-    """An ordinary training scene with one of its shapes, never a held-out one, changed."""
+def redraw_one(rng: random.Random, held_out: Callable[[ShapeSpec], bool], **change) -> SceneSpec:
+    """An ordinary training scene with one of its shapes, never a held-out one, changed
+    (`change`: ShapeSpec fields); the example LoRAs' concept pictures."""
     while True:
         scene = sample_scene(rng)
         ks = [k for k, sh in enumerate(scene.shapes) if not held_out(sh)]
@@ -359,4 +360,4 @@ def is_diamond_held_out(colour: str, position: str) -> bool:
 def concept_shape_scene(rng: random.Random, shape: str) -> SceneSpec:
     """An ordinary training scene with one shape redrawn as a CONCEPT_SHAPES kind (never a
     held-out colour × position pair): "a small red diamond at the top, cyan background"."""
-    return _redraw_one(rng, lambda sh: is_diamond_held_out(sh.colour, sh.position), shape=shape)
+    return redraw_one(rng, lambda sh: is_diamond_held_out(sh.colour, sh.position), shape=shape)

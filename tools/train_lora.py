@@ -24,7 +24,6 @@ image sites are.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import random
 import sys
 import time
@@ -62,18 +61,11 @@ def is_held_out(shape: str, position: str) -> bool:
 
 def outlined_scene(rng: random.Random) -> ds.SceneSpec:
     """An ordinary training scene with one of its circles, squares or triangles outlined."""
-    while True:
-        scene = ds.sample_scene(rng)
-        ks = [
-            k
-            for k, sh in enumerate(scene.shapes)
-            if sh.shape in ds.OUTLINE_SHAPES and not is_held_out(sh.shape, sh.position)
-        ]
-        if ks:
-            k = rng.choice(ks)
-            shapes = list(scene.shapes)
-            shapes[k] = dataclasses.replace(shapes[k], outlined=True)
-            return dataclasses.replace(scene, shapes=tuple(shapes))
+    return ds.redraw_one(
+        rng,
+        lambda sh: sh.shape not in ds.OUTLINE_SHAPES or is_held_out(sh.shape, sh.position),
+        outlined=True,
+    )
 
 
 def concept_scenes(word: str, rng: random.Random, n: int) -> tuple[list, dict]:
