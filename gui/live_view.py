@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -176,8 +175,7 @@ def _live_action(window: MainWindow, live: LiveController, dock: QDockWidget) ->
     action.toggled.connect(live.set_active)
     live.active_changed.connect(action.setChecked)
     live.active_changed.connect(lambda on: dock.show() if on else None)
-    # The menu itself, not QAction.menu(): PySide6 6.11.0 hands that back already deleted.
-    menus = window.menuBar().findChildren(QMenu)
-    view = next((menu for menu in menus if menu.title() == "&View"), None)
-    (view or window).addAction(action)
+    # The menu kept from build_menus, not the menu bar action's QAction.menu(): PySide6 6.11.0
+    # hands that back already deleted.
+    window.view_menu.addAction(action)
     return action

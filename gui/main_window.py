@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.autosave = Autosave(session, self.session_state, self)
         self.upscaler = UpscaleController(self)  # Image → Upscale… (gui/upscale_dialog.py)
         self.scrubber = attach_scrubber(self)  # step slider under the canvas (gui/scrubber.py)
-        self.undo_action, self.redo_action = build_menus(self)
+        self.undo_action, self.redo_action, self.view_menu = build_menus(self)
         self.live = install_live(self)  # Live mode: View → Live, a panel right of the canvas
         self._connect()
         self.shortcut_router = ShortcutRouter(  # canvas keys window-wide (see shortcuts.py)

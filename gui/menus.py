@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 Keys = str | QKeySequence.StandardKey
 
 
-def build_menus(window: MainWindow) -> tuple[QAction, QAction]:
-    """Fills the window's menu bar; returns the undo and redo actions."""
+def build_menus(window: MainWindow) -> tuple[QAction, QAction, QMenu]:
+    """Fills the window's menu bar; returns the undo and redo actions and the View menu (which
+    Live mode adds its entry to)."""
     menus, files, doc, canvas = window.menuBar(), window.files, window.doc, window.canvas
     file_menu = menus.addMenu("&File")
     _add(file_menu, "&New canvas…", "Ctrl+N", files.new_canvas)
@@ -44,7 +45,7 @@ def build_menus(window: MainWindow) -> tuple[QAction, QAction]:
     _add(view, "&Fit", "Ctrl+0", canvas.fit)
     _add(view, "&100%", "Ctrl+1", canvas.actual_size)
     view.addAction(canvas.mask_action)
-    return undo, redo
+    return undo, redo, view
 
 
 def _add(menu: QMenu, text: str, keys: Keys, slot: Callable[[], object]) -> QAction:
